@@ -1,0 +1,38 @@
+# failover: two commands for a newcomer, `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+CONFIG ?=
+CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
+
+.PHONY: run test venv lint typecheck imports pytest clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+run: venv
+	mkdir -p var
+	$(BIN)/failover run $(CONFIG_ARG)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy --strict src
+
+imports: venv
+	$(BIN)/lint-imports
+
+pytest: venv
+	$(BIN)/pytest
+
+test: lint typecheck imports pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage

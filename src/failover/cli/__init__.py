@@ -1,0 +1,7 @@
+"""The ``failover`` command line. Each command group lives in a private module that
+registers itself on :data:`main`; this front door imports them all."""
+
+from failover.cli import _config_cmds as _config_cmds
+from failover.cli._main import main
+
+__all__ = ["main"]
