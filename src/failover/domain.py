@@ -14,9 +14,11 @@ from datetime import datetime, timedelta
 
 __all__ = [
     "CONTROL_FAMILY",
+    "Channel",
     "Check",
     "CheckKind",
     "CheckRole",
+    "Contact",
     "DetectionPolicy",
     "DnsCheck",
     "DnsVia",
@@ -30,9 +32,12 @@ __all__ = [
     "Observation",
     "Outcome",
     "Platform",
+    "Route",
     "StatusCheck",
     "StatusFormat",
     "TcpCheck",
+    "Template",
+    "TemplateText",
     "TlsCheck",
     "Transition",
     "Visibility",
@@ -348,3 +353,58 @@ class Incident:
 
     def duration(self, now: datetime) -> timedelta:
         return (self.resolved_at or now) - self.opened_at
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Channel:
+    """A way to reach someone: an apprise URL (a secret: never logged or stored),
+    its visibility, and the platforms it depends on (inferred from the scheme unless
+    configured). ``ref`` is a stable, secret-free reference such as ``contacts[2].channels[0]``
+    or ``channels.mastodon-public``."""
+
+    ref: str
+    url: str
+    visibility: Visibility = Visibility.private
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Contact:
+    name: str
+    language: str = "en"
+    timezone: str = "UTC"
+    groups: tuple[str, ...] = ()
+    #: in order of preference
+    channels: tuple[Channel, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TemplateText:
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Template:
+    """A Jinja2 text per language. A ``public`` template never sees contact data."""
+
+    name: str
+    visibility: Visibility
+    texts: Mapping[str, TemplateText]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Route:
+    """Who hears of what: the groups (and shared channels) told about incidents of
+    these platforms or families, for these events, with this template."""
+
+    name: str
+    template: str
+    events: frozenset[IncidentEvent]
+    groups: tuple[str, ...] = ()
+    #: names of shared channels (``[channels.NAME]``), e.g. a public Mastodon account
+    channels: tuple[str, ...] = ()
+    #: empty platforms and families means every platform
+    platforms: tuple[str, ...] = ()
+    families: tuple[str, ...] = ()
+    reminder_every: timedelta | None = None
