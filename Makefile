@@ -15,9 +15,10 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
+# Until the daemon lands, `make run` runs one round of checks.
 run: venv
 	mkdir -p var
-	$(BIN)/failover run $(CONFIG_ARG)
+	$(BIN)/failover check $(CONFIG_ARG)
 
 lint: venv
 	$(BIN)/ruff check .

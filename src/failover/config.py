@@ -1,1 +1,1339 @@
-"""config (being built)."""
+"""One TOML file → validated, frozen configuration.
+
+The file is parsed once at the edge: ``${env:NAME}`` and ``${file:/path}`` references are
+resolved, pydantic models (unknown keys forbidden) check its shape, the built-in catalog is
+merged under it, and the result is turned into the frozen types of :mod:`failover.domain`
+after every cross-reference has been checked. Every problem is a :class:`ConfigError` that
+names the key path (``contacts[2].channels[0].url``) or the line of a syntax error, and never
+a secret or personal value.
+
+This module and ``cli`` are the only readers of the environment; both take it as an
+argument (``env``) so that tests inject it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import timedelta
+from enum import Enum
+from importlib import resources
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import MappingProxyType
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from failover.domain import (
+    CONTROL_FAMILY,
+    Channel,
+    Check,
+    Contact,
+    DetectionPolicy,
+    DnsCheck,
+    DnsVia,
+    Endpoint,
+    HttpCheck,
+    IncidentEvent,
+    Platform,
+    Route,
+    StatusCheck,
+    StatusFormat,
+    TcpCheck,
+    Template,
+    TemplateText,
+    TlsCheck,
+    Visibility,
+)
+from failover.errors import ConfigError
+
+__all__ = [
+    "BUILTIN_SOURCE",
+    "BUILTIN_TEMPLATE_NAMES",
+    "SYSTEM_CONFIG_PATH",
+    "Config",
+    "DaemonSettings",
+    "NotifySettings",
+    "ProbeSettings",
+    "find_config_path",
+    "infer_depends_on",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+    "redacted_config",
+    "render_config",
+    "starter_config",
+]
+
+#: ``Config.source`` when no file was read.
+BUILTIN_SOURCE = "built-in"
+#: The last place :func:`find_config_path` looks.
+SYSTEM_CONFIG_PATH = Path("/etc/failover/failover.toml")
+#: Template names a route may use without defining them (the notifier's built-in texts).
+BUILTIN_TEMPLATE_NAMES: frozenset[str] = frozenset()
+
+_REDACTED = "***"
+_LANGUAGES = ("fr", "en")
+_DEFAULT_POLICY = DetectionPolicy()
+_DEFAULT_RESOLVERS = ("1.1.1.1:53", "9.9.9.9:53")
+_DEFAULT_RESOLVER_ENDPOINTS = (Endpoint(host="1.1.1.1", port=53), Endpoint(host="9.9.9.9", port=53))
+_DEFAULT_LISTEN = Endpoint(host="127.0.0.1", port=9464)
+#: Deliveries per minute per apprise scheme; ``default`` covers every other scheme.
+_DEFAULT_RATES: Mapping[str, int] = MappingProxyType(
+    {
+        "default": 30,
+        "mailto": 60,
+        "mailtos": 60,
+        "tgram": 20,
+        "signal": 30,
+        "signals": 30,
+        "whatsapp": 20,
+        "mastodon": 10,
+        "mastodons": 10,
+        "discord": 30,
+        "slack": 30,
+        "twitter": 5,
+        "x": 5,
+        "json": 60,
+        "jsons": 60,
+        "mqtt": 120,
+        "mqtts": 120,
+    }
+)
+
+
+def _version() -> str:
+    try:
+        return version("failover")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0.0.0"
+
+
+# ------------------------------------------------------------------------------ the result
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DaemonSettings:
+    database_url: str
+    listen: Endpoint = _DEFAULT_LISTEN
+    #: the zone used to show times to operators (stored times are always UTC)
+    timezone: str = "UTC"
+    #: bearer token of the HTTP API's write endpoints; None disables them
+    api_token: str | None = None
+    log_level: str = "info"
+    #: decide and record as usual, but send no notice
+    dry_run: bool = False
+    #: how long raw observations are kept (rollups and incidents are kept)
+    retention: timedelta = timedelta(days=7)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProbeSettings:
+    user_agent: str = f"failover/{_version()} (+https://github.com/failover/failover)"
+    #: checks run at the same time, at most
+    concurrency: int = 32
+    #: public resolvers for ``via = "resolvers"`` DNS checks that list no servers
+    resolvers: tuple[Endpoint, ...] = _DEFAULT_RESOLVER_ENDPOINTS
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NotifySettings:
+    dry_run: bool = False
+    #: deliveries in flight at the same time, at most
+    concurrency: int = 16
+    #: attempts per channel before falling over to the contact's next channel
+    max_attempts: int = 3
+    #: the first retry waits this long, each next one twice as long
+    backoff_base_s: float = 2.0
+    #: deliveries per minute per URL scheme; ``default`` for the others
+    rate_per_minute: Mapping[str, int] = field(default_factory=lambda: _DEFAULT_RATES)
+
+    def rate_for(self, scheme: str) -> int:
+        """The delivery rate (per minute) for an apprise URL scheme."""
+        return self.rate_per_minute.get(scheme.lower(), self.rate_per_minute["default"])
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Config:
+    """Everything the daemon needs, validated and frozen. ``secrets`` holds every secret
+    value (resolved references, channel URLs, the API token) so that logs can redact them."""
+
+    daemon: DaemonSettings
+    probes: ProbeSettings
+    detection: DetectionPolicy
+    #: enabled platforms: the built-in catalog merged with the file
+    platforms: tuple[Platform, ...]
+    #: enabled control targets (``family == CONTROL_FAMILY``)
+    controls: tuple[Platform, ...]
+    contacts: tuple[Contact, ...]
+    #: group name → description
+    groups: Mapping[str, str]
+    #: shared channels (``[channels.NAME]``), e.g. a public Mastodon account
+    channels: Mapping[str, Channel]
+    routes: tuple[Route, ...]
+    templates: Mapping[str, Template]
+    #: free-text "other ways to reach us" lines, given to templates
+    alternatives: tuple[str, ...]
+    notify: NotifySettings
+    secrets: frozenset[str]
+    #: the file read, or ``BUILTIN_SOURCE``
+    source: str
+
+    def platform(self, name: str) -> Platform | None:
+        """The enabled platform or control called ``name``, if any."""
+        for target in (*self.platforms, *self.controls):
+            if target.name == name:
+                return target
+        return None
+
+
+# ------------------------------------------------------------------------ small value parsers
+
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_HINT = "expected a duration such as '2s', '5m', '1h30m', '7d' or a number of seconds"
+
+
+def parse_duration(value: object) -> float:
+    """``"2s"``, ``"5m"``, ``"1h30m"``, ``"7d"``, ``"500ms"`` or a number → seconds."""
+    if isinstance(value, bool):
+        raise ValueError(_DURATION_HINT)  # noqa: TRY004 (pydantic reports ValueError, not TypeError)
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        try:
+            seconds = float(text)
+        except ValueError:
+            if not _DURATION.fullmatch(text):
+                raise ValueError(_DURATION_HINT) from None
+            seconds = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+    else:
+        raise ValueError(_DURATION_HINT)  # noqa: TRY004 (pydantic reports ValueError, not TypeError)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(_DURATION_HINT)
+    return seconds
+
+
+def _format_duration(seconds: float) -> str:
+    if seconds != int(seconds) or seconds == 0:
+        return f"{seconds:g}s"
+    rest = int(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def _parse_endpoint(text: str, default_port: int) -> Endpoint:
+    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address."""
+    host, port = text.strip(), default_port
+    if host.startswith("["):
+        closing = host.find("]")
+        if closing < 0:
+            raise ValueError("expected '[address]:port'")
+        rest = host[closing + 1 :]
+        host = host[1:closing]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError("expected '[address]:port'")
+            port = _parse_port(rest[1:])
+    elif host.count(":") == 1:
+        host, _, port_text = host.partition(":")
+        port = _parse_port(port_text)
+    if not host or any(c.isspace() for c in host):
+        raise ValueError("expected 'host', 'host:port' or '[address]:port'")
+    return Endpoint(host=host, port=port)
+
+
+def _parse_port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError("expected a port between 1 and 65535")
+    return int(text)
+
+
+def _check_endpoint(text: str) -> str:
+    _parse_endpoint(text, 53)
+    return text
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("unknown time zone (expected an IANA name such as 'Europe/Paris')") from None
+    return name
+
+
+def _check_regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc.msg}") from None
+    return pattern
+
+
+def _check_web_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL")
+    return url
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def _check_channel_url(url: str) -> str:
+    # the message never repeats the URL: it may carry a password or a phone number
+    match = _SCHEME.match(url)
+    if match is None or match.end() == len(url):
+        raise ValueError("expected an apprise URL such as 'mailtos://user:password@host'")
+    return url
+
+
+def _status_range(value: object) -> tuple[int, int]:
+    """An accepted HTTP status: ``200``, ``"2xx"`` or ``"200-399"`` → inclusive range."""
+    hint = "expected a status code such as 200, a class such as '2xx' or a range such as '200-399'"
+    if isinstance(value, bool):
+        raise ValueError(hint)  # noqa: TRY004 (pydantic reports ValueError, not TypeError)
+    if isinstance(value, int):
+        low = high = value
+    elif isinstance(value, str) and re.fullmatch(r"[1-5]xx", value.strip().lower()):
+        low = int(value.strip()[0]) * 100
+        high = low + 99
+    elif isinstance(value, str) and (match := re.fullmatch(r"\s*(\d{3})\s*-\s*(\d{3})\s*", value)):
+        low, high = int(match[1]), int(match[2])
+    else:
+        raise ValueError(hint)
+    if not 100 <= low <= high <= 599:
+        raise ValueError(hint)
+    return (low, high)
+
+
+_RECORD_TYPES = frozenset({"A", "AAAA", "NS", "SOA", "MX", "TXT", "CNAME", "CAA", "SRV", "HTTPS", "PTR"})
+
+
+def _check_record_type(value: str) -> str:
+    if value.upper() not in _RECORD_TYPES:
+        raise ValueError(f"expected a record type among {', '.join(sorted(_RECORD_TYPES))}")
+    return value.upper()
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+EndpointText = Annotated[str, AfterValidator(_check_endpoint)]
+TimezoneName = Annotated[str, AfterValidator(_check_timezone)]
+WebUrl = Annotated[str, AfterValidator(_check_web_url)]
+ChannelUrl = Annotated[str, AfterValidator(_check_channel_url)]
+StatusRange = Annotated[tuple[int, int], BeforeValidator(_status_range)]
+RecordType = Annotated[str, AfterValidator(_check_record_type)]
+EventName = Literal["opened", "confirmed", "resolved", "manual", "reminder"]
+VisibilityName = Literal["private", "public"]
+
+
+# --------------------------------------------------------------------------- the file's shape
+
+
+class _Model(BaseModel):
+    # strict: TOML has real types, so "443" is not a port and 1 is not a boolean
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class _CheckModel(_Model):
+    name: NonEmpty
+    timeout: PositiveDuration | None = None
+
+
+class _DnsCheckModel(_CheckModel):
+    kind: Literal["dns"]
+    qname: NonEmpty
+    via: Literal["system", "resolvers", "authoritative"] = "resolvers"
+    record_types: list[RecordType] = Field(default_factory=lambda: ["A"], min_length=1)
+    servers: list[EndpointText] = Field(default_factory=list)
+
+
+class _TcpCheckModel(_CheckModel):
+    kind: Literal["tcp"]
+    host: NonEmpty
+    port: Port
+
+
+class _TlsCheckModel(_CheckModel):
+    kind: Literal["tls"]
+    host: NonEmpty
+    port: Port = 443
+    server_name: NonEmpty | None = None
+    ca_file: NonEmpty | None = None
+
+
+class _HttpCheckModel(_CheckModel):
+    kind: Literal["http"]
+    url: WebUrl
+    method: Literal["GET", "HEAD", "POST", "OPTIONS"] = "GET"
+    accept_status: list[StatusRange] | None = Field(default=None, min_length=1)
+    body_pattern: Annotated[str, AfterValidator(_check_regex)] | None = None
+    slow_after: PositiveDuration | None = None
+    max_redirects: Annotated[int, Field(ge=0, le=20)] | None = None
+    ca_file: NonEmpty | None = None
+
+
+class _StatusCheckModel(_CheckModel):
+    kind: Literal["statuspage"]
+    url: WebUrl
+    format: Literal["statuspage", "feed", "meta"] = "statuspage"
+    components: list[NonEmpty] = Field(default_factory=list)
+    ca_file: NonEmpty | None = None
+
+
+_AnyCheckModel = Annotated[
+    _DnsCheckModel | _TcpCheckModel | _TlsCheckModel | _HttpCheckModel | _StatusCheckModel,
+    Field(discriminator="kind"),
+]
+_CHECK_KINDS = frozenset({"dns", "tcp", "tls", "http", "statuspage"})
+
+
+class _ControlModel(_Model):
+    display_name: NonEmpty | None = None
+    interval: PositiveDuration | None = None
+    enabled: bool = True
+    checks: list[_AnyCheckModel] = Field(default_factory=list)
+
+
+class _PlatformModel(_ControlModel):
+    family: NonEmpty | None = None
+
+
+class _CatalogModel(_Model):
+    #: false drops every built-in platform and control
+    builtin: bool = True
+
+
+class _DaemonModel(_Model):
+    database_url: NonEmpty | None = None
+    listen: EndpointText = "127.0.0.1:9464"
+    timezone: TimezoneName = "UTC"
+    api_token: NonEmpty | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    dry_run: bool = False
+    retention: PositiveDuration = 7 * 86400.0
+
+
+class _ProbesModel(_Model):
+    user_agent: NonEmpty | None = None
+    concurrency: Annotated[int, Field(ge=1, le=4096)] = 32
+    resolvers: list[EndpointText] = Field(default_factory=lambda: list(_DEFAULT_RESOLVERS), min_length=1)
+
+
+class _DetectionModel(_Model):
+    control_quorum: Annotated[int, Field(ge=0)] = _DEFAULT_POLICY.control_quorum
+    confirm_after: list[PositiveDuration] = Field(
+        default_factory=lambda: list(_DEFAULT_POLICY.confirm_after_s), min_length=1
+    )
+    recover_after: Annotated[int, Field(ge=1)] = _DEFAULT_POLICY.recover_after
+    flap_max_transitions: Annotated[int, Field(ge=1)] = _DEFAULT_POLICY.flap_max_transitions
+    flap_window: PositiveDuration = _DEFAULT_POLICY.flap_window.total_seconds()
+    family_window: PositiveDuration = _DEFAULT_POLICY.family_window.total_seconds()
+    family_min_platforms: Annotated[int, Field(ge=2)] = _DEFAULT_POLICY.family_min_platforms
+
+
+class _NotifyModel(_Model):
+    concurrency: Annotated[int, Field(ge=1, le=1024)] = 16
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 3
+    backoff_base: PositiveDuration = 2.0
+    rate_per_minute: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+
+
+class _ContactChannelModel(_Model):
+    url: ChannelUrl
+    depends_on: list[NonEmpty] | None = None
+
+
+class _ContactModel(_Model):
+    name: NonEmpty
+    language: Literal["fr", "en"] = "en"
+    timezone: TimezoneName = "UTC"
+    groups: list[NonEmpty] = Field(default_factory=list)
+    channels: list[_ContactChannelModel] = Field(min_length=1)
+
+
+class _GroupModel(_Model):
+    description: str = ""
+
+
+class _SharedChannelModel(_Model):
+    url: ChannelUrl
+    visibility: VisibilityName = "private"
+    depends_on: list[NonEmpty] | None = None
+
+
+def _default_events() -> list[EventName]:
+    return ["confirmed", "resolved"]
+
+
+class _RouteModel(_Model):
+    name: NonEmpty
+    template: NonEmpty
+    events: list[EventName] = Field(default_factory=_default_events, min_length=1)
+    groups: list[NonEmpty] = Field(default_factory=list)
+    channels: list[NonEmpty] = Field(default_factory=list)
+    platforms: list[NonEmpty] = Field(default_factory=list)
+    families: list[NonEmpty] = Field(default_factory=list)
+    reminder_every: PositiveDuration | None = None
+
+
+class _TemplateTextModel(_Model):
+    subject: str = ""
+    body: NonEmpty
+
+
+class _TemplateModel(_Model):
+    visibility: VisibilityName = "private"
+    fr: _TemplateTextModel | None = None
+    en: _TemplateTextModel | None = None
+
+
+class _FileModel(_Model):
+    catalog: _CatalogModel = Field(default_factory=_CatalogModel)
+    daemon: _DaemonModel = Field(default_factory=_DaemonModel)
+    probes: _ProbesModel = Field(default_factory=_ProbesModel)
+    detection: _DetectionModel = Field(default_factory=_DetectionModel)
+    notify: _NotifyModel = Field(default_factory=_NotifyModel)
+    platforms: dict[str, _PlatformModel] = Field(default_factory=dict)
+    controls: dict[str, _ControlModel] = Field(default_factory=dict)
+    groups: dict[str, _GroupModel] = Field(default_factory=dict)
+    contacts: list[_ContactModel] = Field(default_factory=list)
+    channels: dict[str, _SharedChannelModel] = Field(default_factory=dict)
+    templates: dict[str, _TemplateModel] = Field(default_factory=dict)
+    routes: list[_RouteModel] = Field(default_factory=list)
+    alternatives: list[NonEmpty] = Field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------- key paths
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+KeyPart = str | int
+
+
+def _key(*parts: KeyPart) -> str:
+    """``("contacts", 2, "channels", 0)`` → ``contacts[2].channels[0]``."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            text = part if _BARE_KEY.fullmatch(part) else json.dumps(part)
+            out += f".{text}" if out else text
+    return out
+
+
+class _Problems:
+    """Semantic errors found while building the config, reported first-one-wins."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.found: list[tuple[str, str]] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.found.append((key, message))
+
+    def raise_if_any(self) -> None:
+        if self.found:
+            key, message = self.found[0]
+            raise _config_error(message, key=key, source=self.source, more=len(self.found) - 1)
+
+
+def _config_error(
+    message: str, *, key: str | None = None, line: int | None = None, source: str, more: int = 0
+) -> ConfigError:
+    if more:
+        message += f" (and {more} more)"
+    return ConfigError(message, key=key or None, line=line, source=source)
+
+
+# --------------------------------------------------------------------------- secret references
+
+_REFERENCE = re.compile(
+    r"\$\$\{"  # an escaped literal "${"
+    r"|\$\{(?P<kind>env|file):(?P<arg>(?:[^{}$]|\$\{env:[^{}]*\})*)\}"
+    r"|\$\{"  # anything else that looks like a reference is a mistake
+)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NESTED_ENV = re.compile(r"\$\{env:([^{}]*)\}")
+
+
+class _ReferenceError(Exception):
+    pass
+
+
+class _Resolver:
+    """Replaces ``${env:NAME}`` and ``${file:/path}`` in every string of the parsed TOML,
+    remembering each substituted value as a secret."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.secrets: set[str] = set()
+
+    def tree(self, value: Any, path: tuple[KeyPart, ...], source: str) -> Any:
+        if isinstance(value, str):
+            try:
+                return self.string(value)
+            except _ReferenceError as exc:
+                raise _config_error(str(exc), key=_key(*path), source=source) from None
+        if isinstance(value, dict):
+            return {k: self.tree(v, (*path, k), source) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.tree(v, (*path, i), source) for i, v in enumerate(value)]
+        return value
+
+    def string(self, text: str) -> str:
+        if "${" not in text:
+            return text
+        return _REFERENCE.sub(self._substitute, text)
+
+    def _env(self, name: str) -> str:
+        if not _ENV_NAME.fullmatch(name):
+            raise _ReferenceError(f"invalid environment variable name in ${{env:{name}}}")
+        if name not in self.env:
+            raise _ReferenceError(f"environment variable '{name}' is not set")
+        return self.env[name]
+
+    def _substitute(self, match: re.Match[str]) -> str:
+        if match[0] == "$${":
+            return "${"
+        kind = match["kind"]
+        if kind is None:
+            raise _ReferenceError(
+                "unknown reference: expected ${env:NAME} or ${file:/path} ($${ for a literal)"
+            )
+        if kind == "env":
+            value = self._env(match["arg"])
+        else:
+            # the path may itself name a variable, e.g. ${file:${env:CREDENTIALS_DIRECTORY}/smtp}
+            path = _NESTED_ENV.sub(lambda m: self._env(m[1]), match["arg"])
+            try:
+                value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not readable text"
+                raise _ReferenceError(f"cannot read secret file '{path}': {reason}") from None
+        if value:
+            self.secrets.add(value)
+        return value
+
+
+# --------------------------------------------------------------------------- pydantic errors
+
+
+def _translate(error: Mapping[str, Any]) -> tuple[str, str]:
+    """A pydantic error → (key path, message), with no input value in the message."""
+    loc: list[KeyPart] = []
+    raw_loc = tuple(error["loc"])
+    for i, item in enumerate(raw_loc):
+        # a discriminated union adds the tag ("http") after the list index: not a key
+        if (
+            isinstance(item, str)
+            and item in _CHECK_KINDS
+            and i >= 2
+            and isinstance(raw_loc[i - 1], int)
+            and raw_loc[i - 2] == "checks"
+        ):
+            continue
+        if isinstance(item, str) and ("[" in item and item.endswith("]")) and "-" in item:
+            continue  # "function-after[...]" and friends
+        loc.append(item)
+    kind = error["type"]
+    if kind == "extra_forbidden" and loc:
+        return _key(*loc[:-1]), f"unknown key '{loc[-1]}'"
+    if kind == "missing" and loc:
+        return _key(*loc[:-1]), f"missing key '{loc[-1]}'"
+    if kind == "union_tag_not_found":
+        return _key(*loc), "missing key 'kind' (one of 'dns', 'tcp', 'tls', 'http', 'statuspage')"
+    if kind == "union_tag_invalid":
+        return _key(*loc, "kind"), "expected one of 'dns', 'tcp', 'tls', 'http', 'statuspage'"
+    if kind in ("model_type", "dict_type"):
+        return _key(*loc), "expected a table"
+    if kind in ("list_type", "tuple_type"):
+        return _key(*loc), "expected an array"
+    if kind == "value_error":
+        return _key(*loc), str(error.get("ctx", {}).get("error", error["msg"]))
+    return _key(*loc), str(error["msg"])
+
+
+def _validate(raw: Mapping[str, Any], source: str) -> _FileModel:
+    try:
+        return _FileModel.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        key, message = _translate(errors[0])
+        raise _config_error(message, key=key, source=source, more=len(errors) - 1) from None
+
+
+# ------------------------------------------------------------------------------ the catalog
+
+
+@functools.cache
+def _builtin_catalog() -> _FileModel:
+    text = resources.files("failover").joinpath("catalog.toml").read_text(encoding="utf-8")
+    return _validate(tomllib.loads(text), "failover/catalog.toml")
+
+
+def _merge(
+    catalog: Mapping[str, _ControlModel], file: Mapping[str, _ControlModel]
+) -> dict[str, _ControlModel]:
+    """File tables override the catalog's key by key; new names extend it."""
+    merged = dict(catalog)
+    for name, table in file.items():
+        base = merged.get(name)
+        if base is None:
+            merged[name] = table
+        else:
+            merged[name] = base.model_copy(update={k: getattr(table, k) for k in table.model_fields_set})
+    return merged
+
+
+# ------------------------------------------------------------------------------- conversion
+
+
+def _check_to_domain(
+    model: _DnsCheckModel | _TcpCheckModel | _TlsCheckModel | _HttpCheckModel | _StatusCheckModel,
+    *,
+    key: str,
+    resolvers: tuple[Endpoint, ...],
+    problems: _Problems,
+) -> Check | None:
+    common: dict[str, Any] = {"name": model.name}
+    if model.timeout is not None:
+        common["timeout_s"] = model.timeout
+    if isinstance(model, _DnsCheckModel):
+        via = DnsVia(model.via)
+        servers = tuple(_parse_endpoint(s, 53) for s in model.servers)
+        if via is DnsVia.authoritative and not servers:
+            problems.add(f"{key}.servers", "via = 'authoritative' needs the servers to ask")
+            return None
+        if via is DnsVia.system and servers:
+            problems.add(f"{key}.servers", "via = 'system' uses the system resolver; remove servers")
+            return None
+        if via is DnsVia.resolvers and not servers:
+            servers = resolvers
+        return DnsCheck(
+            **common, qname=model.qname, via=via, record_types=tuple(model.record_types), servers=servers
+        )
+    if isinstance(model, _TcpCheckModel):
+        return TcpCheck(**common, host=model.host, port=model.port)
+    if isinstance(model, _TlsCheckModel):
+        return TlsCheck(
+            **common, host=model.host, port=model.port, server_name=model.server_name, ca_file=model.ca_file
+        )
+    if isinstance(model, _HttpCheckModel):
+        if model.accept_status is not None:
+            common["accept_status"] = frozenset(
+                code for low, high in model.accept_status for code in range(low, high + 1)
+            )
+        if model.slow_after is not None:
+            common["slow_after_s"] = model.slow_after
+        if model.max_redirects is not None:
+            common["max_redirects"] = model.max_redirects
+        return HttpCheck(
+            **common,
+            url=model.url,
+            method=model.method,
+            body_pattern=model.body_pattern,
+            ca_file=model.ca_file,
+        )
+    return StatusCheck(
+        **common,
+        url=model.url,
+        format=StatusFormat(model.format),
+        components=tuple(model.components),
+        ca_file=model.ca_file,
+    )
+
+
+def _targets_to_domain(
+    section: str,
+    tables: Mapping[str, _ControlModel],
+    *,
+    resolvers: tuple[Endpoint, ...],
+    problems: _Problems,
+) -> list[Platform]:
+    targets = []
+    for name, table in tables.items():
+        key = _key(section, name)
+        if not _NAME.fullmatch(name):
+            problems.add(key, "a name may contain only letters, digits, '_', '-' and '.' (64 at most)")
+            continue
+        if section == "controls":
+            family: str | None = CONTROL_FAMILY
+        else:
+            family = table.family if isinstance(table, _PlatformModel) else None
+            if family is not None and not _NAME.fullmatch(family):
+                problems.add(f"{key}.family", "a family name may contain only letters, digits, '_', '-', '.'")
+        if table.enabled and not table.checks:
+            problems.add(key, "an enabled target needs at least one check in 'checks'")
+        checks: list[Check] = []
+        seen: dict[str, int] = {}
+        for index, check_model in enumerate(table.checks):
+            check_key = _key(section, name, "checks", index)
+            if check_model.name in seen:
+                problems.add(
+                    f"{check_key}.name", f"duplicate check name (also checks[{seen[check_model.name]}])"
+                )
+                continue
+            seen[check_model.name] = index
+            check = _check_to_domain(check_model, key=check_key, resolvers=resolvers, problems=problems)
+            if check is not None:
+                checks.append(check)
+        interval = {} if table.interval is None else {"interval_s": table.interval}
+        targets.append(
+            Platform(
+                name=name,
+                display_name=table.display_name or name,
+                family=family,
+                checks=tuple(checks),
+                enabled=table.enabled,
+                **interval,
+            )
+        )
+    return targets
+
+
+_SCHEME_PLATFORMS: Mapping[str, str] = MappingProxyType(
+    {
+        "whatsapp": "whatsapp",
+        "whapi": "whatsapp",
+        "tgram": "telegram",
+        "signal": "signal",
+        "signals": "signal",
+        "twitter": "x",
+        "x": "x",
+        "discord": "discord",
+        "slack": "slack",
+    }
+)
+_MASTODON_SCHEMES = frozenset({"mastodon", "mastodons", "toot", "toots"})
+
+
+def _front_door_hosts(platform: Platform) -> set[str]:
+    hosts = set()
+    for check in platform.checks:
+        if isinstance(check, TcpCheck | TlsCheck):
+            hosts.add(check.host.lower())
+        elif isinstance(check, HttpCheck) and (host := urlsplit(check.url).hostname):
+            hosts.add(host.lower())
+    return hosts
+
+
+def infer_depends_on(url: str, platforms: Iterable[Platform]) -> tuple[str, ...]:
+    """The platforms a channel stops working without, implied by its URL scheme.
+
+    ``whatsapp://`` → whatsapp, ``tgram://`` → telegram, ``mastodons://…@mastodon.social``
+    → the platform whose front door is that instance, ``mailto://`` → none. Only names
+    among ``platforms`` are returned.
+    """
+    match = _SCHEME.match(url)
+    if not match:
+        return ()
+    scheme = match[1].lower()
+    known = {p.name: p for p in platforms}
+    if scheme in _MASTODON_SCHEMES:
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:
+            return ()
+        if not host:
+            return ()
+        return tuple(name for name, p in known.items() if host.lower() in _front_door_hosts(p))
+    name = _SCHEME_PLATFORMS.get(scheme)
+    return (name,) if name in known else ()
+
+
+def _channel_to_domain(
+    model: _ContactChannelModel | _SharedChannelModel,
+    *,
+    ref: str,
+    platforms: Sequence[Platform],
+    problems: _Problems,
+) -> Channel:
+    visibility = (
+        Visibility(model.visibility) if isinstance(model, _SharedChannelModel) else Visibility.private
+    )
+    if model.depends_on is None:
+        depends_on = infer_depends_on(model.url, platforms)
+    else:
+        names = {p.name for p in platforms}
+        for index, name in enumerate(model.depends_on):
+            if name not in names:
+                problems.add(f"{ref}.depends_on[{index}]", f"unknown platform '{name}'")
+        depends_on = tuple(model.depends_on)
+    return Channel(ref=ref, url=model.url, visibility=visibility, depends_on=depends_on)
+
+
+def _default_database_url(env: Mapping[str, str], cwd: Path) -> str:
+    # systemd's StateDirectory= may list several directories, separated by ':'
+    state = env.get("STATE_DIRECTORY", "").split(":")[0]
+    directory = Path(state) if state else cwd / "var"
+    return f"sqlite:///{directory.resolve() / 'failover.db'}"
+
+
+def _database_password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def _policy(model: _DetectionModel, *, controls: int, problems: _Problems) -> DetectionPolicy:
+    if model.control_quorum > controls:
+        problems.add(
+            "detection.control_quorum",
+            f"needs {model.control_quorum} passing controls but only {controls} are enabled "
+            "(set it to 0 to trust our own connectivity without controls)",
+        )
+    return DetectionPolicy(
+        control_quorum=model.control_quorum,
+        confirm_after_s=tuple(model.confirm_after),
+        recover_after=model.recover_after,
+        flap_max_transitions=model.flap_max_transitions,
+        flap_window=timedelta(seconds=model.flap_window),
+        family_window=timedelta(seconds=model.family_window),
+        family_min_platforms=model.family_min_platforms,
+    )
+
+
+def _contacts(
+    model: _FileModel, *, platforms: Sequence[Platform], problems: _Problems
+) -> tuple[Contact, ...]:
+    contacts = []
+    seen: dict[str, int] = {}
+    for index, contact_model in enumerate(model.contacts):
+        key = _key("contacts", index)
+        if contact_model.name in seen:
+            # the name is personal data: point at the other entry instead of repeating it
+            problems.add(f"{key}.name", f"duplicate contact name (also contacts[{seen[contact_model.name]}])")
+        seen.setdefault(contact_model.name, index)
+        for group_index, group in enumerate(contact_model.groups):
+            if group not in model.groups:
+                problems.add(f"{key}.groups[{group_index}]", f"unknown group '{group}'")
+        channels = tuple(
+            _channel_to_domain(
+                channel_model,
+                ref=f"{key}.channels[{channel_index}]",
+                platforms=platforms,
+                problems=problems,
+            )
+            for channel_index, channel_model in enumerate(contact_model.channels)
+        )
+        contacts.append(
+            Contact(
+                name=contact_model.name,
+                language=contact_model.language,
+                timezone=contact_model.timezone,
+                groups=tuple(contact_model.groups),
+                channels=channels,
+            )
+        )
+    return tuple(contacts)
+
+
+def _templates(model: _FileModel, *, problems: _Problems) -> dict[str, Template]:
+    templates = {}
+    for name, template_model in model.templates.items():
+        texts = {
+            language: TemplateText(subject=text.subject, body=text.body)
+            for language in _LANGUAGES
+            if (text := getattr(template_model, language)) is not None
+        }
+        if not texts:
+            problems.add(_key("templates", name), "a template needs a text in 'fr' or 'en' (or both)")
+        templates[name] = Template(name=name, visibility=Visibility(template_model.visibility), texts=texts)
+    return templates
+
+
+def _route_channel_problems(
+    route: _RouteModel,
+    key: str,
+    *,
+    template: Template | None,
+    channels: Mapping[str, Channel],
+    problems: _Problems,
+) -> None:
+    for index, name in enumerate(route.channels):
+        channel_key = f"{key}.channels[{index}]"
+        channel = channels.get(name)
+        if channel is None:
+            problems.add(channel_key, f"unknown channel '{name}'")
+            continue
+        if channel.visibility is not Visibility.public:
+            continue
+        if template is not None and template.visibility is Visibility.private:
+            problems.add(
+                channel_key,
+                f"public channel '{name}' may not receive private template '{route.template}' "
+                "(a template sent to a public channel needs visibility = 'public')",
+            )
+        if route.reminder_every is not None:
+            problems.add(channel_key, f"a route with reminder_every may not post to public channel '{name}'")
+
+
+def _routes(
+    model: _FileModel,
+    *,
+    platforms: Sequence[Platform],
+    channels: Mapping[str, Channel],
+    templates: Mapping[str, Template],
+    problems: _Problems,
+) -> tuple[Route, ...]:
+    platform_names = {p.name for p in platforms}
+    families = {p.family for p in platforms if p.family}
+    routes = []
+    seen: set[str] = set()
+    for index, route_model in enumerate(model.routes):
+        key = _key("routes", index)
+        if route_model.name in seen:
+            problems.add(f"{key}.name", f"duplicate route name '{route_model.name}'")
+        seen.add(route_model.name)
+        template = templates.get(route_model.template)
+        if template is None and route_model.template not in BUILTIN_TEMPLATE_NAMES:
+            problems.add(f"{key}.template", f"unknown template '{route_model.template}'")
+        if not route_model.groups and not route_model.channels:
+            problems.add(key, "a route needs 'groups' or 'channels' to tell")
+        for group_index, group in enumerate(route_model.groups):
+            if group not in model.groups:
+                problems.add(f"{key}.groups[{group_index}]", f"unknown group '{group}'")
+        _route_channel_problems(route_model, key, template=template, channels=channels, problems=problems)
+        for platform_index, name in enumerate(route_model.platforms):
+            if name not in platform_names:
+                problems.add(f"{key}.platforms[{platform_index}]", f"unknown platform '{name}'")
+        for family_index, name in enumerate(route_model.families):
+            if name not in families:
+                problems.add(f"{key}.families[{family_index}]", f"unknown family '{name}'")
+        events = frozenset(IncidentEvent(e) for e in route_model.events)
+        if IncidentEvent.reminder in events and route_model.reminder_every is None:
+            problems.add(f"{key}.events", "the 'reminder' event needs reminder_every")
+        every = route_model.reminder_every
+        routes.append(
+            Route(
+                name=route_model.name,
+                template=route_model.template,
+                events=events,
+                groups=tuple(route_model.groups),
+                channels=tuple(route_model.channels),
+                platforms=tuple(route_model.platforms),
+                families=tuple(route_model.families),
+                reminder_every=None if every is None else timedelta(seconds=every),
+            )
+        )
+    return tuple(routes)
+
+
+def _settings(
+    model: _FileModel, *, resolvers: tuple[Endpoint, ...], env: Mapping[str, str], cwd: Path
+) -> tuple[DaemonSettings, ProbeSettings, NotifySettings]:
+    daemon_model = model.daemon
+    daemon = DaemonSettings(
+        database_url=daemon_model.database_url or _default_database_url(env, cwd),
+        listen=_parse_endpoint(daemon_model.listen, 9464),
+        timezone=daemon_model.timezone,
+        api_token=daemon_model.api_token,
+        log_level=daemon_model.log_level,
+        dry_run=daemon_model.dry_run,
+        retention=timedelta(seconds=daemon_model.retention),
+    )
+    user_agent = {} if model.probes.user_agent is None else {"user_agent": model.probes.user_agent}
+    probes = ProbeSettings(concurrency=model.probes.concurrency, resolvers=resolvers, **user_agent)
+    notify = NotifySettings(
+        dry_run=daemon_model.dry_run,
+        concurrency=model.notify.concurrency,
+        max_attempts=model.notify.max_attempts,
+        backoff_base_s=model.notify.backoff_base,
+        rate_per_minute=MappingProxyType(
+            {**_DEFAULT_RATES, **{k.lower(): v for k, v in model.notify.rate_per_minute.items()}}
+        ),
+    )
+    return daemon, probes, notify
+
+
+def _build(model: _FileModel, *, env: Mapping[str, str], cwd: Path, secrets: set[str], source: str) -> Config:
+    problems = _Problems(source)
+
+    resolvers = tuple(_parse_endpoint(text, 53) for text in model.probes.resolvers)
+    catalog = _builtin_catalog() if model.catalog.builtin else _FileModel()
+    platform_tables = _merge(catalog.platforms, model.platforms)
+    control_tables = _merge(catalog.controls, model.controls)
+    all_platforms = _targets_to_domain("platforms", platform_tables, resolvers=resolvers, problems=problems)
+    all_controls = _targets_to_domain("controls", control_tables, resolvers=resolvers, problems=problems)
+    for name in control_tables.keys() & platform_tables.keys():
+        problems.add(_key("controls", name), "a control may not share its name with a platform")
+    controls = tuple(c for c in all_controls if c.enabled)
+    policy = _policy(model.detection, controls=len(controls), problems=problems)
+
+    for name in model.groups:
+        if not _NAME.fullmatch(name):
+            problems.add(_key("groups", name), "a group name may contain only letters, digits, '_', '-', '.'")
+    contacts = _contacts(model, platforms=all_platforms, problems=problems)
+    channels = {
+        name: _channel_to_domain(
+            channel_model, ref=_key("channels", name), platforms=all_platforms, problems=problems
+        )
+        for name, channel_model in model.channels.items()
+    }
+    templates = _templates(model, problems=problems)
+    routes = _routes(
+        model, platforms=all_platforms, channels=channels, templates=templates, problems=problems
+    )
+    problems.raise_if_any()
+
+    daemon, probes, notify = _settings(model, resolvers=resolvers, env=env, cwd=cwd)
+    all_secrets = set(secrets)
+    all_secrets.update(c.url for contact in contacts for c in contact.channels)
+    all_secrets.update(c.url for c in channels.values())
+    if daemon.api_token:
+        all_secrets.add(daemon.api_token)
+    if password := _database_password(daemon.database_url):
+        all_secrets.add(password)
+    all_secrets.discard("")
+
+    return Config(
+        daemon=daemon,
+        probes=probes,
+        detection=policy,
+        platforms=tuple(p for p in all_platforms if p.enabled),
+        controls=controls,
+        contacts=contacts,
+        groups=MappingProxyType({name: group.description for name, group in model.groups.items()}),
+        channels=MappingProxyType(channels),
+        routes=routes,
+        templates=MappingProxyType(templates),
+        alternatives=tuple(model.alternatives),
+        notify=notify,
+        secrets=frozenset(all_secrets),
+        source=source,
+    )
+
+
+# ---------------------------------------------------------------------------- the front door
+
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)\s*$|\s*\(at end of document\)\s*$")
+
+
+def parse_config(text: str, *, source: str, env: Mapping[str, str], cwd: Path | None = None) -> Config:
+    """Validate a configuration file's text. ``source`` names it in errors; ``cwd`` is where
+    the default ``./var`` state directory lives (the process's working directory if None)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = _TOML_POSITION.search(message)
+        if match and match[1]:
+            line: int | None = int(match[1])
+        else:  # "at end of document": the last line that has something on it
+            line = max(1, len(text.rstrip().splitlines()))
+        if match:
+            message = message[: match.start()]
+        raise _config_error(message or "invalid TOML", line=line, source=source) from None
+    resolver = _Resolver(env)
+    resolved = resolver.tree(raw, (), source)
+    model = _validate(resolved, source)
+    return _build(model, env=env, cwd=cwd or Path.cwd(), secrets=resolver.secrets, source=source)
+
+
+def load_config(path: Path | None, *, env: Mapping[str, str], cwd: Path | None = None) -> Config:
+    """Read and validate ``path``; None gives the built-in default (the catalog, no contacts)."""
+    if path is None:
+        return parse_config("", source=BUILTIN_SOURCE, env=env, cwd=cwd)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise _config_error("file not found", source=source) from None
+    except UnicodeDecodeError:
+        raise _config_error("not UTF-8 text", source=source) from None
+    except OSError as exc:
+        raise _config_error(f"cannot read: {exc.strerror or 'error'}", source=source) from None
+    return parse_config(text, source=source, env=env, cwd=cwd)
+
+
+def find_config_path(
+    explicit: Path | None,
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    system_path: Path = SYSTEM_CONFIG_PATH,
+) -> Path | None:
+    """``--config PATH``, then ``$FAILOVER_CONFIG``, ``./failover.toml``, ``system_path``;
+    None means the built-in default. A named file that does not exist is an error."""
+    if explicit is not None:
+        path = cwd / explicit
+        if not path.is_file():
+            raise _config_error("configuration file not found", source=str(explicit))
+        return path
+    named = env.get("FAILOVER_CONFIG")
+    if named:
+        path = cwd / named
+        if not path.is_file():
+            raise _config_error("configuration file named by $FAILOVER_CONFIG not found", source=named)
+        return path
+    for candidate in (cwd / "failover.toml", system_path):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+# ------------------------------------------------------------------------------- rendering
+
+
+def _channel_url_shape(url: str) -> str:
+    match = _SCHEME.match(url)
+    return f"{match[1]}://{_REDACTED}" if match else _REDACTED
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Endpoint):
+        return str(value)
+    if isinstance(value, timedelta):
+        return _format_duration(value.total_seconds())
+    if isinstance(value, Channel):
+        return {
+            "ref": value.ref,
+            "url": _channel_url_shape(value.url),
+            "visibility": value.visibility.value,
+            "depends_on": list(value.depends_on),
+        }
+    if is_dataclass(value) and not isinstance(value, type):
+        # a check's kind and role are properties; show them first
+        out = {prop: _jsonable(getattr(value, prop)) for prop in ("kind", "role") if hasattr(value, prop)}
+        out.update({f.name: _jsonable(getattr(value, f.name)) for f in fields(value)})
+        return out
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, frozenset | set):
+        items = [_jsonable(v) for v in value]
+        return sorted(items, key=str)
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _compress_statuses(codes: frozenset[int]) -> list[str]:
+    ranges: list[str] = []
+    ordered = sorted(codes)
+    start = prev = ordered[0] if ordered else 0
+    for code in [*ordered[1:], None]:
+        if code is not None and code == prev + 1:
+            prev = code
+            continue
+        ranges.append(str(start) if start == prev else f"{start}-{prev}")
+        if code is not None:
+            start = prev = code
+    return ranges if ordered else []
+
+
+def redacted_config(config: Config) -> dict[str, Any]:
+    """The resolved configuration as JSON-ready data, every secret replaced by ``***``
+    and every channel URL reduced to its scheme."""
+    data: dict[str, Any] = {"source": config.source}
+    for f in fields(config):
+        if f.name in ("secrets", "source"):
+            continue
+        data[f.name] = _jsonable(getattr(config, f.name))
+    if config.daemon.api_token is not None:
+        data["daemon"]["api_token"] = _REDACTED
+    for section in ("platforms", "controls"):
+        for target in data[section]:
+            for check in target["checks"]:
+                if "accept_status" in check:
+                    check["accept_status"] = _compress_statuses(frozenset(check["accept_status"]))
+    secrets = sorted(config.secrets, key=len, reverse=True)
+    return _scrub(data, secrets)  # type: ignore[no-any-return]
+
+
+def _scrub(value: Any, secrets: Sequence[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, _REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: _scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, secrets) for v in value]
+    return value
+
+
+def render_config(config: Config) -> str:
+    """The resolved configuration as indented JSON, secrets redacted (``config show``)."""
+    return json.dumps(redacted_config(config), indent=2, ensure_ascii=False)
+
+
+_STARTER = """\
+# failover configuration. Every key is documented in config/failover.example.toml;
+# everything left out takes its default. Check it with `failover config validate`.
+#
+# Secrets are written by reference, never inline:
+#   "${env:NAME}"    the environment variable NAME
+#   "${file:/path}"  the content of a file (e.g. a systemd credential)
+
+# Other ways to reach you, listed in every notice.
+alternatives = [
+  # "E-mail: contact@example.org",
+]
+
+[daemon]
+# database_url = "sqlite:///var/lib/failover/failover.db"   # default: $STATE_DIRECTORY/failover.db
+listen = "127.0.0.1:9464"      # /metrics, /healthz and the API
+timezone = "UTC"               # how times are shown to you
+# api_token = "${env:FAILOVER_API_TOKEN}"                   # enables POST /api/v1/trigger
+log_level = "info"
+dry_run = false                # true: decide and record, but send nothing
+
+[detection]
+control_quorum = 2             # control targets that must answer for our network to count as up
+confirm_after = ["2s", "5s"]   # re-probe delays before an outage is confirmed
+recover_after = 3              # healthy rounds before a platform is up again
+
+# The built-in catalog watches Facebook, Messenger, Instagram, WhatsApp, Telegram, Signal,
+# X, Discord, Slack and mastodon.social. Switch one off:
+# [platforms.x]
+# enabled = false
+
+[groups.team]
+description = "The people who answer customers"
+
+# [[contacts]]
+# name = "Alice"
+# language = "en"              # "en" or "fr"
+# timezone = "Europe/Paris"
+# groups = ["team"]
+# [[contacts.channels]]        # in order of preference
+# url = "mailtos://${env:SMTP_USER}:${env:SMTP_PASS}@smtp.example.org?to=alice@example.org"
+
+# [templates.outage]
+# visibility = "private"
+# en = { subject = "{{ platform }} is down", body = "Reach us by e-mail or Signal meanwhile." }
+
+# [[routes]]
+# name = "team"
+# template = "outage"
+# events = ["confirmed", "resolved"]
+# groups = ["team"]
+"""
+
+
+def starter_config() -> str:
+    """A small, commented, valid configuration file for ``failover config init``."""
+    return _STARTER

@@ -1,1 +1,216 @@
-"""logs (being built)."""
+"""Structured logging, with secrets and personal data redacted before anything is written.
+
+One line per event: JSON when the stream is not a terminal, a readable console line when it
+is. The standard library's loggers (uvicorn, apscheduler, alembic, …) go through the same
+processors, so the same redaction applies to every line the process writes:
+
+- configured secret values (``Redactor.add_secrets``) → ``***``
+- URL userinfo: ``scheme://user:pass@host`` → ``scheme://***@host``
+- apprise-style URLs (``tgram://``, ``signal://``, ``mailto://``, ``mastodons://`` …) →
+  ``scheme://***``; http(s) URLs lose userinfo and any query naming a token, key or password
+- e-mail addresses → ``<email>``; phone numbers → ``<phone>``
+
+This module stands alone: it imports nothing of failover's.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+__all__ = ["Redactor", "configure_logging", "get_logger"]
+
+_REDACTED = "***"
+
+#: Schemes whose URLs keep their host and path (only userinfo and sensitive queries go).
+_WEB_SCHEMES = frozenset({"http", "https", "ws", "wss"})
+#: Schemes whose URLs keep everything but the userinfo (database and file locations).
+_LOCATION_SCHEME_PREFIXES = ("postgres", "sqlite", "mysql", "mariadb", "file", "unix")
+#: Query parameter names (substrings, lower case) that make a query string secret.
+_SENSITIVE_QUERY_WORDS = ("token", "key", "secret", "pass", "auth", "sig", "cred", "session")
+
+_URL = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]{0,30})://(?P<rest>[^\s\"'<>`]*)")
+_TRAILING_PUNCTUATION = ".,;:!?)]}"
+_EMAIL = re.compile(r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+#: +33612345678, +33 6 12 34 56 78, +1 (555) 123-4567 (digits counted in the callback)
+_INTERNATIONAL_PHONE = re.compile(r"(?<![\w+])\+[1-9]\d{0,3}(?:[ .-]?\(?\d{1,4}\)?){1,6}(?![\d])")
+#: 0612345678, 06 12 34 56 78, 06.12.34.56.78 (one separator throughout, so dates survive)
+_FRENCH_PHONE = re.compile(r"(?<![\w.,:+-])0[1-9](?P<sep>[ .-]?)\d{2}(?:(?P=sep)\d{2}){3}(?![\w]|[.,:-]\d)")
+
+
+def _split_trailing(rest: str) -> tuple[str, str]:
+    stripped = rest.rstrip(_TRAILING_PUNCTUATION)
+    return stripped, rest[len(stripped) :]
+
+
+def _strip_userinfo(rest: str) -> str:
+    end = len(rest)
+    for mark in "/?#":
+        position = rest.find(mark)
+        if position >= 0:
+            end = min(end, position)
+    at = rest.rfind("@", 0, end)
+    return f"{_REDACTED}@{rest[at + 1 :]}" if at >= 0 else rest
+
+
+def _strip_sensitive_query(rest: str) -> str:
+    base, question, query = rest.partition("?")
+    if not question:
+        return rest
+    query, hash_mark, fragment = query.partition("#")
+    names = (pair.partition("=")[0].lower() for pair in re.split(r"[&;]", query))
+    if any(word in name for name in names for word in _SENSITIVE_QUERY_WORDS):
+        query = _REDACTED
+    return f"{base}?{query}{hash_mark}{fragment}"
+
+
+def _redact_url(match: re.Match[str]) -> str:
+    scheme = match["scheme"]
+    rest, trailing = _split_trailing(match["rest"])
+    lowered = scheme.lower()
+    if lowered in _WEB_SCHEMES:
+        rest = _strip_sensitive_query(_strip_userinfo(rest))
+    elif lowered.startswith(_LOCATION_SCHEME_PREFIXES):
+        rest = _strip_userinfo(rest)
+    else:
+        # apprise URLs carry tokens, phone numbers and addresses anywhere in them
+        rest = _REDACTED
+    return f"{scheme}://{rest}{trailing}"
+
+
+def _redact_international_phone(match: re.Match[str]) -> str:
+    digits = sum(c.isdigit() for c in match[0])
+    return "<phone>" if 8 <= digits <= 15 else match[0]
+
+
+class Redactor:
+    """Removes secrets and personal data from text; also a structlog processor that does so
+    for every string of an event (recursively, exceptions included)."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self.add_secrets(secrets)
+
+    def add_secrets(self, values: Iterable[str]) -> None:
+        """Redact these exact values from now on (e.g. ``Config.secrets``)."""
+        with self._lock:
+            self._secrets.update(v for v in values if v)
+            ordered = sorted(self._secrets, key=len, reverse=True)  # longest first: no partial leftovers
+            self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+    def redact(self, text: str) -> str:
+        pattern = self._pattern
+        if pattern is not None:
+            text = pattern.sub(_REDACTED, text)
+        if "://" in text:
+            text = _URL.sub(_redact_url, text)
+        if "@" in text:
+            text = _EMAIL.sub("<email>", text)
+        if "+" in text:
+            text = _INTERNATIONAL_PHONE.sub(_redact_international_phone, text)
+        return _FRENCH_PHONE.sub("<phone>", text)
+
+    def redact_value(self, value: Any) -> Any:
+        """Redact a log field: strings, containers of them, and anything else as its text."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, Mapping):
+            return {k: self.redact_value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self.redact_value(v) for v in value]
+        # exceptions, paths, URLs objects…: their text is what would be written
+        return self.redact(str(value))
+
+    def __call__(self, _logger: WrappedLogger, _method_name: str, event_dict: EventDict) -> EventDict:
+        return {key: self.redact_value(value) for key, value in event_dict.items()}
+
+
+def _drop_color_message(_logger: WrappedLogger, _method_name: str, event_dict: EventDict) -> EventDict:
+    # uvicorn repeats the message with ANSI colours in an extra field
+    event_dict.pop("color_message", None)
+    return event_dict
+
+
+_HANDLER_MARK = "_failover_handler"
+
+
+def configure_logging(
+    *, level: str = "info", json: bool | None = None, stream: TextIO | None = None
+) -> Redactor:
+    """Send structlog and standard-library logging to ``stream`` (stderr by default) as
+    JSON lines (not a terminal, or ``json=True``) or console lines, every field redacted.
+
+    Returns the :class:`Redactor`, to which the caller adds the configuration's secrets.
+    Calling it again replaces the previous set-up.
+    """
+    out = stream if stream is not None else sys.stderr
+    as_json = json if json is not None else not (hasattr(out, "isatty") and out.isatty())
+    redactor = Redactor()
+    numeric_level = logging.getLevelNamesMapping().get(level.upper())
+    if numeric_level is None:
+        raise ValueError(f"unknown log level {level!r} (expected debug, info, warning or error)")
+
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _drop_color_message,
+    ]
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=hasattr(out, "isatty") and out.isatty())
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.StackInfoRenderer(),
+            # tracebacks become text here, so that the redactor sees them
+            structlog.processors.format_exc_info,
+            redactor,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter)
+    setattr(handler, _HANDLER_MARK, True)
+
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric_level)
+
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        context_class=dict,
+        # loggers created at import time must follow a later reconfiguration
+        cache_logger_on_first_use=False,
+    )
+    return redactor
+
+
+def get_logger(name: str, **initial_values: Any) -> structlog.stdlib.BoundLogger:
+    """A structured logger named ``name`` (``failover.probes`` …)."""
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name, **initial_values)
+    return logger
