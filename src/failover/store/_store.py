@@ -1,0 +1,868 @@
+"""The store: every read and write of failover's database."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import Connection, Engine, RowMapping, and_, case, delete, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.schema import Table
+
+from failover.domain import (
+    CheckKind,
+    CheckRole,
+    Health,
+    Incident,
+    IncidentEvent,
+    IncidentKind,
+    IncidentScope,
+    Observation,
+    Outcome,
+    Platform,
+    Transition,
+)
+from failover.errors import AlreadyRunningError, StoreError
+from failover.store import _schema as t
+from failover.store._engine import WRITE, connect, scrub, translate_errors
+from failover.store._migrate import upgrade_to_head
+from failover.store._rollup import HOUR, aggregate, floor_hour
+from failover.store._values import (
+    ConnectivityEvent,
+    ConnectivityEventKind,
+    DeliveryOutcome,
+    HourlyRollup,
+    JournalEntry,
+    Notice,
+    NoticeDraft,
+    NoticeState,
+    PruneReport,
+    Silence,
+)
+
+__all__ = ["Store"]
+
+_OBSERVATION_COLUMNS = (
+    "at",
+    "target",
+    "check_name",
+    "kind",
+    "role",
+    "outcome",
+    "latency_s",
+    "detail",
+    "is_control",
+)
+_NAIVE = "naive datetime: the store only accepts timezone-aware UTC times"
+
+
+def _insert_observations(placeholder: str) -> str:
+    columns = ", ".join(_OBSERVATION_COLUMNS)
+    values = ", ".join([placeholder] * len(_OBSERVATION_COLUMNS))
+    return f"INSERT INTO observations ({columns}) VALUES ({values})"  # noqa: S608 -- constant names only
+
+
+_Insert = sqlite.Insert | postgresql.Insert
+
+#: the partial index's predicate, spelled exactly so SQLite's planner recognises it
+_UNFINISHED = text("notices.state IN ('pending', 'sending')")
+
+#: from which states ``mark_notice`` may move a notice to each state
+_MARK_FROM: Mapping[NoticeState, tuple[NoticeState, ...]] = {
+    NoticeState.pending: (NoticeState.sending,),
+    NoticeState.sent: (NoticeState.sending,),
+    NoticeState.failed: (NoticeState.pending, NoticeState.sending),
+    NoticeState.skipped: (NoticeState.pending, NoticeState.sending),
+    NoticeState.silenced: (NoticeState.pending, NoticeState.sending),
+    NoticeState.cancelled: (NoticeState.pending,),
+}
+
+
+class Store:
+    """failover's database: SQLite (WAL) or PostgreSQL, schema managed by Alembic.
+
+    Build it with :meth:`open` (which owns and finally disposes the engine) or pass an engine
+    configured alike. Every method is one transaction; every time is timezone-aware UTC and
+    the store never reads the clock: callers pass ``now``/``at``. Library errors surface as
+    :class:`~failover.errors.StoreError`, whose message never carries the URL's password.
+    """
+
+    def __init__(self, engine: Engine, *, owns_engine: bool = False) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(**{WRITE: True})
+        self._owns_engine = owns_engine
+        self._password = engine.url.password if isinstance(engine.url.password, str) else None
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect to ``url`` (``sqlite:///path`` or ``postgresql+psycopg://…``).
+
+        SQLite gets WAL, a 5 s busy timeout, foreign keys and incremental auto-vacuum, and
+        the file's directory is created. The schema is not touched: call :meth:`upgrade`.
+        """
+        return cls(connect(url).engine, owns_engine=True)
+
+    @property
+    def url(self) -> str:
+        """Where the store points, password hidden."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name
+
+    def upgrade(self) -> None:
+        """Migrate the schema to the newest revision; does nothing when it is current."""
+        with self._translate("cannot migrate the database"), self._writer.begin() as conn:
+            upgrade_to_head(conn)
+
+    def close(self) -> None:
+        if not self._closed and self._owns_engine:
+            self._engine.dispose()
+        self._closed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- probes' results -------------------------------------------------------------------
+
+    def record_platforms(self, platforms: Sequence[Platform], *, now: datetime) -> None:
+        """Remember the configured platforms (names, families, display names); the first
+        time one is seen is kept."""
+        if not platforms:
+            return
+        rows = [
+            {"name": p.name, "family": p.family, "display_name": p.display_name, "first_seen": now}
+            for p in platforms
+        ]
+        with self._translate("cannot record platforms"), self._writer.begin() as conn:
+            stmt = self._insert(t.platforms)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[t.platforms.c.name],
+                set_={"family": stmt.excluded.family, "display_name": stmt.excluded.display_name},
+            )
+            conn.execute(stmt, rows)
+
+    def platforms(self) -> dict[str, datetime]:
+        """Every platform ever recorded, with the time it was first seen."""
+        with self._translate("cannot read platforms"), self._engine.connect() as conn:
+            rows = conn.execute(select(t.platforms.c.name, t.platforms.c.first_seen))
+            return dict(rows.all())
+
+    def record_observations(self, observations: Sequence[Observation]) -> None:
+        """Append raw observations in one batched statement. ``detail`` is cut to its bound;
+        per-phase timings and certificate days are not kept (metrics carry them)."""
+        if not observations:
+            return
+        sqlite_times = self.backend == "sqlite"
+        times: dict[datetime, object] = {}  # a round shares a handful of timestamps
+        rows = []
+        for o in observations:
+            at = times.get(o.at)
+            if at is None:
+                if o.at.tzinfo is None or o.at.utcoffset() is None:
+                    raise StoreError(f"cannot record observations: {_NAIVE}")
+                utc = o.at.astimezone(UTC)
+                # UTCDateTime's SQLite storage format, exactly as SQLAlchemy writes it
+                at = times[o.at] = (
+                    utc.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite_times else utc
+                )
+            rows.append(
+                (
+                    at,
+                    o.target,
+                    o.check,
+                    o.kind.value,
+                    o.role.value,
+                    o.outcome.value,
+                    o.latency_s,
+                    o.detail[: t.DETAIL_MAX],
+                    o.is_control,
+                )
+            )
+        # The hot path (one batch per probe round) goes straight to the driver's executemany:
+        # SQLAlchemy's per-row parameter processing would cost twice the insert itself.
+        statement = _insert_observations("?" if self._engine.dialect.paramstyle == "qmark" else "%s")
+        with self._translate("cannot record observations"), self._writer.begin() as conn:
+            conn.exec_driver_sql(statement, rows)
+
+    def observations(
+        self, *, since: datetime, until: datetime | None = None, target: str | None = None
+    ) -> list[Observation]:
+        """Raw observations in ``[since, until)``, oldest first."""
+        o = t.observations.c
+        query = select(t.observations).where(o.at >= since).order_by(o.at, o.id)
+        if until is not None:
+            query = query.where(o.at < until)
+        if target is not None:
+            query = query.where(o.target == target)
+        with self._translate("cannot read observations"), self._engine.connect() as conn:
+            return [
+                Observation(
+                    target=row.target,
+                    check=row.check_name,
+                    kind=CheckKind(row.kind),
+                    role=CheckRole(row.role),
+                    outcome=Outcome(row.outcome),
+                    at=row.at,
+                    latency_s=row.latency_s,
+                    detail=row.detail,
+                    is_control=row.is_control,
+                )
+                for row in conn.execute(query)
+            ]
+
+    # -- the judge's decisions -------------------------------------------------------------
+
+    def record_decision(
+        self,
+        *,
+        at: datetime,
+        transitions: Sequence[Transition] = (),
+        incident_events: Sequence[tuple[IncidentEvent, Incident]] = (),
+        incident_updates: Sequence[Incident] = (),
+        state: Mapping[str, Any] | None = None,
+        connectivity_events: Sequence[ConnectivityEvent] = (),
+        notices: Sequence[NoticeDraft] = (),
+    ) -> tuple[Incident, ...]:
+        """Write one decision of the judge in one transaction: all of it or nothing.
+
+        Incidents, those of events and ``incident_updates`` (changes that tell nobody: a
+        kind escalated, a platform incident folded into a family one), are upserted by key:
+        new ones inserted; known ones get the newer kind, platforms, evidence and non-empty
+        cause and message, the earlier opening time, and keep a confirmation or resolution
+        time once set;
+        transitions and connectivity events are written once; the judge's state snapshot
+        (JSON-serialisable) replaces the last; notices enter the outbox unless their
+        idempotency key is already there. Replaying a decision therefore changes nothing.
+        Returns the decision's incidents as stored, with ids, once each in order of first
+        mention. ``at`` is the decision's time: the snapshot's and the notices' creation time.
+        """
+        for draft in notices:
+            if draft.channel_ref is not None and "://" in draft.channel_ref:
+                raise ValueError("channel_ref must be a stable reference, never a URL")
+        if state is not None:
+            # checked up front: each driver reports an unserialisable document differently
+            try:
+                json.dumps(state)
+            except (TypeError, ValueError) as exc:
+                raise StoreError(
+                    f"cannot record the decision: the judge's state is not JSON ({exc})"
+                ) from exc
+        with self._translate("cannot record the decision"), self._writer.begin() as conn:
+            ids: dict[str, int] = {}
+            for incident in [incident for _event, incident in incident_events] + list(incident_updates):
+                ids[incident.key] = self._upsert_incident(conn, incident)
+            if transitions:
+                self._insert_transitions(conn, transitions)
+            if state is not None:
+                stmt = self._insert(t.judge_state).values(id=1, snapshot=dict(state), updated_at=at)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[t.judge_state.c.id],
+                        set_={"snapshot": stmt.excluded.snapshot, "updated_at": stmt.excluded.updated_at},
+                    )
+                )
+            if connectivity_events:
+                conn.execute(
+                    self._insert(t.connectivity_events).on_conflict_do_nothing(
+                        index_elements=[t.connectivity_events.c.at, t.connectivity_events.c.event]
+                    ),
+                    [
+                        {"at": e.at, "event": e.kind.value, "detail": e.detail[: t.DETAIL_MAX]}
+                        for e in connectivity_events
+                    ],
+                )
+            if notices:
+                self._queue_notices(conn, at, notices, ids)
+            if not ids:
+                return ()
+            rows = conn.execute(select(t.incidents).where(t.incidents.c.key.in_(list(ids))))
+            stored = {row.key: _incident(row._mapping) for row in rows}
+            return tuple(stored[key] for key in ids)
+
+    def _upsert_incident(self, conn: Connection, incident: Incident) -> int:
+        c = t.incidents.c
+        stmt = self._insert(t.incidents).values(
+            key=incident.key,
+            scope=incident.scope.value,
+            kind=incident.kind.value,
+            name=incident.name,
+            platforms=list(incident.platforms),
+            opened_at=incident.opened_at,
+            confirmed_at=incident.confirmed_at,
+            resolved_at=incident.resolved_at,
+            evidence=list(incident.evidence),
+            cause=incident.cause,
+            message=incident.message,
+        )
+        new = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[c.key],
+            set_={
+                "kind": new.kind,
+                "opened_at": case((new.opened_at < c.opened_at, new.opened_at), else_=c.opened_at),
+                "platforms": new.platforms,
+                "evidence": new.evidence,
+                # the first confirmation and the first resolution are history: keep them
+                "confirmed_at": func.coalesce(c.confirmed_at, new.confirmed_at),
+                "resolved_at": func.coalesce(c.resolved_at, new.resolved_at),
+                "cause": case((new.cause != "", new.cause), else_=c.cause),
+                "message": case((new.message != "", new.message), else_=c.message),
+            },
+        )
+        return int(conn.execute(stmt.returning(c.id)).scalar_one())
+
+    def _insert_transitions(self, conn: Connection, transitions: Sequence[Transition]) -> None:
+        c = t.transitions.c
+        conn.execute(
+            self._insert(t.transitions).on_conflict_do_nothing(index_elements=[c.platform, c.at, c.current]),
+            [
+                {
+                    "platform": tr.platform,
+                    "previous": tr.previous.value,
+                    "current": tr.current.value,
+                    "at": tr.at,
+                    "reason": tr.reason[:500],
+                    "flapping": tr.flapping,
+                }
+                for tr in transitions
+            ],
+        )
+
+    def _queue_notices(
+        self, conn: Connection, at: datetime, drafts: Sequence[NoticeDraft], ids: dict[str, int]
+    ) -> None:
+        unknown = {d.incident_key for d in drafts} - set(ids)
+        if unknown:
+            rows = conn.execute(
+                select(t.incidents.c.key, t.incidents.c.id).where(t.incidents.c.key.in_(sorted(unknown)))
+            )
+            known = dict(rows.all())
+            missing = unknown - set(known)
+            if missing:
+                raise StoreError(f"cannot queue notices: no incident with key {sorted(missing)[0]!r}")
+            ids = {**ids, **known}
+        rows_to_insert = [
+            {
+                "incident_id": ids[d.incident_key],
+                "event": d.event.value,
+                "event_key": d.event_key or f"{d.incident_key}/{d.event}",
+                "contact_ref": d.contact_ref,
+                "channel_ref": d.channel_ref,
+                "template": d.template,
+                "language": d.language,
+                "state": NoticeState.pending.value,
+                "attempts": 0,
+                "created_at": at,
+                "not_before": d.not_before,
+                "next_attempt_at": max(at, d.not_before) if d.not_before else at,
+                "idempotency_key": d.idempotency_key,
+            }
+            for d in drafts
+        ]
+        conn.execute(
+            self._insert(t.notices).on_conflict_do_nothing(index_elements=[t.notices.c.idempotency_key]),
+            rows_to_insert,
+        )
+
+    # -- reading the record ----------------------------------------------------------------
+
+    def load_state(self) -> dict[str, Any] | None:
+        """The judge's last state snapshot, or ``None`` on a fresh database."""
+        with self._translate("cannot read the judge's state"), self._engine.connect() as conn:
+            snapshot = conn.execute(select(t.judge_state.c.snapshot).where(t.judge_state.c.id == 1)).scalar()
+        return dict(snapshot) if snapshot is not None else None
+
+    def open_incidents(self) -> list[Incident]:
+        """Incidents not yet resolved, oldest first."""
+        c = t.incidents.c
+        query = select(t.incidents).where(c.resolved_at.is_(None)).order_by(c.opened_at, c.id)
+        with self._translate("cannot read incidents"), self._engine.connect() as conn:
+            return [_incident(row._mapping) for row in conn.execute(query)]
+
+    def incident(self, id_or_key: int | str) -> Incident | None:
+        """One incident by its number or its key."""
+        c = t.incidents.c
+        where = c.key == id_or_key if isinstance(id_or_key, str) else c.id == id_or_key
+        with self._translate("cannot read an incident"), self._engine.connect() as conn:
+            row = conn.execute(select(t.incidents).where(where)).first()
+        return _incident(row._mapping) if row is not None else None
+
+    def incidents(self, *, since: datetime | None = None, platform: str | None = None) -> list[JournalEntry]:
+        """The journal: incidents open at any time since ``since`` (opened later, resolved
+        later or still open), optionally only those touching ``platform``, oldest first,
+        with what became of their notices."""
+        n = t.notices.c
+        counts = (
+            select(
+                n.incident_id,
+                *(
+                    func.sum(case((n.state == state.value, 1), else_=0)).label(state.value)
+                    for state in NoticeState
+                ),
+            )
+            .group_by(n.incident_id)
+            .subquery()
+        )
+        c = t.incidents.c
+        query = (
+            select(t.incidents, *(counts.c[state.value] for state in NoticeState))
+            .outerjoin(counts, counts.c.incident_id == c.id)
+            .order_by(c.opened_at, c.id)
+        )
+        if since is not None:
+            query = query.where(or_(c.resolved_at.is_(None), c.resolved_at >= since))
+        with self._translate("cannot read the journal"), self._engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        entries: list[JournalEntry] = []
+        for row in rows:
+            incident = _incident(row)
+            # platforms is a JSON list; filtering here keeps one query for both backends
+            if platform is not None and platform not in incident.platforms and incident.name != platform:
+                continue
+            entries.append(
+                JournalEntry(
+                    incident=incident,
+                    notices_sent=int(row["sent"] or 0),
+                    notices_failed=int(row["failed"] or 0),
+                    notices_skipped=int(row["skipped"] or 0)
+                    + int(row["silenced"] or 0)
+                    + int(row["cancelled"] or 0),
+                    notices_pending=int(row["pending"] or 0) + int(row["sending"] or 0),
+                )
+            )
+        return entries
+
+    def latest_health(self) -> dict[str, tuple[Health, datetime]]:
+        """Each platform's health after its latest transition, and when that happened."""
+        c = t.transitions.c
+        ranked = select(
+            c.platform,
+            c.current,
+            c.at,
+            func.row_number()
+            .over(partition_by=c.platform, order_by=(c.at.desc(), c.id.desc()))
+            .label("rank"),
+        ).subquery()
+        query = select(ranked.c.platform, ranked.c.current, ranked.c.at).where(ranked.c.rank == 1)
+        with self._translate("cannot read transitions"), self._engine.connect() as conn:
+            return {platform: (Health(current), at) for platform, current, at in conn.execute(query)}
+
+    def transitions(self, *, since: datetime, platform: str | None = None) -> list[Transition]:
+        """Transitions at or after ``since``, oldest first."""
+        c = t.transitions.c
+        query = select(t.transitions).where(c.at >= since).order_by(c.at, c.id)
+        if platform is not None:
+            query = query.where(c.platform == platform)
+        with self._translate("cannot read transitions"), self._engine.connect() as conn:
+            return [
+                Transition(
+                    platform=row.platform,
+                    previous=Health(row.previous),
+                    current=Health(row.current),
+                    at=row.at,
+                    reason=row.reason,
+                    flapping=row.flapping,
+                )
+                for row in conn.execute(query)
+            ]
+
+    def connectivity_events(self, since: datetime | None = None) -> list[ConnectivityEvent]:
+        """Our own connectivity's losses and recoveries, oldest first."""
+        c = t.connectivity_events.c
+        query = select(t.connectivity_events).order_by(c.at, c.id)
+        if since is not None:
+            query = query.where(c.at >= since)
+        with self._translate("cannot read connectivity events"), self._engine.connect() as conn:
+            return [
+                ConnectivityEvent(kind=ConnectivityEventKind(row.event), at=row.at, detail=row.detail)
+                for row in conn.execute(query)
+            ]
+
+    # -- retention -------------------------------------------------------------------------
+
+    def roll_up(self, now: datetime) -> int:
+        """Aggregate every complete hour not yet rolled up into ``rollups``; returns the rows
+        written. Hours already rolled up are never counted again, so this is idempotent;
+        raw observations that arrive for such an hour later are left out of it."""
+        end = floor_hour(_utc(now))
+        o = t.observations.c
+        written = 0
+        with self._translate("cannot roll up observations"), self._writer.begin() as conn:
+            watermark = conn.execute(select(func.max(t.rollups.c.hour))).scalar()
+            cursor: datetime | None = watermark + HOUR if watermark is not None else None
+            while cursor is None or cursor < end:
+                query = select(func.min(o.at)).where(o.at < end)
+                if cursor is not None:
+                    query = query.where(o.at >= cursor)
+                first = conn.execute(query).scalar()
+                if first is None:
+                    break
+                hour = floor_hour(first)
+                rows = conn.execute(
+                    select(o.target, o.check_name, o.is_control, o.outcome, o.latency_s).where(
+                        o.at >= hour, o.at < hour + HOUR
+                    )
+                )
+                groups = aggregate(rows)
+                conn.execute(
+                    self._insert(t.rollups).on_conflict_do_nothing(
+                        index_elements=[t.rollups.c.hour, t.rollups.c.target, t.rollups.c.check_name]
+                    ),
+                    [
+                        {"hour": hour, "target": target, "check_name": check, **group.row()}
+                        for (target, check), group in groups.items()
+                    ],
+                )
+                written += len(groups)
+                cursor = hour + HOUR
+        return written
+
+    def rollups(self, *, since: datetime, target: str | None = None) -> list[HourlyRollup]:
+        """Hourly rollups from ``since`` on, oldest first."""
+        c = t.rollups.c
+        query = select(t.rollups).where(c.hour >= since).order_by(c.hour, c.target, c.check_name)
+        if target is not None:
+            query = query.where(c.target == target)
+        with self._translate("cannot read rollups"), self._engine.connect() as conn:
+            return [
+                HourlyRollup(
+                    hour=row["hour"],
+                    target=row["target"],
+                    check=row["check_name"],
+                    is_control=row["is_control"],
+                    count=row["count"],
+                    failures=row["failures"],
+                    latency_p50=row["latency_p50"],
+                    latency_p95=row["latency_p95"],
+                    latency_max=row["latency_max"],
+                    outcomes={Outcome(k): int(v) for k, v in row["outcomes"].items()},
+                )
+                for row in conn.execute(query).mappings()
+            ]
+
+    def prune(self, *, now: datetime, keep: timedelta) -> PruneReport:
+        """Roll up, then delete raw observations older than ``keep`` (never any not yet
+        rolled up). Rollups, transitions, incidents and the outbox are kept. On SQLite the
+        freed pages are handed back to the file system, so the file does not keep growing."""
+        written = self.roll_up(now)
+        cutoff = min(_utc(now) - keep, floor_hour(_utc(now)))
+        with self._translate("cannot prune observations"), self._writer.begin() as conn:
+            deleted = conn.execute(delete(t.observations).where(t.observations.c.at < cutoff)).rowcount
+        pages = self._give_back_space() if self.backend == "sqlite" else 0
+        return PruneReport(
+            cutoff=cutoff, rollups_written=written, observations_deleted=deleted, pages_freed=pages
+        )
+
+    def _give_back_space(self) -> int:
+        with self._translate("cannot vacuum the database"):
+            raw = self._engine.raw_connection()
+            try:
+                driver: sqlite3.Connection = raw.driver_connection  # type: ignore[assignment]
+                before = driver.execute("PRAGMA freelist_count").fetchone()[0]
+                # execute() steps a statement once, and this pragma frees one page per step;
+                # executescript() runs it to completion
+                driver.executescript("PRAGMA incremental_vacuum;")
+                after = driver.execute("PRAGMA freelist_count").fetchone()[0]
+                # the big delete also inflated the write-ahead log: fold it in and truncate it
+                driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            finally:
+                raw.close()
+        return int(before) - int(after)
+
+    # -- the outbox ------------------------------------------------------------------------
+
+    def claim_notices(self, *, now: datetime, limit: int = 20) -> list[Notice]:
+        """Claim up to ``limit`` due notices for sending (``pending → sending``), oldest due
+        first. Each claim is a conditional update, so two dispatchers never get the same
+        notice: the loser's update finds the state no longer ``pending``."""
+        n = t.notices.c
+        with self._translate("cannot claim notices"), self._writer.begin() as conn:
+            due = (
+                conn.execute(
+                    select(n.id)
+                    .where(_UNFINISHED, n.state == NoticeState.pending.value, n.next_attempt_at <= now)
+                    .order_by(n.next_attempt_at, n.id)
+                    .limit(limit)
+                )
+                .scalars()
+                .all()
+            )
+            claimed: list[int] = []
+            for notice_id in due:
+                result = conn.execute(
+                    update(t.notices)
+                    .where(n.id == notice_id, n.state == NoticeState.pending.value)
+                    .values(state=NoticeState.sending.value, claimed_at=now)
+                )
+                if result.rowcount == 1:
+                    claimed.append(notice_id)
+            return self._notices_where(conn, n.id.in_(claimed)) if claimed else []
+
+    def mark_notice(
+        self,
+        notice_id: int,
+        state: NoticeState,
+        *,
+        now: datetime,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> bool:
+        """Move a notice on: ``sent``; back to ``pending`` until ``retry_at``; or ``failed``,
+        ``skipped``, ``silenced``, ``cancelled``. Returns whether the notice was in a state
+        it may leave that way (a cancelled notice is not then marked sent, for instance).
+        ``error`` is stored short and without anything that looks like a URL."""
+        allowed = _MARK_FROM.get(state)
+        if allowed is None:
+            raise ValueError(f"a notice is moved to {state} by claim_notices, not mark_notice")
+        if state is NoticeState.pending and retry_at is None:
+            raise ValueError("a notice put back to pending needs retry_at")
+        n = t.notices.c
+        values: dict[str, Any] = {"state": state.value}
+        if state is NoticeState.pending:
+            values |= {"next_attempt_at": retry_at, "claimed_at": None}
+        if state is NoticeState.sent:
+            values["sent_at"] = now
+        if error is not None:
+            values["last_error"] = scrub(error, t.ERROR_MAX)
+        with self._translate("cannot update a notice"), self._writer.begin() as conn:
+            result = conn.execute(
+                update(t.notices)
+                .where(n.id == notice_id, n.state.in_([s.value for s in allowed]))
+                .values(**values)
+            )
+            return bool(result.rowcount == 1)
+
+    def record_delivery(
+        self,
+        notice_id: int,
+        *,
+        at: datetime,
+        channel_ref: str,
+        outcome: DeliveryOutcome,
+        error: str | None = None,
+    ) -> None:
+        """Log one delivery attempt and count it on its notice (with the channel used and
+        the error, kept short and URL-free)."""
+        if "://" in channel_ref:
+            raise ValueError("channel_ref must be a stable reference, never a URL")
+        short_error = scrub(error, t.ERROR_MAX)
+        n = t.notices.c
+        with self._translate("cannot record a delivery"), self._writer.begin() as conn:
+            conn.execute(
+                t.deliveries.insert().values(
+                    notice_id=notice_id,
+                    at=at,
+                    channel_ref=channel_ref,
+                    outcome=outcome.value,
+                    error=short_error,
+                )
+            )
+            values: dict[str, Any] = {"attempts": n.attempts + 1, "channel_ref": channel_ref}
+            if short_error is not None:
+                values["last_error"] = short_error
+            conn.execute(update(t.notices).where(n.id == notice_id).values(**values))
+
+    def deliveries(self, notice_id: int) -> list[tuple[datetime, str, DeliveryOutcome, str | None]]:
+        """A notice's delivery attempts: time, channel reference, outcome, error."""
+        d = t.deliveries.c
+        query = select(d.at, d.channel_ref, d.outcome, d.error).where(d.notice_id == notice_id).order_by(d.id)
+        with self._translate("cannot read deliveries"), self._engine.connect() as conn:
+            return [(at, ref, DeliveryOutcome(outcome), err) for at, ref, outcome, err in conn.execute(query)]
+
+    def release_stale_claims(self, *, now: datetime, older_than: timedelta) -> int:
+        """Put notices claimed before ``now - older_than`` and never settled (their
+        dispatcher died) back to ``pending``; returns how many."""
+        n = t.notices.c
+        with self._translate("cannot release claims"), self._writer.begin() as conn:
+            result = conn.execute(
+                update(t.notices)
+                .where(n.state == NoticeState.sending.value, n.claimed_at < now - older_than)
+                .values(state=NoticeState.pending.value, claimed_at=None, next_attempt_at=now)
+            )
+            return int(result.rowcount)
+
+    def cancel_notices(self, incident_id: int) -> int:
+        """Cancel an incident's notices still waiting (e.g. within a manual failover's hold)."""
+        n = t.notices.c
+        with self._translate("cannot cancel notices"), self._writer.begin() as conn:
+            result = conn.execute(
+                update(t.notices)
+                .where(n.incident_id == incident_id, n.state == NoticeState.pending.value)
+                .values(state=NoticeState.cancelled.value)
+            )
+            return int(result.rowcount)
+
+    def notices(self, incident_id: int) -> list[Notice]:
+        """An incident's notices, in the order they were queued."""
+        with self._translate("cannot read notices"), self._engine.connect() as conn:
+            return self._notices_where(conn, t.notices.c.incident_id == incident_id)
+
+    def outbox_counts(self) -> dict[NoticeState, int]:
+        """How many notices are in each state (every state present, zero included)."""
+        n = t.notices.c
+        with self._translate("cannot count notices"), self._engine.connect() as conn:
+            rows = conn.execute(select(n.state, func.count()).group_by(n.state))
+            found = {NoticeState(state): int(count) for state, count in rows}
+        return {state: found.get(state, 0) for state in NoticeState}
+
+    def _notices_where(self, conn: Connection, where: Any) -> list[Notice]:
+        n = t.notices.c
+        query = (
+            select(t.notices, t.incidents.c.key.label("incident_key"))
+            .join(t.incidents, t.incidents.c.id == n.incident_id)
+            .where(where)
+            .order_by(n.id)
+        )
+        return [_notice(row) for row in conn.execute(query).mappings()]
+
+    # -- silences --------------------------------------------------------------------------
+
+    def add_silence(self, *, name: str, until: datetime, reason: str, now: datetime) -> Silence:
+        """Hold back notices about ``name`` until ``until``."""
+        with self._translate("cannot add a silence"), self._writer.begin() as conn:
+            silence_id = conn.execute(
+                t.silences.insert()
+                .values(name=name, created_at=now, until=until, reason=reason[:500])
+                .returning(t.silences.c.id)
+            ).scalar_one()
+        return Silence(id=int(silence_id), name=name, created_at=now, until=until, reason=reason[:500])
+
+    def active_silences(self, now: datetime) -> list[Silence]:
+        """Silences still in force at ``now``."""
+        s = t.silences.c
+        query = select(t.silences).where(s.created_at <= now, s.until > now).order_by(s.until, s.id)
+        with self._translate("cannot read silences"), self._engine.connect() as conn:
+            return [
+                Silence(
+                    id=row.id, name=row.name, created_at=row.created_at, until=row.until, reason=row.reason
+                )
+                for row in conn.execute(query)
+            ]
+
+    def remove_silence(self, silence_id: int) -> bool:
+        with self._translate("cannot remove a silence"), self._writer.begin() as conn:
+            return bool(conn.execute(delete(t.silences).where(t.silences.c.id == silence_id)).rowcount == 1)
+
+    # -- one daemon per database -----------------------------------------------------------
+
+    def acquire_lock(self, holder: str, *, now: datetime, stale_after: timedelta) -> None:
+        """Become the database's one daemon, or raise ``AlreadyRunningError`` if another
+        holder's heartbeat is younger than ``stale_after``. Re-acquiring one's own lock is fine."""
+        c = t.daemon_lock.c
+        with self._translate("cannot take the daemon lock"), self._writer.begin() as conn:
+            conn.execute(
+                self._insert(t.daemon_lock)
+                .values(id=1, holder=holder, acquired_at=now, heartbeat_at=now)
+                .on_conflict_do_nothing(index_elements=[c.id])
+            )
+            taken = conn.execute(
+                update(t.daemon_lock)
+                .where(c.id == 1, or_(c.holder == holder, c.heartbeat_at < now - stale_after))
+                .values(
+                    holder=holder,
+                    heartbeat_at=now,
+                    acquired_at=case((c.holder == holder, c.acquired_at), else_=now),
+                )
+            )
+            if taken.rowcount != 1:
+                other = conn.execute(select(c.holder, c.heartbeat_at).where(c.id == 1)).one()
+                raise AlreadyRunningError(
+                    f"another daemon ({other.holder}) holds {self.url}; "
+                    f"its last heartbeat was at {other.heartbeat_at.isoformat()}"
+                )
+
+    def heartbeat(self, holder: str, *, now: datetime) -> None:
+        """Renew the lock; raises ``AlreadyRunningError`` if it was taken over meanwhile."""
+        c = t.daemon_lock.c
+        with self._translate("cannot renew the daemon lock"), self._writer.begin() as conn:
+            result = conn.execute(
+                update(t.daemon_lock).where(c.id == 1, c.holder == holder).values(heartbeat_at=now)
+            )
+            if result.rowcount != 1:
+                raise AlreadyRunningError(f"the daemon lock on {self.url} is no longer held by {holder}")
+
+    def release_lock(self, holder: str) -> None:
+        c = t.daemon_lock.c
+        with self._translate("cannot release the daemon lock"), self._writer.begin() as conn:
+            conn.execute(delete(t.daemon_lock).where(and_(c.id == 1, c.holder == holder)))
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _insert(self, table: Table) -> _Insert:
+        if self._engine.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    def _translate(self, action: str) -> AbstractContextManager[None]:
+        return _translating(action, self._password)
+
+
+@contextmanager
+def _translating(action: str, password: str | None) -> Iterator[None]:
+    try:
+        with translate_errors(action, password=password):
+            yield
+    except sqlite3.Error as exc:  # raised by raw connections, outside SQLAlchemy
+        raise StoreError(f"{action}: {type(exc).__name__}") from exc
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(_NAIVE)
+    return moment.astimezone(UTC)
+
+
+def _incident(row: RowMapping) -> Incident:
+    return Incident(
+        id=int(row["id"]),
+        key=row["key"],
+        scope=IncidentScope(row["scope"]),
+        kind=IncidentKind(row["kind"]),
+        name=row["name"],
+        platforms=tuple(row["platforms"]),
+        opened_at=row["opened_at"],
+        confirmed_at=row["confirmed_at"],
+        resolved_at=row["resolved_at"],
+        evidence=tuple(row["evidence"]),
+        cause=row["cause"],
+        message=row["message"],
+    )
+
+
+def _notice(row: RowMapping) -> Notice:
+    return Notice(
+        id=int(row["id"]),
+        incident_id=int(row["incident_id"]),
+        incident_key=row["incident_key"],
+        event=IncidentEvent(row["event"]),
+        event_key=row["event_key"],
+        contact_ref=row["contact_ref"],
+        channel_ref=row["channel_ref"],
+        template=row["template"],
+        language=row["language"],
+        state=NoticeState(row["state"]),
+        attempts=int(row["attempts"]),
+        created_at=row["created_at"],
+        not_before=row["not_before"],
+        next_attempt_at=row["next_attempt_at"],
+        claimed_at=row["claimed_at"],
+        sent_at=row["sent_at"],
+        last_error=row["last_error"],
+        idempotency_key=row["idempotency_key"],
+    )

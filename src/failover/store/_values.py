@@ -1,0 +1,157 @@
+"""What the store hands out and takes in beyond the domain types: frozen values, never rows."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from failover.domain import Incident, IncidentEvent, Outcome
+
+__all__ = [
+    "ConnectivityEvent",
+    "ConnectivityEventKind",
+    "DeliveryOutcome",
+    "HourlyRollup",
+    "JournalEntry",
+    "Notice",
+    "NoticeDraft",
+    "NoticeState",
+    "PruneReport",
+    "Silence",
+]
+
+
+class NoticeState(enum.StrEnum):
+    """Where a notice is in the outbox: ``pending → sending → sent | failed``, or set aside."""
+
+    pending = "pending"
+    sending = "sending"
+    sent = "sent"
+    failed = "failed"
+    skipped = "skipped"
+    silenced = "silenced"
+    cancelled = "cancelled"
+
+
+class DeliveryOutcome(enum.StrEnum):
+    """What one delivery attempt through one channel came to."""
+
+    sent = "sent"
+    failed = "failed"
+    skipped = "skipped"
+
+
+class ConnectivityEventKind(enum.StrEnum):
+    lost = "lost"
+    restored = "restored"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ConnectivityEvent:
+    """Our own network stopped (or started again) working, as the control probes saw it."""
+
+    kind: ConnectivityEventKind
+    at: datetime
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NoticeDraft:
+    """A notice to queue: one message for one contact about one incident event.
+
+    ``event_key`` names the occurrence of the event; it defaults to ``<incident key>/<event>``
+    and must be given for events that repeat (a reminder: ``<incident key>/reminder/3``).
+    With the contact it forms the idempotency key, so a replayed decision queues nothing twice.
+    ``channel_ref`` is a stable, secret-free reference (``contacts[2].channels[0]``), never a URL.
+    ``not_before`` holds the notice back (the window in which a manual failover can be cancelled).
+    """
+
+    incident_key: str
+    event: IncidentEvent
+    contact_ref: str
+    template: str
+    language: str = "en"
+    channel_ref: str | None = None
+    not_before: datetime | None = None
+    event_key: str | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        event_key = self.event_key or f"{self.incident_key}/{self.event}"
+        return f"{event_key}/{self.contact_ref}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Notice:
+    """A notice in the outbox."""
+
+    id: int
+    incident_id: int
+    incident_key: str
+    event: IncidentEvent
+    event_key: str
+    contact_ref: str
+    channel_ref: str | None
+    template: str
+    language: str
+    state: NoticeState
+    attempts: int
+    created_at: datetime
+    not_before: datetime | None
+    next_attempt_at: datetime
+    claimed_at: datetime | None
+    sent_at: datetime | None
+    last_error: str | None
+    idempotency_key: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JournalEntry:
+    """One incident as the journal shows it, with what became of its notices."""
+
+    incident: Incident
+    notices_sent: int = 0
+    notices_failed: int = 0
+    notices_skipped: int = 0
+    notices_pending: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HourlyRollup:
+    """One check of one target over one complete hour. Percentiles interpolate linearly
+    between the closest ranks; they are ``None`` when no observation carried a latency."""
+
+    hour: datetime
+    target: str
+    check: str
+    is_control: bool
+    count: int
+    failures: int
+    latency_p50: float | None
+    latency_p95: float | None
+    latency_max: float | None
+    outcomes: Mapping[Outcome, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PruneReport:
+    """What one ``prune`` did."""
+
+    cutoff: datetime
+    rollups_written: int
+    observations_deleted: int
+    #: SQLite pages handed back to the file system; 0 on PostgreSQL (autovacuum's job)
+    pages_freed: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Silence:
+    """Notices about ``name`` (a platform, family or ``*``) are held back until ``until``."""
+
+    id: int
+    name: str
+    created_at: datetime
+    until: datetime
+    reason: str
