@@ -1,0 +1,87 @@
+"""Fixtures shared by the whole suite: the test kit's loopback servers, one per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import trustme
+
+from tests.kit import (
+    Blackhole,
+    DnsServer,
+    FakeMastodon,
+    FakeSignal,
+    HttpTarget,
+    SmtpSink,
+    closed_port_socket,
+    write_ca_file,
+)
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    """The certificate authority that issues every test certificate."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Path of the session CA's certificate PEM, for clients to trust."""
+    return write_ca_file(ca, tmp_path_factory.mktemp("ca") / "ca.pem")
+
+
+@pytest.fixture
+def http_target() -> Iterator[HttpTarget]:
+    """A plain HTTP target in mode "ok"."""
+    with HttpTarget() as target:
+        yield target
+
+
+@pytest.fixture
+def https_target(ca: trustme.CA) -> Iterator[HttpTarget]:
+    """An HTTPS target with a valid certificate for localhost from the session CA."""
+    with HttpTarget(tls=ca) as target:
+        yield target
+
+
+@pytest.fixture
+def dns_server() -> Iterator[DnsServer]:
+    """A DNS server (UDP and TCP) that answers NXDOMAIN until names are set."""
+    with DnsServer() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A plain SMTP server that accepts and keeps every message."""
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def fake_signal() -> Iterator[FakeSignal]:
+    """A fake signal-cli-rest-api answering 201 to every valid send."""
+    with FakeSignal() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_mastodon() -> Iterator[FakeMastodon]:
+    """A fake Mastodon instance accepting any token."""
+    with FakeMastodon() as fake:
+        yield fake
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback TCP port where connect() is refused, reserved for the test's duration."""
+    with closed_port_socket() as sock:
+        yield sock.getsockname()[1]
+
+
+@pytest.fixture
+def blackhole_port() -> Iterator[int]:
+    """A loopback TCP port where connect() times out (see ``Blackhole``)."""
+    with Blackhole() as blackhole:
+        yield blackhole.port
