@@ -1,0 +1,419 @@
+"""Delivery to one channel: apprise for every scheme, with one exception for e-mail.
+
+Apprise plugin objects are built once per channel URL and kept; apprise's own
+per-plugin pause is disabled (``request_rate_per_sec = 0``) because the dispatcher
+applies our per-scheme token buckets; apprise's blocking calls run in a bounded
+thread pool of ours (apprise's shared pool is not used: ``async_mode=False``).
+
+Why e-mail (``mailto://``, ``mailtos://``) does not go through apprise's plugin:
+apprise 2.2 opens a new SMTP connection for every notification and builds a fresh
+``ssl.create_default_context()`` for each one, even for plain SMTP. Loading the CA
+store costs about 21 ms of CPU per message under the GIL, which caps a fan-out near
+40 messages/s whatever the thread count (measured: ``bench/fanout.py``, naive column).
+Here the URL is still parsed by apprise's own e-mail plugin (so every apprise mail
+URL option means what apprise says: host, port, ``mode``, ``smtp=``, user, password,
+``from``, ``verify``, ``cto``), but the message is sent by :mod:`smtplib` over one
+long-lived SMTP connection per worker thread and server, with one TLS context per
+server. Each message has exactly one recipient in its envelope and ``To:`` header;
+URLs with several recipients, ``cc`` or ``bcc`` are refused.
+
+Errors returned are short and secret-free: a scheme, a status, an HTTP or SMTP code.
+Never the URL, an address, a token or a server's text (which may echo them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import smtplib
+import ssl
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from email.charset import QP, Charset
+from email.header import Header
+from email.mime.nonmultipart import MIMENonMultipart
+from email.policy import compat32
+from email.utils import formataddr, formatdate, make_msgid
+from typing import Any, Protocol
+
+import apprise
+import apprise.plugins
+
+from failover.domain import Channel, Visibility
+from failover.notify._channels import (
+    ChannelRefusedError,
+    channel_scheme,
+    check_channel,
+    ensure_may_carry,
+    mastodon_visibility,
+)
+from failover.notify._render import RenderedNotice
+
+__all__ = ["ApprisePlugins", "SendResult", "Sender"]
+
+_MAIL_SCHEMES = frozenset({"mailto", "mailtos"})
+_MASTODON_SCHEMES = frozenset({"mastodon", "mastodons", "toot", "toots"})
+_HTTP_CODE = re.compile(r"\berror=(\d{3})\b")
+#: an idle pooled SMTP connection is checked with NOOP before reuse after this long
+_SMTP_IDLE_CHECK_S = 10.0
+_SMTP_ERRORS = (smtplib.SMTPException, OSError)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SendResult:
+    """The outcome of one delivery attempt. ``error`` is short and secret-free.
+    ``refused`` means nothing was attempted and retrying this channel is pointless."""
+
+    ok: bool
+    error: str = ""
+    refused: bool = False
+
+
+class Sender(Protocol):
+    """What the dispatcher needs from a delivery adapter."""
+
+    async def send(self, channel: Channel, notice: RenderedNotice, *, visibility: Visibility) -> SendResult:
+        """Deliver ``notice`` through ``channel``; never raises for a delivery failure."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _SmtpServer:
+    host: str
+    port: int
+    mode: str  # apprise's secure mode: insecure, ssl, starttls
+    user: str | None
+    password: str | None
+    verify: bool
+    timeout_s: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _MailRoute:
+    server: _SmtpServer
+    from_name: str | None
+    from_addr: str
+    to_name: str | None
+    to_addr: str
+    headers: tuple[tuple[str, str], ...]
+
+
+@dataclass(slots=True)
+class _PooledSmtp:
+    connection: smtplib.SMTP
+    last_used: float
+
+
+class _SmtpPool:
+    """SMTP connections kept open, one per worker thread and server."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._all: list[_PooledSmtp] = []
+        self._all_lock = threading.Lock()
+        self._contexts: dict[bool, ssl.SSLContext] = {}
+        self._contexts_lock = threading.Lock()
+
+    def _context(self, verify: bool) -> ssl.SSLContext:
+        with self._contexts_lock:
+            context = self._contexts.get(verify)
+            if context is None:
+                context = ssl.create_default_context()
+                if not verify:  # the URL said verify=no: the operator's choice
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                self._contexts[verify] = context
+            return context
+
+    def _open(self, server: _SmtpServer) -> smtplib.SMTP:
+        connection: smtplib.SMTP
+        if server.mode == "ssl":
+            connection = smtplib.SMTP_SSL(
+                server.host, server.port, timeout=server.timeout_s, context=self._context(server.verify)
+            )
+        else:
+            connection = smtplib.SMTP(server.host, server.port, timeout=server.timeout_s)
+        try:
+            if server.mode == "starttls":
+                connection.starttls(context=self._context(server.verify))
+            if server.user and server.password:
+                connection.login(server.user, server.password)
+        except _SMTP_ERRORS:
+            with contextlib.suppress(*_SMTP_ERRORS):
+                connection.close()
+            raise
+        return connection
+
+    def _mine(self) -> dict[_SmtpServer, _PooledSmtp]:
+        mine: dict[_SmtpServer, _PooledSmtp] | None = getattr(self._local, "connections", None)
+        if mine is None:
+            mine = self._local.connections = {}
+        return mine
+
+    @contextlib.contextmanager
+    def connection(self, server: _SmtpServer) -> Iterator[smtplib.SMTP]:
+        """This thread's connection to ``server``; dropped if the block fails."""
+        mine = self._mine()
+        pooled = mine.get(server)
+        now = time.monotonic()
+        if pooled is not None and now - pooled.last_used > _SMTP_IDLE_CHECK_S:
+            try:
+                pooled.connection.noop()
+            except _SMTP_ERRORS:
+                self._drop(server, pooled)
+                pooled = None
+        if pooled is None:
+            pooled = _PooledSmtp(self._open(server), now)
+            mine[server] = pooled
+            with self._all_lock:
+                self._all.append(pooled)
+        try:
+            yield pooled.connection
+        except (smtplib.SMTPServerDisconnected, OSError):
+            self._drop(server, pooled)
+            raise
+        finally:
+            pooled.last_used = time.monotonic()
+
+    def _drop(self, server: _SmtpServer, pooled: _PooledSmtp) -> None:
+        self._mine().pop(server, None)
+        with self._all_lock:
+            if pooled in self._all:
+                self._all.remove(pooled)
+        with contextlib.suppress(*_SMTP_ERRORS):
+            pooled.connection.close()
+
+    def close(self) -> None:
+        """Say QUIT on every connection; call once no worker uses the pool."""
+        with self._all_lock:
+            pooled, self._all = self._all, []
+        for entry in pooled:
+            with contextlib.suppress(*_SMTP_ERRORS):
+                entry.connection.quit()
+            with contextlib.suppress(*_SMTP_ERRORS):
+                entry.connection.close()
+
+
+#: SMTP wants CRLF line ends, and smtplib does not fix those of a bytes message
+_SMTP_POLICY = compat32.clone(linesep="\r\n")
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP  # readable, and kinder to spam filters than base64
+
+
+def _address(name: str | None, address: str) -> str:
+    return formataddr((name, address), charset="utf-8") if name else address
+
+
+def _mail_message(route: _MailRoute, notice: RenderedNotice) -> bytes:
+    """One plain-text message for one recipient. The compat32 classes are used on
+    purpose: ``EmailMessage`` with the modern policy costs about 3x the CPU per message."""
+    message = MIMENonMultipart("text", "plain")
+    message.set_payload(notice.body, _UTF8_QP)
+    message["From"] = _address(route.from_name, route.from_addr)
+    message["To"] = _address(route.to_name, route.to_addr)
+    message["Subject"] = (
+        notice.subject if notice.subject.isascii() else Header(notice.subject, "utf-8").encode()
+    )
+    message["Date"] = formatdate(usegmt=True)
+    # the domain is given so make_msgid does not resolve our own host name each time
+    message["Message-ID"] = make_msgid(domain=route.from_addr.rpartition("@")[2] or "localhost")
+    message["Content-Language"] = notice.language
+    message["X-Application"] = "failover"
+    for name, value in route.headers:
+        message[name] = value
+    return message.as_bytes(policy=_SMTP_POLICY)
+
+
+def _smtp_error(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = sorted({code for code, _ in exc.recipients.values()})
+        return "mail: recipient refused (SMTP " + ", ".join(str(code) for code in codes) + ")"
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return f"mail: authentication failed (SMTP {exc.smtp_code})"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"mail: rejected (SMTP {exc.smtp_code})"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return "mail: server disconnected"
+    if isinstance(exc, TimeoutError):
+        return "mail: timeout"
+    if isinstance(exc, ssl.SSLError):
+        return "mail: TLS error"
+    if isinstance(exc, ConnectionRefusedError):
+        return "mail: connection refused"
+    if isinstance(exc, OSError):
+        return "mail: connection error"
+    return f"mail: {type(exc).__name__}"
+
+
+def _apprise_error(scheme: str, result: Any) -> str:
+    services = result.results
+    status = (services[0].status if services else result.status).name.lower()
+    code = None
+    for entry in result.logs():
+        match = _HTTP_CODE.search(entry.message)
+        if match:
+            code = match.group(1)
+    return f"{scheme}: {status}" + (f" (HTTP {code})" if code else "")
+
+
+def _load_apprise_plugins() -> None:
+    """Load apprise's plugin modules now, in one thread, before any send.
+
+    apprise loads every plugin module on first use; its e-mail module imports the
+    standard ``imghdr`` module, deprecated since Python 3.11 (PEP 594), which warns once
+    per process. That warning is apprise's and harmless, so it alone is silenced here.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="'imghdr' is deprecated", category=DeprecationWarning)
+        _ = "mailto" in apprise.plugins.N_MGR
+
+
+class ApprisePlugins:
+    """The delivery adapter: caches one apprise plugin (or mail route) per channel URL,
+    runs blocking sends in a bounded thread pool, and turns every outcome into a
+    :class:`SendResult`. Use as an async context manager, or call :meth:`aclose`."""
+
+    def __init__(self, *, max_workers: int = 16, timeout_s: float = 30.0) -> None:
+        _load_apprise_plugins()
+        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="failover-notify")
+        self._timeout_s = timeout_s
+        self._asset = apprise.AppriseAsset(
+            app_id="failover", app_desc="failover", async_mode=False, storage_mode="memory"
+        )
+        self._services: dict[str, Any] = {}
+        self._mail_routes: dict[str, _MailRoute] = {}
+        self._smtp = _SmtpPool()
+        self._closed = False
+
+    async def __aenter__(self) -> ApprisePlugins:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    @property
+    def cached(self) -> int:
+        """How many channel URLs have a built plugin or mail route."""
+        return len(self._services) + len(self._mail_routes)
+
+    async def aclose(self) -> None:
+        """Wait for sends in flight, then close every SMTP connection and the pool."""
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.get_running_loop().run_in_executor(None, self._shutdown)
+
+    def _shutdown(self) -> None:
+        self._executor.shutdown(wait=True)
+        self._smtp.close()
+
+    async def send(self, channel: Channel, notice: RenderedNotice, *, visibility: Visibility) -> SendResult:
+        scheme = channel_scheme(channel.url)
+        try:
+            check_channel(channel)
+            ensure_may_carry(channel, visibility)
+            if scheme in _MAIL_SCHEMES:
+                route = self._mail_route(channel)
+                return await self._run(self._send_mail, route, notice)
+            service = self._service(channel)
+            return await self._run(self._send_apprise, scheme, service, notice)
+        except ChannelRefusedError as exc:
+            return SendResult(ok=False, error=str(exc), refused=True)
+
+    async def _run(self, function: Any, *args: Any) -> SendResult:
+        if self._closed:
+            return SendResult(ok=False, error="sender closed")
+        result: SendResult = await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+        return result
+
+    def _instantiate(self, channel: Channel) -> Any:
+        try:
+            plugin = apprise.Apprise.instantiate(channel.url, asset=self._asset)
+        except Exception as exc:  # apprise raises assorted types for bad URLs
+            raise ChannelRefusedError(f"{channel.ref}: apprise cannot use this URL") from exc
+        if plugin is None:
+            scheme = channel_scheme(channel.url)
+            raise ChannelRefusedError(
+                f"{channel.ref}: apprise cannot use this {scheme} URL (or lacks a library)"
+            )
+        # our token buckets pace each scheme; apprise's pause would only sleep a worker
+        plugin.request_rate_per_sec = 0
+        return plugin
+
+    def _service(self, channel: Channel) -> Any:
+        service = self._services.get(channel.url)
+        if service is None:
+            plugin = self._instantiate(channel)
+            scheme = channel_scheme(channel.url)
+            if (
+                scheme in _MASTODON_SCHEMES
+                and channel.visibility is Visibility.public
+                and mastodon_visibility(channel.url) == "default"
+            ):
+                # a public channel posts publicly, not with the account's default
+                plugin.visibility = "public"
+            if (
+                scheme in _MASTODON_SCHEMES
+                and channel.visibility is Visibility.private
+                and plugin.visibility != "direct"
+            ):
+                raise ChannelRefusedError(
+                    f"{channel.ref}: a private Mastodon channel must send direct messages"
+                )
+            service = apprise.Apprise(services=[plugin], asset=self._asset)
+            self._services[channel.url] = service
+        return service
+
+    def _mail_route(self, channel: Channel) -> _MailRoute:
+        route = self._mail_routes.get(channel.url)
+        if route is None:
+            plugin = self._instantiate(channel)
+            if len(plugin.targets) != 1 or plugin.cc or plugin.bcc:
+                raise ChannelRefusedError(f"{channel.ref}: a mail channel must name exactly one recipient")
+            to_name, to_addr = plugin.targets[0]
+            from_name, from_addr = plugin.from_addr
+            route = _MailRoute(
+                server=_SmtpServer(
+                    host=plugin.smtp_host,
+                    port=int(plugin.port),
+                    mode=str(plugin.secure_mode),
+                    user=plugin.user,
+                    password=plugin.password,
+                    verify=bool(plugin.verify_certificate),
+                    timeout_s=float(plugin.socket_connect_timeout or self._timeout_s),
+                ),
+                from_name=from_name or None,
+                from_addr=from_addr,
+                to_name=to_name or None,
+                to_addr=to_addr,
+                headers=tuple((str(k), str(v)) for k, v in plugin.headers.items()),
+            )
+            self._mail_routes[channel.url] = route
+        return route
+
+    # Runs in a worker thread.
+    def _send_mail(self, route: _MailRoute, notice: RenderedNotice) -> SendResult:
+        message = _mail_message(route, notice)
+        try:
+            with self._smtp.connection(route.server) as smtp:
+                smtp.sendmail(route.from_addr, [route.to_addr], message)
+        except _SMTP_ERRORS as exc:
+            return SendResult(ok=False, error=_smtp_error(exc))
+        return SendResult(ok=True)
+
+    # Runs in a worker thread.
+    def _send_apprise(self, scheme: str, service: Any, notice: RenderedNotice) -> SendResult:
+        try:
+            with service.notify(
+                body=notice.body, title=notice.subject, body_format="text", timeout=self._timeout_s
+            ) as result:
+                if result:
+                    return SendResult(ok=True)
+                return SendResult(ok=False, error=_apprise_error(scheme, result))
+        except Exception as exc:  # noqa: BLE001 - a plugin bug must be a failed delivery, not a crash
+            return SendResult(ok=False, error=f"{scheme}: {type(exc).__name__}")

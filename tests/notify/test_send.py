@@ -1,0 +1,352 @@
+"""Delivery over real protocols on 127.0.0.1: SMTP (aiosmtpd), the fake
+signal-cli-rest-api and Mastodon APIs, Mosquitto, and a fake Telegram Bot API."""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import socket
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import apprise.plugins.telegram
+import pytest
+
+from failover.domain import Channel, IncidentEvent, Visibility
+from failover.notify import (
+    ApprisePlugins,
+    Dispatcher,
+    MemoryOutbox,
+    NoticeState,
+    RateLimits,
+    RenderedNotice,
+    SendResult,
+    builtin_template,
+)
+from failover.notify._render import render_notice
+from tests.kit import FakeMastodon, FakeSignal, HttpTarget, SmtpSink
+
+FROM = "failover@example.org"
+NOTICE = RenderedNotice(
+    subject="Notre ligne WhatsApp est indisponible", body="Joignez-nous par e-mail.\n", language="fr"
+)
+PUBLIC_NOTICE = RenderedNotice(
+    subject="Our WhatsApp line is down", body="Reach us by e-mail.\n", language="en"
+)
+
+
+def mail_channel(sink: SmtpSink, index: int) -> Channel:
+    return Channel(
+        ref=f"contacts[{index}].channels[0]",
+        url=f"mailto://{sink.host}:{sink.port}?from={FROM}&to=contact{index}@example.org",
+    )
+
+
+def dispatcher_for(outbox: MemoryOutbox, sender: ApprisePlugins, channels: dict[str, Channel]) -> Dispatcher:
+    return Dispatcher(
+        outbox,
+        sender,
+        RateLimits(),
+        channels=channels,
+        concurrency=8,
+        max_attempts=2,
+        backoff_base_s=0.0,
+        jitter=random.random,
+        clock=lambda: datetime.now(UTC),
+    )
+
+
+class TestEmail:
+    """Every recipient gets one message of their own, in their language."""
+
+    async def test_one_message_per_recipient_in_their_language(self, smtp_sink: SmtpSink) -> None:
+        outbox, channels = MemoryOutbox(), {}
+        languages = {}
+        now = datetime.now(UTC)
+        for index in range(12):
+            channel = mail_channel(smtp_sink, index)
+            channels[channel.ref] = channel
+            language = "fr" if index % 2 else "en"
+            languages[f"contact{index}@example.org"] = language
+            notice = RenderedNotice(
+                subject="Ligne indisponible" if language == "fr" else "Line unavailable",
+                body=f"Bonjour n°{index} — é\n" if language == "fr" else f"Hello number {index}\n",
+                language=language,
+            )
+            outbox.enqueue(
+                key=f"i:{index}",
+                incident_key="i",
+                event=IncidentEvent.confirmed,
+                contact_ref=f"contacts[{index}]",
+                channel_refs=(channel.ref,),
+                visibility=Visibility.private,
+                notice=notice,
+                now=now,
+            )
+        async with ApprisePlugins(max_workers=4) as sender:
+            summary = await dispatcher_for(outbox, sender, channels).dispatch_due()
+            assert sender.cached == 12, [(r.state, r.reason, r.deliveries) for r in outbox][:2]
+        assert summary.sent == 12
+        received = await smtp_sink.wait_for_async(12)
+        assert len(received) == 12
+        assert sorted(r.rcpt_tos[0] for r in received) == sorted(languages)
+        for message in received:
+            (recipient,) = message.rcpt_tos
+            assert message.mail_from == FROM
+            assert message.message["To"] == recipient
+            assert message.message["Cc"] is None
+            assert message.message["Bcc"] is None
+            assert message.message["Content-Language"] == languages[recipient]
+            body = message.message.get_content().replace("\r\n", "\n")  # CRLF on the wire
+            number = recipient.removeprefix("contact").removesuffix("@example.org")
+            if languages[recipient] == "fr":
+                assert message.message["Subject"] == "Ligne indisponible"
+                assert body == f"Bonjour n°{number} — é\n"
+            else:
+                assert body == f"Hello number {number}\n"
+
+    async def test_connections_are_reused(self, smtp_sink: SmtpSink) -> None:
+        async with ApprisePlugins(max_workers=1) as sender:
+            for index in range(3):
+                result = await sender.send(
+                    mail_channel(smtp_sink, index), NOTICE, visibility=Visibility.private
+                )
+                assert result.ok
+        assert len(await smtp_sink.wait_for_async(3)) == 3
+
+    async def test_a_rendered_builtin_notice_arrives_intact(self, smtp_sink: SmtpSink) -> None:
+        from tests.notify.test_render import ALICE, INCIDENT, NAMES, NOW
+
+        notice = render_notice(
+            template=builtin_template(IncidentEvent.confirmed, Visibility.private),
+            language=ALICE.language,
+            incident=INCIDENT,
+            event=IncidentEvent.confirmed,
+            contact=ALICE,
+            now=NOW,
+            alternatives=("Signal : +33 6 00 00 00 00",),
+            platform_names=NAMES,
+        )
+        async with ApprisePlugins(max_workers=1) as sender:
+            assert (await sender.send(mail_channel(smtp_sink, 1), notice, visibility=Visibility.private)).ok
+        (message,) = await smtp_sink.wait_for_async(1)
+        assert message.message["Subject"] == "WhatsApp indisponible : comment nous joindre"
+        assert message.message.get_content().replace("\r\n", "\n") == notice.body
+
+    async def test_a_refusing_server_is_a_short_secret_free_error(self, smtp_sink: SmtpSink) -> None:
+        smtp_sink.fail_with(550)
+        channel = Channel(
+            ref="contacts[0].channels[0]",
+            url=f"mailto://{smtp_sink.host}:{smtp_sink.port}?from={FROM}&to=secret.person@example.org",
+        )
+        async with ApprisePlugins(max_workers=1) as sender:
+            result = await sender.send(channel, NOTICE, visibility=Visibility.private)
+        assert result == SendResult(ok=False, error="mail: recipient refused (SMTP 550)")
+
+    async def test_several_recipients_are_refused_without_an_attempt(self, smtp_sink: SmtpSink) -> None:
+        channel = Channel(
+            ref="contacts[0].channels[0]",
+            url=f"mailto://{smtp_sink.host}:{smtp_sink.port}?from={FROM}&to=a@example.org&cc=b@example.org",
+        )
+        async with ApprisePlugins(max_workers=1) as sender:
+            result = await sender.send(channel, NOTICE, visibility=Visibility.private)
+        assert result.refused
+        assert "example.org" not in result.error
+        assert smtp_sink.messages == []
+
+    async def test_nobody_listening(self, closed_port: int) -> None:
+        channel = Channel(ref="c", url=f"mailto://127.0.0.1:{closed_port}?from={FROM}&to=x@example.org")
+        async with ApprisePlugins(max_workers=1) as sender:
+            result = await sender.send(channel, NOTICE, visibility=Visibility.private)
+        assert result == SendResult(ok=False, error="mail: connection refused")
+
+
+def signal_channel(fake: FakeSignal, ref: str = "contacts[0].channels[0]") -> Channel:
+    port = urlsplit(fake.url).port
+    return Channel(ref=ref, url=f"signal://127.0.0.1:{port}/+15551234567/+15557654321")
+
+
+class TestSignal:
+    """signal-cli-rest-api through apprise's ``signal://``."""
+
+    async def test_delivered(self, fake_signal: FakeSignal) -> None:
+        async with ApprisePlugins(max_workers=1) as sender:
+            result = await sender.send(signal_channel(fake_signal), NOTICE, visibility=Visibility.private)
+        assert result == SendResult(ok=True)
+        (request,) = fake_signal.requests
+        assert request["recipients"] == ["+15557654321"]
+        assert "Joignez-nous par e-mail." in request["message"]
+
+    async def test_a_500_retries_then_falls_over_to_email(
+        self, fake_signal: FakeSignal, smtp_sink: SmtpSink
+    ) -> None:
+        fake_signal.set_status(500)
+        signal, email = signal_channel(fake_signal), mail_channel(smtp_sink, 0)
+        email = Channel(ref="contacts[0].channels[1]", url=email.url)
+        outbox = MemoryOutbox()
+        notice_id = outbox.enqueue(
+            key="k",
+            incident_key="i",
+            event=IncidentEvent.confirmed,
+            contact_ref="contacts[0]",
+            channel_refs=(signal.ref, email.ref),
+            visibility=Visibility.private,
+            notice=NOTICE,
+            now=datetime.now(UTC),
+        )
+        async with ApprisePlugins(max_workers=2) as sender:
+            await dispatcher_for(outbox, sender, {signal.ref: signal, email.ref: email}).dispatch_due()
+        record = outbox.get(notice_id)
+        assert record.state is NoticeState.sent
+        assert record.channel_ref == email.ref
+        assert [(d.channel_ref, d.ok, d.error) for d in record.deliveries] == [
+            (signal.ref, False, "signal: failure (HTTP 500)"),
+            (signal.ref, False, "signal: failure (HTTP 500)"),
+            (email.ref, True, ""),
+        ]
+        assert len(fake_signal.requests) == 2
+        assert len(await smtp_sink.wait_for_async(1)) == 1
+        for delivery in record.deliveries:
+            assert "+1555" not in delivery.error
+            assert "127.0.0.1" not in delivery.error
+
+
+def mastodon_url(fake: FakeMastodon, query: str = "") -> str:
+    port = urlsplit(fake.url).port
+    return f"mastodon://s3cr3t-token@127.0.0.1:{port}/{query}"
+
+
+class TestMastodon:
+    """Public notices post publicly; private ones are direct messages or refused."""
+
+    async def test_a_public_notice_posts_with_public_visibility(self, fake_mastodon: FakeMastodon) -> None:
+        channel = Channel(
+            ref="channels.announce", url=mastodon_url(fake_mastodon), visibility=Visibility.public
+        )
+        async with ApprisePlugins(max_workers=1) as sender:
+            result = await sender.send(channel, PUBLIC_NOTICE, visibility=Visibility.public)
+        assert result.ok
+        (status,) = fake_mastodon.statuses
+        assert status["visibility"] == "public"
+        assert "Reach us by e-mail." in status["status"]
+
+    async def test_a_private_notice_is_a_direct_message(self, fake_mastodon: FakeMastodon) -> None:
+        channel = Channel(
+            ref="contacts[0].channels[0]", url=mastodon_url(fake_mastodon, "@bob?visibility=direct")
+        )
+        async with ApprisePlugins(max_workers=1) as sender:
+            result = await sender.send(channel, NOTICE, visibility=Visibility.private)
+        assert result.ok
+        (status,) = fake_mastodon.statuses
+        assert status["visibility"] == "direct"
+        assert status["status"].startswith("@bob")
+
+    async def test_a_private_channel_without_direct_visibility_is_refused(
+        self, fake_mastodon: FakeMastodon
+    ) -> None:
+        channel = Channel(ref="contacts[0].channels[0]", url=mastodon_url(fake_mastodon))
+        async with ApprisePlugins(max_workers=1) as sender:
+            result = await sender.send(channel, NOTICE, visibility=Visibility.private)
+        assert result.refused
+        assert "direct" in result.error
+        assert fake_mastodon.statuses == []
+
+    async def test_a_private_notice_to_a_public_channel_is_refused(self, fake_mastodon: FakeMastodon) -> None:
+        channel = Channel(
+            ref="channels.announce", url=mastodon_url(fake_mastodon), visibility=Visibility.public
+        )
+        async with ApprisePlugins(max_workers=1) as sender:
+            result = await sender.send(channel, NOTICE, visibility=Visibility.private)
+        assert result.refused
+        assert fake_mastodon.statuses == []
+        assert fake_mastodon.received == []
+
+    async def test_a_failure_names_no_token(self, fake_mastodon: FakeMastodon) -> None:
+        fake_mastodon.set_status(503)
+        channel = Channel(
+            ref="channels.announce", url=mastodon_url(fake_mastodon), visibility=Visibility.public
+        )
+        async with ApprisePlugins(max_workers=1) as sender:
+            result = await sender.send(channel, PUBLIC_NOTICE, visibility=Visibility.public)
+        assert result == SendResult(ok=False, error="mastodon: failure (HTTP 503)")
+
+
+class TestTelegram:
+    """apprise's Telegram plugin, pointed at a local fake Bot API."""
+
+    async def test_delivered(self, http_target: HttpTarget, monkeypatch: pytest.MonkeyPatch) -> None:
+        token = "123456789:AAHfakeTokenForTests_abcdefghijklmnop"
+        http_target.route(f"/bot{token}/sendMessage", body='{"ok": true, "result": {"message_id": 1}}')
+        monkeypatch.setattr(apprise.plugins.telegram.NotifyTelegram, "notify_url", f"{http_target.url}/bot")
+        channel = Channel(ref="contacts[0].channels[0]", url=f"tgram://{token}/987654321")
+        async with ApprisePlugins(max_workers=1) as sender:
+            result = await sender.send(channel, NOTICE, visibility=Visibility.private)
+        assert result == SendResult(ok=True)
+        (request,) = http_target.requests
+        assert request.path == f"/bot{token}/sendMessage"
+        assert b"987654321" in request.body
+        assert "Joignez-nous" in request.body.decode()
+
+    async def test_a_failure_names_no_token(
+        self, http_target: HttpTarget, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        token = "123456789:AAHfakeTokenForTests_abcdefghijklmnop"
+        http_target.set("status", status=500, body='{"ok": false}')
+        monkeypatch.setattr(apprise.plugins.telegram.NotifyTelegram, "notify_url", f"{http_target.url}/bot")
+        channel = Channel(ref="contacts[0].channels[0]", url=f"tgram://{token}/987654321")
+        async with ApprisePlugins(max_workers=1) as sender:
+            result = await sender.send(channel, NOTICE, visibility=Visibility.private)
+        assert not result.ok
+        assert result.error.startswith("tgram: failure")
+        assert token not in result.error
+        assert "987654321" not in result.error
+
+
+def _broker_listening() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 1883), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def mqtt_messages() -> Iterator[tuple[str, queue.Queue[bytes]]]:
+    """A paho subscriber on a fresh topic of the local Mosquitto."""
+    if not _broker_listening():
+        if os.environ.get("CI") == "true":
+            pytest.fail("Mosquitto is not listening on 127.0.0.1:1883")
+        pytest.skip("Mosquitto is not listening on 127.0.0.1:1883")
+    import paho.mqtt.client as mqtt
+
+    topic = f"failover/test/{uuid.uuid4().hex}"
+    received: queue.Queue[bytes] = queue.Queue()
+    subscribed: queue.Queue[str] = queue.Queue()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_message = lambda _client, _userdata, message: received.put(message.payload)
+    client.on_subscribe = lambda *_: subscribed.put("subscribed")
+    client.on_connect = lambda cl, *_: cl.subscribe(topic, qos=1)
+    client.connect("127.0.0.1", 1883)
+    client.loop_start()
+    try:
+        subscribed.get(timeout=5)
+        yield topic, received
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+@pytest.mark.mqtt
+class TestMqtt:
+    """apprise's ``mqtt://`` through the machine's Mosquitto."""
+
+    async def test_delivered(self, mqtt_messages: tuple[str, queue.Queue[bytes]]) -> None:
+        topic, received = mqtt_messages
+        channel = Channel(ref="channels.mqtt", url=f"mqtt://127.0.0.1:1883/{topic}")
+        async with ApprisePlugins(max_workers=1) as sender:
+            result = await sender.send(channel, NOTICE, visibility=Visibility.private)
+        assert result == SendResult(ok=True)
+        assert "Joignez-nous par e-mail." in received.get(timeout=5).decode()
