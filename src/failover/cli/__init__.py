@@ -1,7 +1,9 @@
 """The ``failover`` command line. Each command group lives in a private module that
 registers itself on :data:`main`; this front door imports them all."""
 
+from failover.cli import _check_cmds as _check_cmds
 from failover.cli import _config_cmds as _config_cmds
+from failover.cli import _journal_cmds as _journal_cmds
 from failover.cli._main import main
 
 __all__ = ["main"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from failover import __version__
+from failover.config import Config, find_config_path, load_config
+from failover.errors import ConfigError
 
 #: Exit codes that scripts can rely on.
 EXIT_OK = 0
@@ -51,3 +54,12 @@ def fail(message: str, code: int = EXIT_PROBLEM) -> NoReturn:
     """Print one line to stderr and exit with ``code``."""
     click.echo(f"failover: {message}", err=True)
     sys.exit(code)
+
+
+def load_configuration(config_path: Path | None) -> Config:
+    """The configuration the search order finds; a one-line error and exit 1 if invalid."""
+    try:
+        path = find_config_path(config_path, env=os.environ, cwd=Path.cwd())
+        return load_config(path, env=os.environ)
+    except ConfigError as exc:
+        fail(str(exc))

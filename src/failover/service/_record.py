@@ -1,1 +1,161 @@
-"""service (being built)."""
+"""Rounds that persist (probe → judge → record), and what the CLI reads back: status,
+the journal, migrations and retention."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from structlog.stdlib import BoundLogger
+
+from failover.config import Config
+from failover.detect import ConnectivityEvent as DetectConnectivityEvent
+from failover.detect import Decision, JudgeState, PlatformStatus, health_of, judge
+from failover.domain import Incident, Observation
+from failover.logs import get_logger
+from failover.probes import Prober
+from failover.service._runtime import utc_now
+from failover.store import ConnectivityEvent as StoredConnectivityEvent
+from failover.store import ConnectivityEventKind, JournalEntry, PruneReport, Store
+
+
+def open_store(config: Config) -> Store:
+    """The configured database, migrated to the newest schema."""
+    store = Store.open(config.daemon.database_url)
+    try:
+        store.upgrade()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def upgrade_database(config: Config) -> str:
+    """Apply the migrations; returns where the database is (password hidden)."""
+    with open_store(config) as store:
+        return store.url
+
+
+def prune_database(config: Config, *, now: datetime) -> PruneReport:
+    """Roll up, then drop raw observations older than the configured retention."""
+    with open_store(config) as store:
+        return store.prune(now=now, keep=config.daemon.retention)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StatusReport:
+    """What ``failover status`` shows: each platform as last judged, open incidents,
+    our own connectivity."""
+
+    platforms: tuple[PlatformStatus, ...]
+    open_incidents: tuple[Incident, ...]
+    connectivity_lost_since: datetime | None
+    judged: bool
+
+
+def status_report(config: Config) -> StatusReport:
+    """Read the last persisted judgement; nothing is probed."""
+    with open_store(config) as store:
+        snapshot = store.load_state()
+        incidents = store.open_incidents()
+        events = store.connectivity_events()
+    state = JudgeState.from_json(snapshot) if snapshot is not None else JudgeState.initial()
+    lost_since = None
+    if events and events[-1].kind is ConnectivityEventKind.lost:
+        lost_since = events[-1].at
+    return StatusReport(
+        platforms=tuple(health_of(state, platform.name) for platform in config.platforms),
+        open_incidents=tuple(incidents),
+        connectivity_lost_since=lost_since,
+        judged=snapshot is not None,
+    )
+
+
+def journal(config: Config, *, since: datetime | None, platform: str | None) -> list[JournalEntry]:
+    """The incident journal, oldest first, with what became of each incident's notices."""
+    with open_store(config) as store:
+        return store.incidents(since=since, platform=platform)
+
+
+def _connectivity_events(decision: Decision) -> list[StoredConnectivityEvent]:
+    return [
+        StoredConnectivityEvent(
+            kind=ConnectivityEventKind.lost
+            if change.event is DetectConnectivityEvent.lost
+            else ConnectivityEventKind.restored,
+            at=change.at,
+            detail=f"{change.connectivity.passing} of {change.connectivity.total} controls answered",
+        )
+        for change in decision.connectivity_events
+    ]
+
+
+class Watcher:
+    """Runs rounds: probe → judge → record. The scheduler, the re-probes and the manual
+    paths all go through :meth:`run_round`, so there is one way through the house."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        store: Store,
+        prober: Prober,
+        clock: Callable[[], datetime] = utc_now,
+        log: BoundLogger | None = None,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._prober = prober
+        self._clock = clock
+        self._log = log or get_logger("failover.round")
+        snapshot = store.load_state()
+        self._state = JudgeState.from_json(snapshot) if snapshot is not None else JudgeState.initial()
+        # one round at a time: a re-probe and a scheduled round never judge concurrently
+        self._lock = asyncio.Lock()
+
+    @property
+    def state(self) -> JudgeState:
+        return self._state
+
+    async def run_round(self, only: Collection[str] | None = None) -> Decision:
+        """Probe ``only`` these platforms (default: all) and every control, judge, record."""
+        platforms = [p for p in self._config.platforms if only is None or p.name in only]
+        async with self._lock:
+            started = self._clock()
+            observations = await self._prober.probe_platforms([*platforms, *self._config.controls])
+            now = self._clock()
+            decision = judge(
+                observations=observations,
+                state=self._state,
+                now=now,
+                policy=self._config.detection,
+                families={p.name: p.family for p in self._config.platforms},
+                probed={p.name for p in platforms},
+            )
+            await asyncio.to_thread(self._record, observations, decision, now)
+            self._state = decision.state
+        self._log.info(
+            "round_judged",
+            platforms=len(platforms),
+            checks=len(observations),
+            failing=sum(1 for o in observations if not o.ok),
+            connectivity=decision.connectivity.ok,
+            transitions=[f"{t.platform}:{t.previous}->{t.current}" for t in decision.transitions],
+            incidents=[f"{c.event}:{c.incident.key}" for c in decision.incident_events],
+            reprobe=[f"{r.platform}+{r.delay_s:g}s" for r in decision.reprobe],
+            duration_s=round((now - started).total_seconds(), 3),
+        )
+        return decision
+
+    def _record(self, observations: Sequence[Observation], decision: Decision, now: datetime) -> None:
+        self._store.record_observations(observations)
+        self._store.record_decision(
+            at=now,
+            transitions=decision.transitions,
+            incident_events=[(change.event, change.incident) for change in decision.incident_events],
+            incident_updates=decision.incident_updates,
+            state=decision.state.to_json(),
+            connectivity_events=_connectivity_events(decision),
+        )

@@ -1,0 +1,207 @@
+"""The round path (probe → judge → record) against the loopback test kit, and what
+survives a restart of the process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from failover.config import Config, load_config
+from failover.domain import Health, IncidentEvent
+from failover.probes import Prober
+from failover.service import Watcher, open_store, status_report
+from failover.store import Store
+from tests.kit import DnsServer, HttpTarget
+
+
+class FakeClock:
+    """A clock the test moves by hand, shared by the prober and the watcher."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 10, 4, 15, 40, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def write_config(tmp_path: Path, *, dns: DnsServer, front_door: HttpTarget, control: HttpTarget) -> Path:
+    """whatsapp with authoritative DNS, resolver DNS and an HTTP front door; three controls."""
+    controls = "".join(
+        f"""
+[controls.control-{n}]
+[[controls.control-{n}.checks]]
+kind = "tcp"
+name = "tcp"
+host = "127.0.0.1"
+port = {control.port}
+timeout = "1s"
+"""
+        for n in range(3)
+    )
+    path = tmp_path / "failover.toml"
+    path.write_text(
+        f"""
+[catalog]
+builtin = false
+
+[daemon]
+database_url = "sqlite:///{tmp_path}/failover.db"
+
+[probes]
+resolvers = ["{dns.endpoint}"]
+
+[detection]
+confirm_after = ["2s", "5s"]
+recover_after = 2
+
+[platforms.whatsapp]
+display_name = "WhatsApp"
+family = "meta"
+
+[[platforms.whatsapp.checks]]
+kind = "dns"
+name = "authoritative"
+qname = "whatsapp.net"
+via = "authoritative"
+record_types = ["SOA"]
+servers = ["{dns.endpoint}"]
+timeout = "1s"
+
+[[platforms.whatsapp.checks]]
+kind = "dns"
+name = "resolvers"
+qname = "web.whatsapp.com"
+via = "resolvers"
+timeout = "1s"
+
+[[platforms.whatsapp.checks]]
+kind = "http"
+name = "front-door"
+url = "{front_door.url}/"
+timeout = "1s"
+{controls}
+"""
+    )
+    return path
+
+
+@pytest.fixture
+def world(
+    dns_server: DnsServer, http_target: HttpTarget
+) -> Iterator[tuple[DnsServer, HttpTarget, HttpTarget]]:
+    """A healthy whatsapp and a healthy control target."""
+    dns_server.set("whatsapp.net", "noerror")
+    dns_server.set("web.whatsapp.com", "noerror")
+    with HttpTarget() as control:
+        yield dns_server, http_target, control
+
+
+def go_dark(dns: DnsServer, front_door: HttpTarget) -> None:
+    """What 4 October 2021 looked like: authoritative and resolver DNS fail, the door is gone."""
+    dns.set("whatsapp.net", "servfail")
+    dns.set("web.whatsapp.com", "servfail")
+    front_door.set("reset")
+
+
+def come_back(dns: DnsServer, front_door: HttpTarget) -> None:
+    dns.set("whatsapp.net", "noerror")
+    dns.set("web.whatsapp.com", "noerror")
+    front_door.set("ok")
+
+
+def watcher_for(config: Config, clock: FakeClock, prober: Prober) -> tuple[Watcher, Store]:
+    store = open_store(config)
+    return Watcher(config=config, store=store, prober=prober, clock=clock), store
+
+
+class TestRounds:
+    """One function runs a round; the judge's decisions land in the store."""
+
+    async def test_outage_confirmed_by_reprobes_then_resolved_after_a_restart(
+        self, tmp_path: Path, world: tuple[DnsServer, HttpTarget, HttpTarget]
+    ) -> None:
+        """A dark platform is confirmed by the re-probes the judge asks for; the incident
+        survives a restart, and recovery after the restart resolves it."""
+        dns, front_door, control = world
+        config = load_config(write_config(tmp_path, dns=dns, front_door=front_door, control=control), env={})
+        clock = FakeClock()
+        async with Prober(user_agent="failover-test", clock=clock) as prober:
+            watcher, store = watcher_for(config, clock, prober)
+            first = await watcher.run_round()
+            assert first.connectivity.ok is True
+            assert not first.incident_events
+
+            go_dark(dns, front_door)
+            clock.advance(30)
+            suspect = await watcher.run_round()
+            assert not suspect.incident_events
+            assert [(r.platform, r.delay_s) for r in suspect.reprobe] == [
+                ("whatsapp", 2.0),
+                ("whatsapp", 5.0),
+            ]
+            decisions = []
+            elapsed = 0.0
+            for reprobe in suspect.reprobe:
+                clock.advance(reprobe.delay_s - elapsed)
+                elapsed = reprobe.delay_s
+                decisions.append(await watcher.run_round(only={reprobe.platform}))
+            confirmed = [c for d in decisions for c in d.incident_events]
+            assert [c.event for c in confirmed] == [IncidentEvent.confirmed]
+            open_incidents = store.open_incidents()
+            assert [i.platforms for i in open_incidents] == [("whatsapp",)]
+            assert open_incidents[0].confirmed_at == clock.now
+            store.close()
+
+        # the process restarts: a new prober, a new store handle, the same database
+        async with Prober(user_agent="failover-test", clock=clock) as prober:
+            restarted, store = watcher_for(config, clock, prober)
+            assert [i.key for i in store.open_incidents()] == [open_incidents[0].key]
+            come_back(dns, front_door)
+            events = []
+            for _ in range(config.detection.recover_after):
+                clock.advance(30)
+                events += (await restarted.run_round()).incident_events
+            assert [e.event for e in events] == [IncidentEvent.resolved]
+            assert store.open_incidents() == []
+            resolved = store.incident(open_incidents[0].key)
+            assert resolved is not None
+            assert resolved.resolved_at == clock.now
+            observations = store.observations(since=clock.now - timedelta(hours=1))
+            assert len(observations) >= 6 * 6
+            store.close()
+
+        report = status_report(config)
+        assert report.judged
+        assert [(p.platform, p.health) for p in report.platforms] == [("whatsapp", Health.up)]
+
+    async def test_lost_connectivity_opens_nothing_and_is_recorded(
+        self, tmp_path: Path, world: tuple[DnsServer, HttpTarget, HttpTarget]
+    ) -> None:
+        """When our own controls fail, the platform is unknown and the store keeps a
+        'connectivity lost' record instead of an incident."""
+        dns, front_door, control = world
+        config = load_config(write_config(tmp_path, dns=dns, front_door=front_door, control=control), env={})
+        clock = FakeClock()
+        async with Prober(user_agent="failover-test", clock=clock) as prober:
+            watcher, store = watcher_for(config, clock, prober)
+            await watcher.run_round()
+            go_dark(dns, front_door)
+            control.stop()
+            for _ in range(4):
+                clock.advance(5)
+                decision = await watcher.run_round()
+                assert decision.connectivity.ok is False
+                assert not decision.incident_events
+                assert not decision.reprobe
+            assert store.open_incidents() == []
+            assert [e.kind.value for e in store.connectivity_events()] == ["lost"]
+            store.close()
+        report = status_report(config)
+        assert report.connectivity_lost_since is not None
+        assert report.platforms[0].health is Health.unknown
