@@ -655,4 +655,3 @@ class TestLifecycle:
             socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
-
