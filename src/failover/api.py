@@ -1,1 +1,527 @@
-"""api (being built)."""
+"""The HTTP surface: metrics, health, status, the journal, and the operator's write endpoints.
+
+The app knows nothing of the daemon's inside. The composition root implements
+:class:`ApiBackend` and hands it to :func:`create_app`; this module only parses requests,
+checks the bearer token and shapes answers.
+
+=======  ==============================  =====================================================
+method   path                            answers
+=======  ==============================  =====================================================
+GET      /metrics                        200 text exposition (format 0.0.4)
+GET      /healthz                        200 ``{"status": "ok"}`` · 503 when the loop stalled
+GET      /readyz                         200 ready · 503 not ready, with reasons
+GET      /api/v1/status                  200 the backend's status
+GET      /api/v1/incidents               200 ``{"incidents": [...]}`` · 422 bad query
+                                         (``?since=7d`` or an ISO-8601 time, ``&platform=P``)
+POST     /api/v1/trigger                 202 incident opened (200 for a dry run)
+POST     /api/v1/incidents/{id}/resolve  200 resolved · 404 unknown incident
+POST     /api/v1/alertmanager            200 (Alertmanager webhook, payload version 4)
+=======  ==============================  =====================================================
+
+The POST endpoints need ``Authorization: Bearer <daemon.api_token>`` (401 without it or with
+a wrong one; 403 when no token is configured: never open by default). A refused request
+is answered ``{"error": reason, "detail": ["key.path: problem", ...]}``: 400 not JSON,
+413 body over :data:`MAX_BODY_BYTES`, 415 not ``application/json``, 422 schema error,
+404 unknown route. A failing backend gives a generic 500 and the server keeps serving.
+Answers never echo the token or the values a client sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import hmac
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, Protocol, TypeVar
+
+import uvicorn
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from failover.config import parse_duration
+from failover.domain import IncidentScope
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "METRICS_CONTENT_TYPE",
+    "Alert",
+    "AlertStatus",
+    "AlertTarget",
+    "AlertmanagerPayload",
+    "ApiBackend",
+    "ReadyReport",
+    "TriggerRequest",
+    "create_app",
+    "create_server",
+]
+
+#: The largest request body accepted (Alertmanager groups stay far below it).
+MAX_BODY_BYTES = 1024 * 1024
+#: The classic text exposition format, which every Prometheus 2.x and 3.x scrapes.
+#: (prometheus_client >= 0.22 names format 1.0.0 ``CONTENT_TYPE_LATEST``; the bytes that
+#: ``generate_latest`` writes are the 0.0.4 format, so that is what we announce.)
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_log = logging.getLogger(__name__)
+
+#: Names of platforms, families, groups and custom incidents, as the configuration spells them.
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_NAME = re.compile(_NAME_PATTERN)
+#: Field and label names shown in error paths (Prometheus label names fit too).
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+#: The largest id a store can hold (SQLite and PostgreSQL bigint); larger ones cannot exist.
+_MAX_ID = 2**63 - 1
+#: At most this many problems are listed in a 422 answer.
+_MAX_PROBLEMS = 20
+_BEARER_REALM = 'Bearer realm="failover"'
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+# ------------------------------------------------------------------------------ what comes in
+
+
+def _as_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # within a day of year 1 or 9999, e.g. Go's zero time with an offset
+        return _EARLIEST if value.year == 1 else _LATEST
+
+
+_UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+_Name = Annotated[str, Field(pattern=_NAME_PATTERN)]
+
+
+class _Incoming(BaseModel):
+    # request bodies are validated in strict mode (a wrong JSON type is a 422: "30" is not a
+    # number); code building these in Python (the service, tests) may pass plain values
+    model_config = ConfigDict(frozen=True, populate_by_name=True, allow_inf_nan=False)
+
+
+class TriggerRequest(_Incoming):
+    """A manual failover: tell the people who hear of ``target`` that it is down.
+
+    ``target`` names a platform, a family, or (``scope = "custom"``) anything else that
+    failed, e.g. ``phone-lines``; without ``scope`` the service looks the name up among
+    platforms, then families, and treats an unknown name as custom.
+    """
+
+    model_config = ConfigDict(extra="forbid")  # a typo in an operator's request is an error
+
+    target: _Name
+    scope: IncidentScope | None = None
+    #: what the notices say, in the operator's words
+    message: str = Field(default="", max_length=2000)
+    #: groups to tell; empty means the groups the routes name
+    groups: tuple[_Name, ...] = Field(default=(), max_length=64)
+    #: seconds during which the trigger can be cancelled before notices go; None: the daemon's default
+    hold_seconds: float | None = Field(default=None, ge=0, le=86400)
+    #: preview: answer what would be sent, record and send nothing
+    dry_run: bool = False
+
+
+class AlertStatus(enum.StrEnum):
+    firing = "firing"
+    resolved = "resolved"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AlertTarget:
+    """What an alert says is affected. ``scope`` None: the service decides by name."""
+
+    scope: IncidentScope | None
+    name: str
+
+
+#: Labels naming what an alert is about, in order of preference.
+_TARGET_LABELS: tuple[tuple[str, IncidentScope | None], ...] = (
+    ("failover_target", None),
+    ("platform", IncidentScope.platform),
+    ("family", IncidentScope.family),
+)
+
+
+class Alert(_Incoming):
+    """One alert of an Alertmanager webhook; keys Alertmanager may add are accepted and dropped."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: AlertStatus
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    starts_at: _UtcDatetime = Field(alias="startsAt")
+    #: ``0001-01-01T00:00:00Z`` while the alert fires
+    ends_at: _UtcDatetime = Field(alias="endsAt")
+    #: stable per label set: the idempotency key of the incident the alert opens
+    fingerprint: str = Field(min_length=1, max_length=128)
+    generator_url: str = Field(default="", alias="generatorURL")
+
+    @property
+    def target(self) -> AlertTarget | None:
+        """The platform, family or name this alert is about; None if no label names one
+        (or the name is not a valid one), in which case the service ignores the alert."""
+        for label, scope in _TARGET_LABELS:
+            value = self.labels.get(label, "")
+            if value:
+                return AlertTarget(scope=scope, name=value) if _NAME.fullmatch(value) else None
+        return None
+
+    @property
+    def message(self) -> str:
+        """The ``summary`` annotation, else the ``description``, else empty."""
+        return self.annotations.get("summary") or self.annotations.get("description") or ""
+
+
+class AlertmanagerPayload(_Incoming):
+    """An Alertmanager webhook body (payload version 4)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: Literal["4"]
+    status: AlertStatus
+    alerts: tuple[Alert, ...]
+    receiver: str = ""
+    group_key: str = Field(default="", alias="groupKey")
+    truncated_alerts: int = Field(default=0, ge=0, alias="truncatedAlerts")
+    group_labels: Mapping[str, str] = Field(default_factory=dict, alias="groupLabels")
+    common_labels: Mapping[str, str] = Field(default_factory=dict, alias="commonLabels")
+    common_annotations: Mapping[str, str] = Field(default_factory=dict, alias="commonAnnotations")
+    external_url: str = Field(default="", alias="externalURL")
+
+
+# ------------------------------------------------------------------------------ the port
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReadyReport:
+    """Whether the daemon can do its job; ``reasons`` say why not (no secrets, no personal data)."""
+
+    ready: bool
+    reasons: tuple[str, ...] = ()
+
+
+class ApiBackend(Protocol):
+    """What the HTTP surface needs from the daemon; the service implements it.
+
+    Every dict returned must be JSON-ready (datetimes and enums are converted on the way out).
+    Exceptions are answered with a generic 500 and logged.
+    """
+
+    async def alive(self) -> bool:
+        """The event loop runs (it does if this is called) and the scheduler ticked recently."""
+        ...
+
+    async def ready(self) -> ReadyReport:
+        """The database answers and the scheduler runs."""
+        ...
+
+    async def status(self) -> dict[str, Any]:
+        """Every platform's health, open incidents, the outbox."""
+        ...
+
+    async def incidents(self, since: datetime | None, platform: str | None) -> list[dict[str, Any]]:
+        """The journal, newest first: incidents opened at or after ``since``, touching ``platform``."""
+        ...
+
+    async def trigger(self, request: TriggerRequest) -> dict[str, Any]:
+        """Open a manual incident (or preview one); answer its id, key and the notices queued."""
+        ...
+
+    async def resolve(self, incident_id: int) -> dict[str, Any] | None:
+        """Resolve an open incident; None if there is no incident ``incident_id``."""
+        ...
+
+    async def alertmanager(self, payload: AlertmanagerPayload) -> dict[str, Any]:
+        """Firing alerts open manual incidents (keyed by fingerprint), resolved ones resolve them."""
+        ...
+
+
+# ------------------------------------------------------------------------------ answers
+
+
+class _Refused(Exception):  # noqa: N818 (a control-flow signal inside this module, not an error of ours)
+    """A request we answer with a 4xx; raised anywhere below an endpoint."""
+
+    def __init__(
+        self, status: int, error: str, detail: Sequence[str] = (), headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.detail = tuple(detail)
+        self.headers = dict(headers or {})
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple | frozenset | set):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+class _JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(
+            content, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_jsonable
+        ).encode("utf-8")
+
+
+def _error(
+    status: int, error: str, detail: Sequence[str] = (), headers: Mapping[str, str] | None = None
+) -> Response:
+    return _JSONResponse({"error": error, "detail": list(detail)}, status_code=status, headers=headers)
+
+
+def _key_path(loc: Sequence[int | str]) -> str:
+    """``("alerts", 0, "startsAt")`` → ``alerts[0].startsAt``, as config errors spell keys.
+
+    A key that is not an identifier (an unknown key a client sent, which could be an
+    address or a phone number) is shown as ``<key>``: answers never echo what was sent."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            text = part if _IDENTIFIER.fullmatch(part) else "<key>"
+            path += f".{text}" if path else text
+    return path or "(body)"
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    # pydantic's ``msg`` names the expectation, never the input; ``input`` is left out on purpose
+    problems = [f"{_key_path(e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)]
+    if len(problems) > _MAX_PROBLEMS:
+        problems = [*problems[:_MAX_PROBLEMS], f"... and {len(problems) - _MAX_PROBLEMS} more"]
+    return problems
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+async def _read_body(request: Request) -> bytes:
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise _Refused(415, "expected Content-Type: application/json")
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _Refused(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise _Refused(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+    except ClientDisconnect:
+        raise _Refused(400, "client disconnected") from None
+    return bytes(body)
+
+
+async def _parse_body(request: Request, model: type[_Model]) -> _Model:
+    body = await _read_body(request)
+    try:
+        return model.model_validate_json(body, strict=True)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            raise _Refused(400, "request body is not valid JSON", [e["msg"] for e in errors]) from None
+        raise _Refused(422, "invalid request body", _problems(exc)) from None
+
+
+def _parse_since(text: str, now: datetime) -> datetime:
+    """``30m``, ``24h``, ``7d`` (that long before ``now``) or an ISO-8601 time with an offset."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        pass
+    else:
+        try:
+            return now - timedelta(seconds=seconds)
+        except OverflowError:  # longer ago than the calendar goes: the whole journal
+            return _EARLIEST
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _Refused(
+            422, "invalid query", ["since: expected a duration (30m, 24h, 7d) or an ISO-8601 time"]
+        ) from None
+    if moment.tzinfo is None:
+        raise _Refused(422, "invalid query", ["since: an ISO-8601 time needs an offset (Z or +hh:mm)"])
+    return _as_utc(moment)
+
+
+# ------------------------------------------------------------------------------ the app
+
+_Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class _Api:
+    def __init__(
+        self,
+        backend: ApiBackend,
+        *,
+        token: str | None,
+        metrics: Callable[[], bytes],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._backend = backend
+        # an empty token would let an empty Authorization through: treat it as none
+        self._token = token.encode("utf-8") if token else None
+        self._metrics = metrics
+        self._clock = clock
+
+    def _authorize(self, request: Request) -> None:
+        if self._token is None:
+            raise _Refused(403, "API token not configured")
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        presented = presented.strip()
+        if scheme.lower() != "bearer" or not presented:
+            raise _Refused(401, "bearer token required", headers={"WWW-Authenticate": _BEARER_REALM})
+        # headers arrive latin-1 decoded: encoding back gives the bytes the client sent
+        if not hmac.compare_digest(presented.encode("latin-1"), self._token):
+            raise _Refused(
+                401,
+                "invalid bearer token",
+                headers={"WWW-Authenticate": f'{_BEARER_REALM}, error="invalid_token"'},
+            )
+
+    async def metrics(self, _request: Request) -> Response:
+        return Response(self._metrics(), media_type=METRICS_CONTENT_TYPE)
+
+    async def healthz(self, _request: Request) -> Response:
+        if await self._backend.alive():
+            return _JSONResponse({"status": "ok"})
+        return _JSONResponse({"status": "stalled"}, status_code=503)
+
+    async def readyz(self, _request: Request) -> Response:
+        try:
+            report = await self._backend.ready()
+        except Exception:  # noqa: BLE001 (a failing readiness check means "not ready", not "broken API")
+            _log.exception("api_readiness_failed")
+            report = ReadyReport(ready=False, reasons=("readiness check failed",))
+        body = {"status": "ready" if report.ready else "not ready", "reasons": list(report.reasons)}
+        return _JSONResponse(body, status_code=200 if report.ready else 503)
+
+    async def status(self, _request: Request) -> Response:
+        return _JSONResponse(await self._backend.status())
+
+    async def incidents(self, request: Request) -> Response:
+        query = request.query_params
+        since_text = query.get("since")
+        since = _parse_since(since_text, self._clock()) if since_text else None
+        platform = query.get("platform") or None
+        if platform is not None and not _NAME.fullmatch(platform):
+            raise _Refused(422, "invalid query", ["platform: expected a platform name"])
+        return _JSONResponse({"incidents": await self._backend.incidents(since, platform)})
+
+    async def trigger(self, request: Request) -> Response:
+        self._authorize(request)
+        trigger = await _parse_body(request, TriggerRequest)
+        answer = await self._backend.trigger(trigger)
+        return _JSONResponse(answer, status_code=200 if trigger.dry_run else 202)
+
+    async def resolve(self, request: Request) -> Response:
+        self._authorize(request)
+        incident_id: int = request.path_params["incident_id"]
+        answer = await self._backend.resolve(incident_id) if incident_id <= _MAX_ID else None
+        if answer is None:
+            raise _Refused(404, "incident not found")
+        return _JSONResponse(answer)
+
+    async def alertmanager(self, request: Request) -> Response:
+        self._authorize(request)
+        payload = await _parse_body(request, AlertmanagerPayload)
+        return _JSONResponse(await self._backend.alertmanager(payload))
+
+
+def _guarded(name: str, endpoint: _Endpoint) -> _Endpoint:
+    """Answer refusals as 4xx and any other exception as a generic 500, logged."""
+
+    async def guarded(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except _Refused as refused:
+            return _error(refused.status, refused.error, refused.detail, refused.headers)
+        except Exception:  # noqa: BLE001 (the surface outlives a failing backend; the log keeps the cause)
+            _log.exception("api_request_failed", extra={"endpoint": name})
+            return _error(500, "internal error")
+
+    return guarded
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (unknown route, wrong method) as JSON."""
+    assert isinstance(exc, HTTPException)
+    return _error(exc.status_code, exc.detail, headers=exc.headers)
+
+
+def create_app(
+    backend: ApiBackend,
+    *,
+    token: str | None,
+    metrics: Callable[[], bytes],
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Starlette:
+    """The ASGI app of the HTTP surface. ``token`` guards the POST endpoints (None: they
+    answer 403); ``metrics`` renders the registry; ``clock`` anchors ``?since=7d``."""
+    api = _Api(backend, token=token, metrics=metrics, clock=clock)
+    routes = [
+        ("/metrics", "metrics", api.metrics, "GET"),
+        ("/healthz", "healthz", api.healthz, "GET"),
+        ("/readyz", "readyz", api.readyz, "GET"),
+        ("/api/v1/status", "status", api.status, "GET"),
+        ("/api/v1/incidents", "incidents", api.incidents, "GET"),
+        ("/api/v1/trigger", "trigger", api.trigger, "POST"),
+        ("/api/v1/incidents/{incident_id:int}/resolve", "resolve", api.resolve, "POST"),
+        ("/api/v1/alertmanager", "alertmanager", api.alertmanager, "POST"),
+    ]
+    return Starlette(
+        routes=[
+            Route(path, _guarded(name, endpoint), methods=[method], name=name)
+            for path, name, endpoint, method in routes
+        ],
+        exception_handlers={HTTPException: _http_error},
+    )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handling: the daemon owns SIGTERM, SIGINT and SIGHUP
+    and stops the server by setting ``should_exit``."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def create_server(app: Starlette, *, host: str, port: int) -> uvicorn.Server:
+    """A uvicorn server for ``app``, to run as a task of the daemon's loop (``await
+    server.serve()``); set ``server.should_exit = True`` to stop it. Logs go through the
+    process's logging setup (no uvicorn log config, no access log)."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+    return _Server(config)
