@@ -15,10 +15,11 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
-# Until the daemon lands, `make run` runs one round of checks.
+# The daemon in the foreground (Ctrl-C stops it). Without CONFIG it watches the real
+# platforms of the built-in catalog; `make run CONFIG=config/local.toml` stays on 127.0.0.1.
 run: venv
 	mkdir -p var
-	$(BIN)/failover check $(CONFIG_ARG)
+	$(BIN)/failover run $(CONFIG_ARG)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -770,7 +770,7 @@ class TestCrossReferences:
         )
         (alice,) = config.contacts
         assert alice.language == "fr"
-        assert alice.channels[0].ref == "contacts[0].channels[0]"
+        assert alice.channels[0].ref == f"contacts[{alice.id}].channels[0]"
         assert alice.channels[0].visibility is Visibility.private
         assert config.groups == {"team": "Team"}
         assert config.channels["public"].ref == "channels.public"

@@ -14,6 +14,7 @@ argument (``env``) so that tests inject it.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import re
@@ -27,10 +28,18 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from failover.domain import (
     CONTROL_FAMILY,
@@ -58,11 +67,15 @@ from failover.errors import ConfigError
 __all__ = [
     "BUILTIN_SOURCE",
     "BUILTIN_TEMPLATE_NAMES",
+    "DEFAULT_CONTACTS_FILE",
     "SYSTEM_CONFIG_PATH",
     "Config",
     "DaemonSettings",
     "NotifySettings",
     "ProbeSettings",
+    "check_email",
+    "check_phone",
+    "contact_id",
     "find_config_path",
     "infer_depends_on",
     "load_config",
@@ -77,8 +90,22 @@ __all__ = [
 BUILTIN_SOURCE = "built-in"
 #: The last place :func:`find_config_path` looks.
 SYSTEM_CONFIG_PATH = Path("/etc/failover/failover.toml")
-#: Template names a route may use without defining them (the notifier's built-in texts).
-BUILTIN_TEMPLATE_NAMES: frozenset[str] = frozenset()
+#: Template names a route may use without defining them (the notifier's built-in texts;
+#: a test keeps this equal to ``failover.notify.BUILTIN_TEMPLATES``). A ``-public`` name is public.
+BUILTIN_TEMPLATE_NAMES: frozenset[str] = frozenset(
+    {
+        "outage",
+        "recovery",
+        "manual",
+        "reminder",
+        "outage-public",
+        "recovery-public",
+        "manual-public",
+        "reminder-public",
+    }
+)
+#: The contacts file's name when ``contacts import`` has no ``contacts_file`` to go by.
+DEFAULT_CONTACTS_FILE = "contacts.toml"
 
 _REDACTED = "***"
 _LANGUAGES = ("fr", "en")
@@ -155,6 +182,10 @@ class NotifySettings:
     backoff_base_s: float = 2.0
     #: deliveries per minute per URL scheme; ``default`` for the others
     rate_per_minute: Mapping[str, int] = field(default_factory=lambda: _DEFAULT_RATES)
+    #: the apprise mail URL (server, credentials, sender) a contact's ``email`` is sent through
+    smtp_url: str | None = None
+    #: the apprise Signal URL (API and sending number) a contact's ``signal`` number is sent through
+    signal_url: str | None = None
 
     def rate_for(self, scheme: str) -> int:
         """The delivery rate (per minute) for an apprise URL scheme."""
@@ -186,6 +217,15 @@ class Config:
     secrets: frozenset[str]
     #: the file read, or ``BUILTIN_SOURCE``
     source: str
+    #: where contacts are kept apart from the configuration (``contacts_file``), if anywhere
+    contacts_file: str | None = None
+
+    def contact(self, contact_id: str) -> Contact | None:
+        """The contact whose ``id`` is ``contact_id``, if any."""
+        for contact in self.contacts:
+            if contact.id == contact_id:
+                return contact
+        return None
 
     def platform(self, name: str) -> Platform | None:
         """The enabled platform or control called ``name``, if any."""
@@ -331,6 +371,53 @@ def _check_record_type(value: str) -> str:
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_EMAIL = re.compile(r"[^@\s/?&#=,;:<>\"']+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_PHONE_SEPARATORS = re.compile(r"[\s().-]")
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
+
+
+def check_email(address: str) -> str:
+    """The address, trimmed; ``ValueError`` (naming no value: it is personal data) if it
+    does not look like one address."""
+    if not _EMAIL.fullmatch(address.strip()):
+        raise ValueError("not an e-mail address")
+    return address.strip()
+
+
+def check_phone(number: str) -> str:
+    """The number without separators (``+33612345678``); ``ValueError`` if it is not an
+    international number."""
+    digits = _PHONE_SEPARATORS.sub("", number)
+    if not _E164.fullmatch(digits):
+        raise ValueError("not an international phone number (expected +<country><number>)")
+    return digits
+
+
+def _check_contact_id(value: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise ValueError("an id may contain only letters, digits, '_', '-' and '.' (64 at most)")
+    return value
+
+
+def _check_smtp_base(url: str) -> str:
+    match = _SCHEME.match(url)
+    if match is None or match[1].lower() not in ("mailto", "mailtos") or "to=" in url.lower():
+        raise ValueError("expected a mailto:// or mailtos:// URL naming the server and sender, no recipient")
+    return url
+
+
+def _check_signal_base(url: str) -> str:
+    match = _SCHEME.match(url)
+    if match is None or match[1].lower() not in ("signal", "signals"):
+        raise ValueError("expected a signal:// or signals:// URL naming the API and the sending number")
+    return url
+
+
+def contact_id(name: str) -> str:
+    """The default id of a contact: a short hash of the name, stable across runs and
+    file orders, and not the name itself (the outbox and logs name contacts by id)."""
+    return "c-" + hashlib.blake2b(name.encode("utf-8"), digest_size=5).hexdigest()
+
 
 PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 NonEmpty = Annotated[str, Field(min_length=1)]
@@ -341,6 +428,9 @@ WebUrl = Annotated[str, AfterValidator(_check_web_url)]
 ChannelUrl = Annotated[str, AfterValidator(_check_channel_url)]
 StatusRange = Annotated[tuple[int, int], BeforeValidator(_status_range)]
 RecordType = Annotated[str, AfterValidator(_check_record_type)]
+EmailAddress = Annotated[str, AfterValidator(check_email)]
+PhoneNumber = Annotated[str, AfterValidator(check_phone)]
+ContactId = Annotated[str, AfterValidator(_check_contact_id)]
 EventName = Literal["opened", "confirmed", "resolved", "manual", "reminder"]
 VisibilityName = Literal["private", "public"]
 
@@ -455,15 +545,28 @@ class _NotifyModel(_Model):
     max_attempts: Annotated[int, Field(ge=1, le=20)] = 3
     backoff_base: PositiveDuration = 2.0
     rate_per_minute: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    smtp_url: Annotated[str, AfterValidator(_check_smtp_base)] | None = None
+    signal_url: Annotated[str, AfterValidator(_check_signal_base)] | None = None
 
 
 class _ContactChannelModel(_Model):
-    url: ChannelUrl
+    #: exactly one of: a full apprise URL, an e-mail address (through ``notify.smtp_url``)
+    #: or a phone number (through ``notify.signal_url``)
+    url: ChannelUrl | None = None
+    email: EmailAddress | None = None
+    signal: PhoneNumber | None = None
     depends_on: list[NonEmpty] | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> _ContactChannelModel:
+        if sum(value is not None for value in (self.url, self.email, self.signal)) != 1:
+            raise ValueError("a channel needs exactly one of 'url', 'email' or 'signal'")
+        return self
 
 
 class _ContactModel(_Model):
     name: NonEmpty
+    id: ContactId | None = None
     language: Literal["fr", "en"] = "en"
     timezone: TimezoneName = "UTC"
     groups: list[NonEmpty] = Field(default_factory=list)
@@ -478,6 +581,8 @@ class _SharedChannelModel(_Model):
     url: ChannelUrl
     visibility: VisibilityName = "private"
     depends_on: list[NonEmpty] | None = None
+    #: the language of what is posted there
+    language: Literal["fr", "en"] = "en"
 
 
 def _default_events() -> list[EventName]:
@@ -520,6 +625,13 @@ class _FileModel(_Model):
     templates: dict[str, _TemplateModel] = Field(default_factory=dict)
     routes: list[_RouteModel] = Field(default_factory=list)
     alternatives: list[NonEmpty] = Field(default_factory=list)
+    #: more contacts, in a file of their own (``contacts import`` writes there); relative to
+    #: the configuration file's directory; a file that does not exist yet holds no contacts
+    contacts_file: NonEmpty | None = None
+
+
+class _ContactsFileModel(_Model):
+    contacts: list[_ContactModel] = Field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------- key paths
@@ -860,25 +972,63 @@ def infer_depends_on(url: str, platforms: Iterable[Platform]) -> tuple[str, ...]
     return (name,) if name in known else ()
 
 
+def _with_query(url: str, name: str, value: str) -> str:
+    base, hash_mark, fragment = url.partition("#")
+    joiner = "&" if "?" in base else "?"
+    return f"{base}{joiner}{name}={quote(value, safe='@+')}{hash_mark}{fragment}"
+
+
+def _with_path_segment(url: str, segment: str) -> str:
+    base, question, query = url.partition("?")
+    return f"{base.rstrip('/')}/{quote(segment, safe='+')}{question}{query}"
+
+
+def _contact_channel_url(
+    model: _ContactChannelModel, *, key: str, notify: _NotifyModel, problems: _Problems
+) -> str:
+    """The apprise URL of a contact's channel: as written, or built on the ``[notify]``
+    base URL for an ``email`` or ``signal`` entry."""
+    if model.email is not None:
+        if notify.smtp_url is None:
+            problems.add(f"{key}.email", "needs [notify] smtp_url, the mail server to send through")
+            return "mailto://unset"
+        return _with_query(notify.smtp_url, "to", model.email)
+    if model.signal is not None:
+        if notify.signal_url is None:
+            problems.add(f"{key}.signal", "needs [notify] signal_url, the Signal API to send through")
+            return "signal://unset"
+        return _with_path_segment(notify.signal_url, model.signal)
+    assert model.url is not None  # the model's validator asks for exactly one
+    return model.url
+
+
 def _channel_to_domain(
     model: _ContactChannelModel | _SharedChannelModel,
     *,
     ref: str,
+    url: str,
     platforms: Sequence[Platform],
     problems: _Problems,
+    key: str | None = None,
 ) -> Channel:
-    visibility = (
-        Visibility(model.visibility) if isinstance(model, _SharedChannelModel) else Visibility.private
-    )
+    """``ref`` names the channel for good (the outbox keeps it); ``key`` is where it is in
+    the file, for errors (the ref when not given)."""
+    key = key or ref
+    language = None
+    if isinstance(model, _SharedChannelModel):
+        visibility = Visibility(model.visibility)
+        language = model.language
+    else:
+        visibility = Visibility.private
     if model.depends_on is None:
-        depends_on = infer_depends_on(model.url, platforms)
+        depends_on = infer_depends_on(url, platforms)
     else:
         names = {p.name for p in platforms}
         for index, name in enumerate(model.depends_on):
             if name not in names:
-                problems.add(f"{ref}.depends_on[{index}]", f"unknown platform '{name}'")
+                problems.add(f"{key}.depends_on[{index}]", f"unknown platform '{name}'")
         depends_on = tuple(model.depends_on)
-    return Channel(ref=ref, url=model.url, visibility=visibility, depends_on=depends_on)
+    return Channel(ref=ref, url=url, visibility=visibility, depends_on=depends_on, language=language)
 
 
 def _default_database_url(env: Mapping[str, str], cwd: Path) -> str:
@@ -913,39 +1063,96 @@ def _policy(model: _DetectionModel, *, controls: int, problems: _Problems) -> De
     )
 
 
+@dataclass(slots=True)
+class _SeenContacts:
+    """Names and ids already taken, and where (``contacts[0]`` or ``contacts.toml: contacts[0]``)."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)
+
+
 def _contacts(
-    model: _FileModel, *, platforms: Sequence[Platform], problems: _Problems
+    contact_models: Sequence[_ContactModel],
+    *,
+    model: _FileModel,
+    platforms: Sequence[Platform],
+    problems: _Problems,
+    seen: _SeenContacts,
+    where: str = "",
 ) -> tuple[Contact, ...]:
+    """Contacts of the configuration file, or (``where`` naming it) of the contacts file."""
     contacts = []
-    seen: dict[str, int] = {}
-    for index, contact_model in enumerate(model.contacts):
+    for index, contact_model in enumerate(contact_models):
         key = _key("contacts", index)
-        if contact_model.name in seen:
+        here = f"{where}{key}"
+        identifier = contact_model.id or contact_id(contact_model.name)
+        if contact_model.name in seen.names:
             # the name is personal data: point at the other entry instead of repeating it
-            problems.add(f"{key}.name", f"duplicate contact name (also contacts[{seen[contact_model.name]}])")
-        seen.setdefault(contact_model.name, index)
+            problems.add(f"{key}.name", f"duplicate contact name (also {seen.names[contact_model.name]})")
+        elif identifier in seen.ids:
+            problems.add(f"{key}.id", f"duplicate contact id '{identifier}' (also {seen.ids[identifier]})")
+        seen.names.setdefault(contact_model.name, here)
+        seen.ids.setdefault(identifier, here)
         for group_index, group in enumerate(contact_model.groups):
             if group not in model.groups:
                 problems.add(f"{key}.groups[{group_index}]", f"unknown group '{group}'")
-        channels = tuple(
-            _channel_to_domain(
-                channel_model,
-                ref=f"{key}.channels[{channel_index}]",
-                platforms=platforms,
-                problems=problems,
+        channels = []
+        for channel_index, channel_model in enumerate(contact_model.channels):
+            channel_key = f"{key}.channels[{channel_index}]"
+            url = _contact_channel_url(channel_model, key=channel_key, notify=model.notify, problems=problems)
+            channels.append(
+                _channel_to_domain(
+                    channel_model,
+                    ref=f"contacts[{identifier}].channels[{channel_index}]",
+                    key=channel_key,
+                    url=url,
+                    platforms=platforms,
+                    problems=problems,
+                )
             )
-            for channel_index, channel_model in enumerate(contact_model.channels)
-        )
         contacts.append(
             Contact(
                 name=contact_model.name,
+                id=identifier,
                 language=contact_model.language,
                 timezone=contact_model.timezone,
                 groups=tuple(contact_model.groups),
-                channels=channels,
+                channels=tuple(channels),
             )
         )
     return tuple(contacts)
+
+
+def _personal_values(contact_models: Iterable[_ContactModel]) -> set[str]:
+    """Addresses and numbers written in contacts: redacted from logs like secrets."""
+    return {
+        value
+        for contact in contact_models
+        for channel in contact.channels
+        for value in (channel.email, channel.signal)
+        if value
+    }
+
+
+def _read_contacts_file(path: Path, *, resolver: _Resolver) -> list[_ContactModel]:
+    """The contacts of ``contacts_file``; none if the file does not exist yet."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except UnicodeDecodeError:
+        raise _config_error("not UTF-8 text", source=source) from None
+    except OSError as exc:
+        raise _config_error(f"cannot read: {exc.strerror or 'error'}", source=source) from None
+    raw = _parse_toml(text, source=source)
+    resolved = resolver.tree(raw, (), source)
+    try:
+        return _ContactsFileModel.model_validate(resolved).contacts
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        key, message = _translate(errors[0])
+        raise _config_error(message, key=key, source=source, more=len(errors) - 1) from None
 
 
 def _templates(model: _FileModel, *, problems: _Problems) -> dict[str, Template]:
@@ -962,6 +1169,14 @@ def _templates(model: _FileModel, *, problems: _Problems) -> dict[str, Template]
     return templates
 
 
+def _template_visibility(name: str, template: Template | None) -> Visibility | None:
+    if template is not None:
+        return template.visibility
+    if name in BUILTIN_TEMPLATE_NAMES:
+        return Visibility.public if name.endswith("-public") else Visibility.private
+    return None
+
+
 def _route_channel_problems(
     route: _RouteModel,
     key: str,
@@ -970,6 +1185,7 @@ def _route_channel_problems(
     channels: Mapping[str, Channel],
     problems: _Problems,
 ) -> None:
+    visibility = _template_visibility(route.template, template)
     for index, name in enumerate(route.channels):
         channel_key = f"{key}.channels[{index}]"
         channel = channels.get(name)
@@ -978,7 +1194,7 @@ def _route_channel_problems(
             continue
         if channel.visibility is not Visibility.public:
             continue
-        if template is not None and template.visibility is Visibility.private:
+        if visibility is Visibility.private:
             problems.add(
                 channel_key,
                 f"public channel '{name}' may not receive private template '{route.template}' "
@@ -1062,11 +1278,22 @@ def _settings(
         rate_per_minute=MappingProxyType(
             {**_DEFAULT_RATES, **{k.lower(): v for k, v in model.notify.rate_per_minute.items()}}
         ),
+        smtp_url=model.notify.smtp_url,
+        signal_url=model.notify.signal_url,
     )
     return daemon, probes, notify
 
 
-def _build(model: _FileModel, *, env: Mapping[str, str], cwd: Path, secrets: set[str], source: str) -> Config:
+def _build(
+    model: _FileModel,
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    secrets: set[str],
+    source: str,
+    filed_contacts: Sequence[_ContactModel] = (),
+    contacts_source: str | None = None,
+) -> Config:
     problems = _Problems(source)
 
     resolvers = tuple(_parse_endpoint(text, 53) for text in model.probes.resolvers)
@@ -1083,10 +1310,27 @@ def _build(model: _FileModel, *, env: Mapping[str, str], cwd: Path, secrets: set
     for name in model.groups:
         if not _NAME.fullmatch(name):
             problems.add(_key("groups", name), "a group name may contain only letters, digits, '_', '-', '.'")
-    contacts = _contacts(model, platforms=all_platforms, problems=problems)
+    seen = _SeenContacts()
+    contacts = _contacts(model.contacts, model=model, platforms=all_platforms, problems=problems, seen=seen)
+    if contacts_source is not None:
+        # the contacts file's problems name that file, and come first: it is the one import writes
+        file_problems = _Problems(contacts_source)
+        contacts += _contacts(
+            filed_contacts,
+            model=model,
+            platforms=all_platforms,
+            problems=file_problems,
+            seen=seen,
+            where=f"{contacts_source}: ",
+        )
+        file_problems.raise_if_any()
     channels = {
         name: _channel_to_domain(
-            channel_model, ref=_key("channels", name), platforms=all_platforms, problems=problems
+            channel_model,
+            ref=_key("channels", name),
+            url=channel_model.url,
+            platforms=all_platforms,
+            problems=problems,
         )
         for name, channel_model in model.channels.items()
     }
@@ -1100,6 +1344,7 @@ def _build(model: _FileModel, *, env: Mapping[str, str], cwd: Path, secrets: set
     all_secrets = set(secrets)
     all_secrets.update(c.url for contact in contacts for c in contact.channels)
     all_secrets.update(c.url for c in channels.values())
+    all_secrets.update(_personal_values([*model.contacts, *filed_contacts]))
     if daemon.api_token:
         all_secrets.add(daemon.api_token)
     if password := _database_password(daemon.database_url):
@@ -1121,6 +1366,7 @@ def _build(model: _FileModel, *, env: Mapping[str, str], cwd: Path, secrets: set
         notify=notify,
         secrets=frozenset(all_secrets),
         source=source,
+        contacts_file=contacts_source,
     )
 
 
@@ -1129,11 +1375,9 @@ def _build(model: _FileModel, *, env: Mapping[str, str], cwd: Path, secrets: set
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)\s*$|\s*\(at end of document\)\s*$")
 
 
-def parse_config(text: str, *, source: str, env: Mapping[str, str], cwd: Path | None = None) -> Config:
-    """Validate a configuration file's text. ``source`` names it in errors; ``cwd`` is where
-    the default ``./var`` state directory lives (the process's working directory if None)."""
+def _parse_toml(text: str, *, source: str) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         match = _TOML_POSITION.search(message)
@@ -1144,10 +1388,39 @@ def parse_config(text: str, *, source: str, env: Mapping[str, str], cwd: Path | 
         if match:
             message = message[: match.start()]
         raise _config_error(message or "invalid TOML", line=line, source=source) from None
+
+
+def parse_config(
+    text: str,
+    *,
+    source: str,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    base_dir: Path | None = None,
+) -> Config:
+    """Validate a configuration file's text. ``source`` names it in errors; ``cwd`` is where
+    the default ``./var`` state directory lives (the process's working directory if None);
+    ``base_dir`` is where a relative ``contacts_file`` is found (``cwd`` if None)."""
+    raw = _parse_toml(text, source=source)
     resolver = _Resolver(env)
     resolved = resolver.tree(raw, (), source)
     model = _validate(resolved, source)
-    return _build(model, env=env, cwd=cwd or Path.cwd(), secrets=resolver.secrets, source=source)
+    cwd = cwd or Path.cwd()
+    filed: list[_ContactModel] = []
+    contacts_source = None
+    if model.contacts_file is not None:
+        contacts_path = (base_dir or cwd) / model.contacts_file
+        contacts_source = str(contacts_path)
+        filed = _read_contacts_file(contacts_path, resolver=resolver)
+    return _build(
+        model,
+        env=env,
+        cwd=cwd,
+        secrets=resolver.secrets,
+        source=source,
+        filed_contacts=filed,
+        contacts_source=contacts_source,
+    )
 
 
 def load_config(path: Path | None, *, env: Mapping[str, str], cwd: Path | None = None) -> Config:
@@ -1163,7 +1436,7 @@ def load_config(path: Path | None, *, env: Mapping[str, str], cwd: Path | None =
         raise _config_error("not UTF-8 text", source=source) from None
     except OSError as exc:
         raise _config_error(f"cannot read: {exc.strerror or 'error'}", source=source) from None
-    return parse_config(text, source=source, env=env, cwd=cwd)
+    return parse_config(text, source=source, env=env, cwd=cwd, base_dir=path.parent)
 
 
 def find_config_path(

@@ -366,11 +366,17 @@ class Channel:
     url: str
     visibility: Visibility = Visibility.private
     depends_on: tuple[str, ...] = ()
+    #: the language posts on a shared channel are written in (contacts' channels use the contact's)
+    language: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Contact:
+    """Someone to tell. ``id`` is stable and carries no personal data: the outbox and the
+    journal name the contact by it, never by name or address."""
+
     name: str
+    id: str = ""
     language: str = "en"
     timezone: str = "UTC"
     groups: tuple[str, ...] = ()

@@ -3,7 +3,10 @@ registers itself on :data:`main`; this front door imports them all."""
 
 from failover.cli import _check_cmds as _check_cmds
 from failover.cli import _config_cmds as _config_cmds
+from failover.cli import _contacts_cmds as _contacts_cmds
+from failover.cli import _daemon_cmds as _daemon_cmds
 from failover.cli import _journal_cmds as _journal_cmds
+from failover.cli import _notify_cmds as _notify_cmds
 from failover.cli._main import main
 
 __all__ = ["main"]

@@ -57,9 +57,14 @@ def fail(message: str, code: int = EXIT_PROBLEM) -> NoReturn:
 
 
 def load_configuration(config_path: Path | None) -> Config:
-    """The configuration the search order finds; a one-line error and exit 1 if invalid."""
+    """The configuration the search order finds, its templates rendered against a sample
+    and its channels checked; a one-line error and exit 1 if invalid."""
+    from failover.service import validate_notifications
+
     try:
         path = find_config_path(config_path, env=os.environ, cwd=Path.cwd())
-        return load_config(path, env=os.environ)
+        config = load_config(path, env=os.environ)
+        validate_notifications(config)
     except ConfigError as exc:
         fail(str(exc))
+    return config

@@ -16,6 +16,7 @@ from failover.detect import Decision, JudgeState, PlatformStatus, health_of, jud
 from failover.domain import Incident, Observation
 from failover.logs import get_logger
 from failover.probes import Prober
+from failover.service._notices import plan_notices
 from failover.service._runtime import utc_now
 from failover.store import ConnectivityEvent as StoredConnectivityEvent
 from failover.store import ConnectivityEventKind, JournalEntry, PruneReport, Store
@@ -151,11 +152,19 @@ class Watcher:
 
     def _record(self, observations: Sequence[Observation], decision: Decision, now: datetime) -> None:
         self._store.record_observations(observations)
+        changes = [(change.event, change.incident) for change in decision.incident_events]
+        # the notices enter the outbox in the decision's own transaction: all of it or nothing
+        notices = (
+            plan_notices(self._config, changes, now=now, silences=self._store.active_silences(now))
+            if changes
+            else []
+        )
         self._store.record_decision(
             at=now,
             transitions=decision.transitions,
-            incident_events=[(change.event, change.incident) for change in decision.incident_events],
+            incident_events=changes,
             incident_updates=decision.incident_updates,
             state=decision.state.to_json(),
             connectivity_events=_connectivity_events(decision),
+            notices=notices,
         )

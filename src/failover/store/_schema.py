@@ -1,4 +1,4 @@
-"""The tables, as the store queries them. Migration 0001 creates exactly these (a test
+"""The tables, as the store queries them. The migrations create exactly these (a test
 compares the two), so a change here needs a new migration."""
 
 from __future__ import annotations
@@ -170,6 +170,8 @@ notices = Table(
     Column("sent_at", UTCDateTime(), nullable=True),
     Column("last_error", String(ERROR_MAX), nullable=True),
     Column("idempotency_key", String(520), nullable=False, unique=True),
+    # an operator's text for a manual notice (migration 0002); never a URL or an address of ours
+    Column("message", Text(), nullable=True),
     CheckConstraint(
         "state IN ('pending', 'sending', 'sent', 'failed', 'skipped', 'silenced', 'cancelled')",
         name="state",

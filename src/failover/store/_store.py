@@ -248,7 +248,8 @@ class Store:
         time once set;
         transitions and connectivity events are written once; the judge's state snapshot
         (JSON-serialisable) replaces the last; notices enter the outbox unless their
-        idempotency key is already there. Replaying a decision therefore changes nothing.
+        idempotency key is already there (``pending``, or ``silenced`` when the draft
+        says so). Replaying a decision therefore changes nothing.
         Returns the decision's incidents as stored, with ids, once each in order of first
         mention. ``at`` is the decision's time: the snapshot's and the notices' creation time.
         """
@@ -366,7 +367,9 @@ class Store:
                 "channel_ref": d.channel_ref,
                 "template": d.template,
                 "language": d.language,
-                "state": NoticeState.pending.value,
+                "state": NoticeState.silenced.value if d.silenced_by else NoticeState.pending.value,
+                "last_error": scrub(d.silenced_by, t.ERROR_MAX),
+                "message": d.message,
                 "attempts": 0,
                 "created_at": at,
                 "not_before": d.not_before,
@@ -622,11 +625,14 @@ class Store:
         now: datetime,
         error: str | None = None,
         retry_at: datetime | None = None,
+        attempts: int | None = None,
     ) -> bool:
         """Move a notice on: ``sent``; back to ``pending`` until ``retry_at``; or ``failed``,
         ``skipped``, ``silenced``, ``cancelled``. Returns whether the notice was in a state
         it may leave that way (a cancelled notice is not then marked sent, for instance).
-        ``error`` is stored short and without anything that looks like a URL."""
+        ``error`` is stored short and without anything that looks like a URL. ``attempts``
+        replaces the notice's count (a dispatcher that falls over to the next channel counts
+        the unused tries of the last one as spent)."""
         allowed = _MARK_FROM.get(state)
         if allowed is None:
             raise ValueError(f"a notice is moved to {state} by claim_notices, not mark_notice")
@@ -640,6 +646,8 @@ class Store:
             values["sent_at"] = now
         if error is not None:
             values["last_error"] = scrub(error, t.ERROR_MAX)
+        if attempts is not None:
+            values["attempts"] = attempts
         with self._translate("cannot update a notice"), self._writer.begin() as conn:
             result = conn.execute(
                 update(t.notices)
@@ -865,4 +873,5 @@ def _notice(row: RowMapping) -> Notice:
         sent_at=row["sent_at"],
         last_error=row["last_error"],
         idempotency_key=row["idempotency_key"],
+        message=row["message"],
     )

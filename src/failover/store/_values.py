@@ -66,6 +66,9 @@ class NoticeDraft:
     With the contact it forms the idempotency key, so a replayed decision queues nothing twice.
     ``channel_ref`` is a stable, secret-free reference (``contacts[2].channels[0]``), never a URL.
     ``not_before`` holds the notice back (the window in which a manual failover can be cancelled).
+    ``silenced_by`` records the notice as ``silenced`` (never sent), with that reason.
+    ``message`` is an operator's text for this notice (a manual failover), shown in place of
+    the incident's own message.
     """
 
     incident_key: str
@@ -76,6 +79,8 @@ class NoticeDraft:
     channel_ref: str | None = None
     not_before: datetime | None = None
     event_key: str | None = None
+    silenced_by: str | None = None
+    message: str | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -105,6 +110,7 @@ class Notice:
     sent_at: datetime | None
     last_error: str | None
     idempotency_key: str
+    message: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

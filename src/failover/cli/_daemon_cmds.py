@@ -1,0 +1,304 @@
+"""``failover run`` (the daemon), manual failover (``trigger``, ``cancel``, ``resolve``) and
+``failover demo``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from failover.cli._main import EXIT_OK, EXIT_PROBLEM, config_option, fail, load_configuration, main
+from failover.config import Config, find_config_path, load_config, parse_duration
+from failover.domain import IncidentScope
+from failover.errors import AlreadyRunningError, ConfigError, FailoverError
+from failover.logs import configure_logging
+from failover.service import (
+    Daemon,
+    IncidentNotFoundError,
+    ListenError,
+    ManualPlan,
+    cancel_manual,
+    deliver_manual,
+    find_target,
+    plan_manual,
+    resolve_manual,
+    run_async,
+    run_demo,
+    trigger_manual,
+    utc_now,
+)
+
+# ------------------------------------------------------------------------------ run
+
+
+@main.command()
+@config_option
+def run(config_path: Path | None) -> None:
+    """Run the daemon: probe every platform on its schedule, judge, record, notify, and
+    serve /metrics, /healthz, /readyz and /api/v1 (127.0.0.1:9464 by default).
+
+    SIGTERM or SIGINT stops it cleanly (the round in flight and the deliveries in flight
+    finish first); SIGHUP reloads the configuration (an invalid file is logged and the
+    running configuration kept). Only one daemon may run per database.
+    """
+    config = load_configuration(config_path)
+    cwd = Path.cwd()
+
+    def reload() -> Config:
+        return load_config(find_config_path(config_path, env=os.environ, cwd=cwd), env=os.environ)
+
+    redactor = configure_logging(level=config.daemon.log_level)
+    redactor.add_secrets(config.secrets)
+    daemon = Daemon(config, reload=reload, env=os.environ, redactor=redactor)
+    try:
+        code = run_async(daemon.run())
+    except AlreadyRunningError as exc:
+        fail(f"{exc}. Refusing to start a second daemon on the same database.")
+    except ListenError as exc:
+        fail(str(exc))
+    except FailoverError as exc:
+        fail(str(exc))
+    raise SystemExit(code)
+
+
+# ------------------------------------------------------------------------------ manual failover
+
+
+def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> timedelta:
+    try:
+        return timedelta(seconds=parse_duration(value))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def _when(moment: datetime | None, config: Config) -> str:
+    if moment is None:
+        return "—"
+    return moment.astimezone(ZoneInfo(config.daemon.timezone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def print_plan(plan: ManualPlan, console: Console, config: Config, *, title: str) -> None:
+    """What would be sent: each text as rendered in each language, recipients per channel
+    kind (counts and schemes, never addresses)."""
+    incident = plan.incident
+    console.print(
+        f"[bold]{title}[/]: {incident.scope.value} [bold]{incident.name}[/]"
+        + (
+            f" ({', '.join(incident.platforms)})"
+            if incident.platforms and incident.platforms != (incident.name,)
+            else ""
+        )
+    )
+    if plan.hold_until is not None:
+        console.print(
+            f"held until {_when(plan.hold_until, config)}: cancel before then with `failover cancel ID`"
+        )
+    if not plan.drafts:
+        console.print("[yellow]No route sends anything for this incident: nobody would be told.[/]")
+        return
+    for text in plan.texts:
+        heading = (
+            f"{text.language} · {text.template} ({text.visibility.value}) · {text.recipients} recipient(s)"
+        )
+        console.print(
+            Panel(f"[bold]{text.subject}[/]\n\n{text.body.rstrip()}", title=heading, title_align="left")
+        )
+    table = Table(title="recipients per channel", title_justify="left")
+    table.add_column("channel")
+    table.add_column("recipients", justify="right")
+    for scheme, count in plan.channels:
+        table.add_row("no usable channel" if scheme == "none" else scheme, str(count))
+    console.print(table)
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail("not a terminal: add --yes to confirm without a prompt")
+    if not click.confirm(question, default=False):
+        fail("nothing sent", EXIT_OK)
+
+
+def _deliver_with_progress(
+    config: Config, incident_id: int, console: Console, hold_until: datetime | None
+) -> None:
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        description = "delivering"
+        if hold_until is not None and hold_until > utc_now():
+            description = f"held until {_when(hold_until, config)}, then delivering"
+        task = progress.add_task(description, total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            now = utc_now()
+            label = "delivering" if hold_until is None or now >= hold_until else description
+            progress.update(task, completed=done, total=total, description=label)
+
+        try:
+            report = run_async(deliver_manual(config, incident_id, on_progress=on_progress))
+        except KeyboardInterrupt:
+            console.print(
+                "[yellow]Interrupted[/]: the notices not yet sent stay queued; `failover run` "
+                f"delivers them, or `failover cancel {incident_id}` withdraws them."
+            )
+            raise SystemExit(EXIT_PROBLEM) from None
+    summary = ", ".join(f"{count} {state.value}" for state, count in sorted(report.states.items())) or "none"
+    console.print(f"notices: {summary}")
+
+
+@main.command()
+@click.argument("target", required=False)
+@click.option("--custom", metavar="NAME", help="Something that is not a configured platform or family.")
+@click.option("-m", "--message", required=True, help="What the notices say, in your words.")
+@click.option(
+    "-g", "--group", "groups", multiple=True, metavar="G", help="Tell only this group (repeatable)."
+)
+@click.option(
+    "--hold",
+    default="0s",
+    callback=_duration,
+    show_default=True,
+    help="Wait this long before sending (e.g. 60s); `failover cancel ID` stops it meanwhile.",
+)
+@click.option("--dry-run", is_flag=True, help="Show the preview; record and send nothing.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@config_option
+def trigger(  # noqa: PLR0917 - click passes every option as an argument
+    target: str | None,
+    custom: str | None,
+    message: str,
+    groups: tuple[str, ...],
+    hold: timedelta,
+    dry_run: bool,
+    yes: bool,
+    config_path: Path | None,
+) -> None:
+    """Manual failover: tell the people who hear of TARGET (a platform or a family, or
+    --custom NAME) that it is down, and where to reach each other instead.
+
+    Shows what would be sent and to how many, asks for confirmation, opens a manual
+    incident and queues the notices. A running daemon sends them (after the hold);
+    without one, this command delivers them itself.
+    """
+    if (target is None) == (custom is None):
+        fail("name exactly one of PLATFORM, FAMILY or --custom NAME")
+    config = load_configuration(config_path)
+    console = Console()
+    try:
+        if custom is not None:
+            manual_target = find_target(config, custom, scope=IncidentScope.custom)
+        else:
+            assert target is not None
+            manual_target = find_target(config, target)
+        plan = plan_manual(config, manual_target, message=message, now=utc_now(), groups=groups, hold=hold)
+    except (ConfigError, FailoverError) as exc:
+        fail(str(exc))
+    print_plan(plan, console, config, title="Manual failover" + (" (dry run)" if dry_run else ""))
+    if dry_run:
+        console.print("dry run: nothing recorded, nothing sent")
+        return
+    if not plan.drafts:
+        fail("nobody to tell: no route covers this incident (see [[routes]] and --group)")
+    _confirm(f"Send {plan.recipients} notice(s)?", yes)
+    try:
+        outcome = trigger_manual(config, plan, now=utc_now())
+    except FailoverError as exc:
+        fail(str(exc))
+    incident_id = outcome.incident.id
+    assert incident_id is not None
+    console.print(f"incident [bold]{incident_id}[/] opened; {outcome.notices} notice(s) queued")
+    if outcome.daemon_running:
+        console.print(
+            f"the running daemon delivers them; `failover cancel {incident_id}` withdraws those not yet sent"
+        )
+        return
+    console.print("no daemon is running: delivering from here")
+    _deliver_with_progress(config, incident_id, console, plan.hold_until)
+
+
+@main.command()
+@click.argument("incident_id", metavar="ID", type=int)
+@config_option
+def cancel(incident_id: int, config_path: Path | None) -> None:
+    """Withdraw a manual incident's notices not yet sent (within its hold) and close it."""
+    config = load_configuration(config_path)
+    try:
+        outcome = cancel_manual(config, incident_id, now=utc_now())
+    except IncidentNotFoundError as exc:
+        fail(str(exc))
+    except FailoverError as exc:
+        fail(str(exc))
+    click.echo(
+        f"incident {incident_id}: {outcome.cancelled} notice(s) withdrawn"
+        + (f", {outcome.already_sent} already sent" if outcome.already_sent else "")
+    )
+
+
+@main.command()
+@click.argument("incident_id", metavar="ID", type=int)
+@config_option
+def resolve(incident_id: int, config_path: Path | None) -> None:
+    """Resolve a manual incident: its recipients are told the platform works again."""
+    config = load_configuration(config_path)
+    console = Console()
+    try:
+        report = resolve_manual(config, incident_id, now=utc_now())
+    except IncidentNotFoundError as exc:
+        fail(str(exc))
+    except FailoverError as exc:
+        fail(str(exc))
+    outcome = report.outcome
+    if outcome.already_resolved:
+        click.echo(f"incident {incident_id} was already resolved")
+        return
+    if outcome.cancelled:
+        click.echo(
+            f"incident {incident_id} resolved before its notices went out: "
+            f"{outcome.cancelled} withdrawn, no recovery sent"
+        )
+        return
+    click.echo(f"incident {incident_id} resolved; {outcome.queued} recovery notice(s) queued")
+    if report.daemon_running or not outcome.queued:
+        return
+    console.print("no daemon is running: delivering from here")
+    _deliver_with_progress(config, incident_id, console, None)
+
+
+# ------------------------------------------------------------------------------ demo
+
+
+@main.command()
+@click.option("--speed", type=click.FloatRange(0.5, 4.0), default=1.0, show_default=True, hidden=True)
+def demo(speed: float) -> None:
+    """A self-contained run on this machine, no internet needed (under a minute): fake
+    platforms, controls and an SMTP server on 127.0.0.1, the real pipeline with short
+    intervals. WhatsApp goes dark, then the whole Meta family, then everything recovers;
+    the timeline, what each contact received and the measured latencies are printed."""
+    configure_logging(level="warning")
+    try:
+        code = run_async(run_demo(Console(), speed=speed))
+    except FailoverError as exc:
+        fail(str(exc))
+    raise SystemExit(code)

@@ -1,0 +1,262 @@
+"""End-to-end: the daemon runs as a subprocess (``failover run``) against the test kit's
+loopback servers; tests drive it with signals, the CLI and HTTP, and read the SMTP sink.
+
+Every child process is killed in a ``finally``; every wait is bounded and says what it
+waited for, with the tail of the daemon's log, when it gives up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.kit import DnsServer, HttpTarget, SmtpSink, free_port
+
+#: how long any one thing may take before a test gives up on it (generous: CI machines)
+WAIT_S = 30.0
+API_TOKEN = "e2e-token-not-secret"
+
+
+def failover_command() -> list[str]:
+    """The installed ``failover`` script next to this interpreter, else the module."""
+    script = Path(sys.executable).with_name("failover")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from failover.cli import main; main()"]
+
+
+def wait_until(
+    what: str, predicate: Callable[[], bool], *, timeout: float = WAIT_S, log: Path | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    tail = ""
+    if log is not None and log.exists():
+        tail = "\n--- daemon log (tail) ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+    pytest.fail(f"gave up after {timeout:g} s waiting for {what}{tail}")
+
+
+@dataclass
+class World:
+    """One watched platform (whatsapp) and three controls, DNS and SMTP, all on 127.0.0.1."""
+
+    dns: DnsServer
+    front_door: HttpTarget
+    control: HttpTarget
+    smtp: SmtpSink
+    tmp_path: Path
+    api_port: int = field(default_factory=free_port)
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def go_dark(self) -> None:
+        self.dns.set("whatsapp.net", "servfail")
+        self.dns.set("web.whatsapp.com", "servfail")
+        self.front_door.set("reset")
+
+    def come_back(self) -> None:
+        self.dns.set("whatsapp.net", "noerror")
+        self.dns.set("web.whatsapp.com", "noerror")
+        self.front_door.set("ok")
+
+    def config_text(self, *, contacts: int = 2, notify: str = "", daemon: str = "") -> str:
+        controls = "".join(
+            f"""
+[controls.control-{n}]
+interval = "1s"
+[[controls.control-{n}.checks]]
+kind = "tcp"
+name = "tcp"
+host = "127.0.0.1"
+port = {self.control.port}
+timeout = "1s"
+"""
+            for n in range(3)
+        )
+        people = "".join(
+            f"""
+[[contacts]]
+name = "Person {n}"
+id = "p{n}"
+language = "{"fr" if n % 2 else "en"}"
+groups = ["team"]
+[[contacts.channels]]
+url = "mailto://127.0.0.1:{self.smtp.port}?from=failover@example.org&to=p{n}@example.org"
+"""
+            for n in range(contacts)
+        )
+        return f"""
+[catalog]
+builtin = false
+
+[daemon]
+database_url = "sqlite:///{self.tmp_path}/failover.db"
+listen = "127.0.0.1:{self.api_port}"
+api_token = "{API_TOKEN}"
+{daemon}
+
+[probes]
+resolvers = ["{self.dns.endpoint}"]
+
+[detection]
+confirm_after = ["500ms", "1s"]
+recover_after = 2
+
+[notify]
+backoff_base = "200ms"
+{notify}
+
+[platforms.whatsapp]
+display_name = "WhatsApp"
+family = "meta"
+interval = "1s"
+
+[[platforms.whatsapp.checks]]
+kind = "dns"
+name = "authoritative"
+qname = "whatsapp.net"
+via = "authoritative"
+record_types = ["SOA"]
+servers = ["{self.dns.endpoint}"]
+timeout = "1s"
+
+[[platforms.whatsapp.checks]]
+kind = "dns"
+name = "resolvers"
+qname = "web.whatsapp.com"
+via = "resolvers"
+timeout = "1s"
+
+[[platforms.whatsapp.checks]]
+kind = "http"
+name = "front-door"
+url = "{self.front_door.url}/"
+timeout = "1s"
+{controls}
+[groups.team]
+description = "everyone"
+{people}
+[[routes]]
+name = "team"
+template = "outage"
+events = ["confirmed", "resolved", "manual"]
+groups = ["team"]
+"""
+
+    def write_config(self, **options: object) -> Path:
+        path = self.tmp_path / "failover.toml"
+        path.write_text(self.config_text(**options))  # type: ignore[arg-type]
+        return path
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, dns_server: DnsServer, http_target: HttpTarget, smtp_sink: SmtpSink
+) -> Iterator[World]:
+    dns_server.set("whatsapp.net", "noerror")
+    dns_server.set("web.whatsapp.com", "noerror")
+    with HttpTarget() as control:
+        yield World(
+            dns=dns_server, front_door=http_target, control=control, smtp=smtp_sink, tmp_path=tmp_path
+        )
+
+
+class Daemon:
+    """``failover run`` as a child process, its log in a file."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config = config
+        self.log = log
+        self._log_file = log.open("ab")
+        self.process = subprocess.Popen(
+            [*failover_command(), "run", "--config", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            cwd=config.parent,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def wait_for_log(self, pattern: str, *, timeout: float = WAIT_S) -> None:
+        wait_until(
+            f"{pattern!r} in the daemon's log",
+            lambda: re.search(pattern, self.text()) is not None,
+            timeout=timeout,
+            log=self.log,
+        )
+
+    def wait_ready(self, api: str) -> None:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                pytest.fail(f"the daemon exited with {self.process.returncode}:\n{self.text()[-3000:]}")
+            try:
+                return httpx.get(f"{api}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until("the daemon to be ready (/readyz 200)", ready, log=self.log)
+
+    def signal(self, signum: signal.Signals) -> None:
+        self.process.send_signal(signum)
+
+    def stop(self, *, timeout: float = WAIT_S) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the daemon did not exit within {timeout:g} s of SIGTERM:\n{self.text()[-3000:]}")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self._log_file.close()
+
+
+@pytest.fixture
+def start_daemon(tmp_path: Path) -> Iterator[Callable[[Path], Daemon]]:
+    """Start ``failover run`` on a config; every daemon started is killed at the end."""
+    started: list[Daemon] = []
+
+    def start(config: Path) -> Daemon:
+        daemon = Daemon(config, tmp_path / f"daemon-{len(started)}.log")
+        started.append(daemon)
+        return daemon
+
+    try:
+        yield start
+    finally:
+        for daemon in started:
+            daemon.kill()
+
+
+def run_cli(*args: str, config: Path, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """One ``failover`` command, to completion (bounded)."""
+    return subprocess.run(
+        [*failover_command(), *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=config.parent,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120"},
+        check=False,
+    )
