@@ -205,3 +205,31 @@ class TestRounds:
         report = status_report(config)
         assert report.connectivity_lost_since is not None
         assert report.platforms[0].health is Health.unknown
+
+    async def test_a_round_without_controls_is_confirmed_only_with_them(
+        self, tmp_path: Path, world: tuple[DnsServer, HttpTarget, HttpTarget]
+    ) -> None:
+        """A scheduled round of one platform leaves the controls to their own job; if our
+        uplink died meanwhile, the re-probes (which check the controls) see it and nothing
+        opens."""
+        dns, front_door, control = world
+        config = load_config(write_config(tmp_path, dns=dns, front_door=front_door, control=control), env={})
+        clock = FakeClock()
+        async with Prober(user_agent="failover-test", clock=clock) as prober:
+            watcher, store = watcher_for(config, clock, prober)
+            await watcher.run_round()
+            go_dark(dns, front_door)
+            control.stop()
+            clock.advance(30)
+            suspect = await watcher.run_round({"whatsapp"}, with_controls=False)
+            assert suspect.connectivity.ok is True  # the last connectivity seen
+            assert suspect.reprobe
+            recorded = store.observations(since=clock.now - timedelta(seconds=1))
+            assert {o.target for o in recorded} == {"whatsapp"}
+            for reprobe in suspect.reprobe:
+                clock.advance(reprobe.delay_s)
+                decision = await watcher.run_round({reprobe.platform})
+                assert decision.connectivity.ok is False
+                assert not decision.incident_events
+            assert store.open_incidents() == []
+            store.close()

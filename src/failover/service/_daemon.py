@@ -12,9 +12,10 @@ only set flags and wake the main coroutine, which does the work:
   configuration kept. The database and the listening address need a restart.
 
 Jobs (APScheduler 3, ``AsyncIOScheduler``): one round per platform at its interval, with
-jitter, at most one instance, coalesced, misfire grace of one interval; one round of the
-controls alone; one-off re-probes the judge asks for (``Decision.reprobe``); the lock's
-heartbeat; retention; the outbox gauge; the systemd watchdog. Every round goes
+jitter, at most one instance, coalesced, misfire grace of one interval, judged against the
+connectivity last seen; one round of the controls alone, which keeps that fresh; one-off
+re-probes the judge asks for (``Decision.reprobe``), which check the controls again; the
+lock's heartbeat; retention; the outbox gauge; the systemd watchdog. Every round goes
 through :meth:`Watcher.run_round`, serialised by one lock.
 
 The daemon starts and keeps working when a platform, the database or every channel fails:
@@ -506,6 +507,9 @@ class Daemon:
                     seconds=interval,
                     jitter=_jitter_s(interval),
                     args=(frozenset({platform.name}),),
+                    # connectivity comes from the controls' own job; a suspect's re-probes
+                    # check it again before anything is confirmed
+                    kwargs={"with_controls": False},
                     id=f"round:{platform.name}",
                     name=f"round of {platform.name}",
                     max_instances=1,
@@ -548,7 +552,7 @@ class Daemon:
 
     # ------------------------------------------------------------------ jobs
 
-    async def _round(self, only: frozenset[str] | None) -> Decision | None:
+    async def _round(self, only: frozenset[str] | None, *, with_controls: bool = True) -> Decision | None:
         """One round through the watcher: probe → judge → record (and enqueue). The
         scheduler's rounds, the re-probes and manual runs all come here."""
         if self.stopping:
@@ -559,7 +563,7 @@ class Daemon:
                 return None
             started = time.monotonic()
             try:
-                decision = await watcher.run_round(only)
+                decision = await watcher.run_round(only, with_controls=with_controls)
             except StoreError as exc:
                 self.database_ok = False
                 self.log.warning("round_not_recorded", error=str(exc), only=sorted(only or ()))

@@ -120,12 +120,19 @@ class Watcher:
     def state(self) -> JudgeState:
         return self._state
 
-    async def run_round(self, only: Collection[str] | None = None) -> Decision:
-        """Probe ``only`` these platforms (default: all) and every control, judge, record."""
+    async def run_round(self, only: Collection[str] | None = None, *, with_controls: bool = True) -> Decision:
+        """Probe ``only`` these platforms (default: all), and the controls unless told not
+        to, then judge and record.
+
+        A round without controls is judged against the last connectivity seen: the daemon's
+        scheduled per-platform rounds leave the controls to their own job, while the
+        re-probes that confirm an outage always check our own connectivity again.
+        """
         platforms = [p for p in self._config.platforms if only is None or p.name in only]
+        controls = self._config.controls if with_controls else ()
         async with self._lock:
             started = self._clock()
-            observations = await self._prober.probe_platforms([*platforms, *self._config.controls])
+            observations = await self._prober.probe_platforms([*platforms, *controls])
             now = self._clock()
             decision = judge(
                 observations=observations,
