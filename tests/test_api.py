@@ -32,6 +32,7 @@ from failover.api import (
     AlertStatus,
     AlertTarget,
     ReadyReport,
+    RequestRefused,
     TriggerRequest,
     create_app,
     create_server,
@@ -762,6 +763,20 @@ class TestFailures:
 
         api.backend.failing.clear()
         assert call().status_code < 300
+
+    def test_a_backend_refusal_is_a_4xx_with_its_reason(
+        self, api: Api, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A well-formed trigger the backend cannot use (an unknown group) is answered with
+        the backend's status and reason, not accepted and not a 500."""
+
+        async def refuse(request: TriggerRequest) -> dict[str, Any]:
+            raise RequestRefused(422, "unknown group 'nobody'", ["groups[0]"])
+
+        monkeypatch.setattr(api.backend, "trigger", refuse)
+        response = api.post("/api/v1/trigger", {"target": "meta", "groups": ["nobody"]})
+        assert response.status_code == 422
+        assert response.json() == {"error": "unknown group 'nobody'", "detail": ["groups[0]"]}
 
     def test_a_backend_answer_that_is_not_json_is_a_500(
         self, api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture

@@ -59,6 +59,7 @@ __all__ = [
     "AlertmanagerPayload",
     "ApiBackend",
     "ReadyReport",
+    "RequestRefused",
     "TriggerRequest",
     "create_app",
     "create_server",
@@ -248,8 +249,10 @@ class ApiBackend(Protocol):
 # ------------------------------------------------------------------------------ answers
 
 
-class _Refused(Exception):  # noqa: N818 (a control-flow signal inside this module, not an error of ours)
-    """A request we answer with a 4xx; raised anywhere below an endpoint."""
+class RequestRefused(Exception):  # noqa: N818 (an answer, not a fault: the request was wrong)
+    """A request answered with a 4xx. Raised below an endpoint, or by a backend that
+    finds a well-formed request unusable (an unknown group, a target that does not
+    exist): ``error`` is the reason, ``detail`` the key paths concerned."""
 
     def __init__(
         self, status: int, error: str, detail: Sequence[str] = (), headers: Mapping[str, str] | None = None
@@ -319,18 +322,18 @@ async def _read_body(request: Request) -> bytes:
     if media_type != "application/json" and not (
         media_type.startswith("application/") and media_type.endswith("+json")
     ):
-        raise _Refused(415, "expected Content-Type: application/json")
+        raise RequestRefused(415, "expected Content-Type: application/json")
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _Refused(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+        raise RequestRefused(413, f"request body larger than {MAX_BODY_BYTES} bytes")
     body = bytearray()
     try:
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_BODY_BYTES:
-                raise _Refused(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+                raise RequestRefused(413, f"request body larger than {MAX_BODY_BYTES} bytes")
     except ClientDisconnect:
-        raise _Refused(400, "client disconnected") from None
+        raise RequestRefused(400, "client disconnected") from None
     return bytes(body)
 
 
@@ -341,8 +344,8 @@ async def _parse_body(request: Request, model: type[_Model]) -> _Model:
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         if any(e["type"] == "json_invalid" for e in errors):
-            raise _Refused(400, "request body is not valid JSON", [e["msg"] for e in errors]) from None
-        raise _Refused(422, "invalid request body", _problems(exc)) from None
+            raise RequestRefused(400, "request body is not valid JSON", [e["msg"] for e in errors]) from None
+        raise RequestRefused(422, "invalid request body", _problems(exc)) from None
 
 
 def _parse_since(text: str, now: datetime) -> datetime:
@@ -359,11 +362,11 @@ def _parse_since(text: str, now: datetime) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise _Refused(
+        raise RequestRefused(
             422, "invalid query", ["since: expected a duration (30m, 24h, 7d) or an ISO-8601 time"]
         ) from None
     if moment.tzinfo is None:
-        raise _Refused(422, "invalid query", ["since: an ISO-8601 time needs an offset (Z or +hh:mm)"])
+        raise RequestRefused(422, "invalid query", ["since: an ISO-8601 time needs an offset (Z or +hh:mm)"])
     return _as_utc(moment)
 
 
@@ -389,14 +392,14 @@ class _Api:
 
     def _authorize(self, request: Request) -> None:
         if self._token is None:
-            raise _Refused(403, "API token not configured")
+            raise RequestRefused(403, "API token not configured")
         scheme, _, presented = request.headers.get("authorization", "").partition(" ")
         presented = presented.strip()
         if scheme.lower() != "bearer" or not presented:
-            raise _Refused(401, "bearer token required", headers={"WWW-Authenticate": _BEARER_REALM})
+            raise RequestRefused(401, "bearer token required", headers={"WWW-Authenticate": _BEARER_REALM})
         # headers arrive latin-1 decoded: encoding back gives the bytes the client sent
         if not hmac.compare_digest(presented.encode("latin-1"), self._token):
-            raise _Refused(
+            raise RequestRefused(
                 401,
                 "invalid bearer token",
                 headers={"WWW-Authenticate": f'{_BEARER_REALM}, error="invalid_token"'},
@@ -428,7 +431,7 @@ class _Api:
         since = _parse_since(since_text, self._clock()) if since_text else None
         platform = query.get("platform") or None
         if platform is not None and not _NAME.fullmatch(platform):
-            raise _Refused(422, "invalid query", ["platform: expected a platform name"])
+            raise RequestRefused(422, "invalid query", ["platform: expected a platform name"])
         return _JSONResponse({"incidents": await self._backend.incidents(since, platform)})
 
     async def trigger(self, request: Request) -> Response:
@@ -442,7 +445,7 @@ class _Api:
         incident_id: int = request.path_params["incident_id"]
         answer = await self._backend.resolve(incident_id) if incident_id <= _MAX_ID else None
         if answer is None:
-            raise _Refused(404, "incident not found")
+            raise RequestRefused(404, "incident not found")
         return _JSONResponse(answer)
 
     async def alertmanager(self, request: Request) -> Response:
@@ -457,7 +460,7 @@ def _guarded(name: str, endpoint: _Endpoint) -> _Endpoint:
     async def guarded(request: Request) -> Response:
         try:
             return await endpoint(request)
-        except _Refused as refused:
+        except RequestRefused as refused:
             return _error(refused.status, refused.error, refused.detail, refused.headers)
         except Exception:  # noqa: BLE001 (the surface outlives a failing backend; the log keeps the cause)
             _log.exception("api_request_failed", extra={"endpoint": name})

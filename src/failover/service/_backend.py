@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from failover.api import AlertmanagerPayload, AlertStatus, ReadyReport, TriggerRequest
+from failover.api import AlertmanagerPayload, AlertStatus, ReadyReport, RequestRefused, TriggerRequest
 from failover.detect import health_of
 from failover.domain import Incident, IncidentKind
 from failover.errors import ConfigError
@@ -177,7 +177,8 @@ class DaemonBackend:
                 hold=timedelta(seconds=request.hold_seconds or 0.0),
             )
         except ConfigError as exc:
-            return {"accepted": False, "error": exc.message}
+            # a well-formed request naming what does not exist: the caller's mistake
+            raise RequestRefused(422, exc.message, [exc.key] if exc.key else ()) from exc
         if request.dry_run:
             return {"accepted": True, "dry_run": True, "preview": plan_json(plan)}
         store = daemon.store
