@@ -15,6 +15,7 @@ from failover.notify import (
     Dispatcher,
     MemoryOutbox,
     NoticeState,
+    RateLimit,
     RateLimits,
     RenderedNotice,
     SendResult,
@@ -56,13 +57,19 @@ class ScriptedSender:
 
 
 def make(
-    sender: object, clock: Clock, *, dry_run: bool = False, max_attempts: int = 2, concurrency: int = 4
+    sender: object,
+    clock: Clock,
+    *,
+    dry_run: bool = False,
+    max_attempts: int = 2,
+    concurrency: int = 4,
+    rate_limits: RateLimits | None = None,
 ) -> tuple[Dispatcher, MemoryOutbox]:
     outbox = MemoryOutbox()
     dispatcher = Dispatcher(
         outbox,
         sender,  # type: ignore[arg-type]
-        RateLimits(),
+        rate_limits or RateLimits(),
         channels=CHANNELS,
         concurrency=concurrency,
         max_attempts=max_attempts,
@@ -272,6 +279,34 @@ class TestDryRunAndDrain:
         assert states.count(NoticeState.sent) == 2
         assert states.count(NoticeState.pending) == 3
         assert dispatcher.draining
+
+    async def test_drain_hands_back_what_waits_for_its_rate_limit(self) -> None:
+        """Deliveries queued behind a rate limit when a drain begins are not sent: their
+        notices go back to pending untouched, and the drain does not wait for the limit."""
+        limits = RateLimits({"mailto": RateLimit(per_minute=1, burst=1)})
+        first_sent = asyncio.Event()
+
+        class Recording(ScriptedSender):
+            async def send(
+                self, channel: Channel, notice: RenderedNotice, *, visibility: Visibility
+            ) -> SendResult:
+                first_sent.set()
+                return await super().send(channel, notice, visibility=visibility)
+
+        sender = Recording()
+        dispatcher, outbox = make(sender, Clock(), concurrency=4, rate_limits=limits)
+        ids = [enqueue(outbox, ["c.email"], key=f"k{index}") for index in range(4)]
+        running = asyncio.create_task(dispatcher.run(poll_interval_s=0.01))
+        await asyncio.wait_for(first_sent.wait(), timeout=5)
+        await asyncio.sleep(0.05)  # the other three are now waiting a minute for a token
+        await asyncio.wait_for(dispatcher.drain(), timeout=5)
+        await asyncio.wait_for(running, timeout=5)
+        states = [outbox.get(notice_id).state for notice_id in ids]
+        assert states.count(NoticeState.sent) == 1
+        assert states.count(NoticeState.pending) == 3
+        assert sender.calls == ["c.email"]
+        handed_back = [outbox.get(n) for n in ids if outbox.get(n).state is NoticeState.pending]
+        assert all(record.notice.attempts == 0 and not record.deliveries for record in handed_back)
 
     async def test_bounded_concurrency(self) -> None:
         in_flight = 0

@@ -90,6 +90,8 @@ class DispatchSummary:
     failed: int = 0
     skipped: int = 0
     rescheduled: int = 0
+    #: claimed but handed back untouched because a drain began before they were sent
+    released: int = 0
     attempts: int = 0
     #: attempts per scheme and outcome, e.g. ``("mailtos", True): 10``
     by_scheme: dict[tuple[str, bool], int] = field(default_factory=dict)
@@ -142,6 +144,7 @@ class Dispatcher:
         self._down_platforms = down_platforms
         self._dry_run = dry_run
         self._draining = False
+        self._drained = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
 
@@ -154,8 +157,10 @@ class Dispatcher:
         self._wake.set()
 
     async def drain(self) -> None:
-        """Claim nothing new and wait for the deliveries in flight to finish."""
+        """Claim nothing new and wait for the deliveries in flight to finish. Deliveries
+        still waiting for their rate limit hand their notice back instead of sending."""
         self._draining = True
+        self._drained.set()
         self._wake.set()
         while self._in_flight:
             await asyncio.wait(set(self._in_flight))
@@ -194,6 +199,23 @@ class Dispatcher:
                 await asyncio.wait(mine)
         return summary
 
+    async def _acquire_unless_draining(self, scheme: str) -> bool:
+        """Wait for the scheme's rate limit; False if a drain begins first. A stop then
+        waits only for messages really on the wire, not for a queue behind a slow limit."""
+        if self._draining:
+            return False
+        acquiring = asyncio.ensure_future(self._rate_limits.acquire(scheme))
+        drained = asyncio.ensure_future(self._drained.wait())
+        try:
+            await asyncio.wait({acquiring, drained}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            drained.cancel()
+        if acquiring.done():
+            acquiring.result()
+            return True
+        acquiring.cancel()
+        return False
+
     def _down(self, notice: ClaimedNotice) -> frozenset[str]:
         return notice.down_platforms | frozenset(self._down_platforms())
 
@@ -229,7 +251,11 @@ class Dispatcher:
             summary.skipped += 1
             return
         scheme = channel_scheme(channel.url)
-        await self._rate_limits.acquire(scheme)
+        if not await self._acquire_unless_draining(scheme):
+            # nothing was sent: back to pending as it was, for the next start to send
+            await self._outbox.reschedule(notice.id, self._clock(), notice.attempts, notice.last_error or "")
+            summary.released += 1
+            return
         try:
             result = await self._sender.send(channel, notice.notice, visibility=notice.visibility)
         except Exception as exc:  # noqa: BLE001 - a sender bug is one failed attempt, not a lost notice
