@@ -53,10 +53,13 @@ def systemd_analyze() -> str:
 def verifiable_copy(tmp_path: Path) -> Path:
     """The unit with ExecStart pointed at an executable that exists here (systemd checks)."""
     executable = shutil.which("failover", path=str(Path(sys.executable).parent)) or "/bin/true"
-    text = UNIT.read_text(encoding="utf-8").replace(
-        "ExecStart=/usr/bin/failover ", f"ExecStart={executable} ", 1
+    text = (
+        UNIT.read_text(encoding="utf-8")
+        .replace("ExecStart=/usr/bin/failover ", f"ExecStart={executable} ", 1)
+        .replace("ExecStartPre=/usr/bin/failover ", f"ExecStartPre={executable} ", 1)
     )
     assert f"ExecStart={executable} run --config /etc/failover/failover.toml" in text
+    assert f"ExecStartPre={executable} db upgrade --config /etc/failover/failover.toml" in text
     copy = tmp_path / "failover.service"
     copy.write_text(text, encoding="utf-8")
     return copy

@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
 import failover.store
 from failover.domain import CheckKind, CheckRole, Observation, Outcome
 from failover.errors import StoreError
 from failover.store import Store
+from failover.store._migrate import HEAD_REVISION, alembic_config, current_revision
 from failover.store._schema import metadata
 
 T0 = datetime(2024, 10, 4, 15, 40, tzinfo=UTC)
@@ -39,6 +41,26 @@ class TestUpgrade:
         store.upgrade()
         store.upgrade()
         assert len(store.observations(since=T0)) == 1
+
+    def test_head_revision_is_alembics_head(self, store: Store) -> None:
+        """The constant that lets a current database skip Alembic names the newest
+        migration, and a migrated database is at it."""
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        assert head == HEAD_REVISION
+        with store._engine.connect() as conn:
+            assert current_revision(conn) == HEAD_REVISION
+
+    def test_a_current_database_is_not_migrated_again(
+        self, store: Store, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """At head, an upgrade never reaches Alembic (a restart stays light)."""
+        import alembic.command
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise AssertionError("Alembic ran on a current database")
+
+        monkeypatch.setattr(alembic.command, "upgrade", refuse)
+        store.upgrade()
 
     def test_migrations_match_the_tables_the_store_queries(self, store: Store) -> None:
         """Migration 0001 creates exactly the schema the code declares."""

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -119,7 +118,7 @@ def translate_errors(action: str, *, password: str | None) -> Iterator[None]:
         yield
     except StoreError:
         raise
-    except (SQLAlchemyError, CommandError) as exc:
+    except SQLAlchemyError as exc:
         raise StoreError(f"{action}: {describe(exc, password=password)}") from exc
 
 

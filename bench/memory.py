@@ -1,0 +1,75 @@
+"""Resident memory of ``failover run`` at steady state, with as many platforms, checks and
+controls as the built-in catalog, every target on 127.0.0.1.
+
+The database is migrated first with ``failover db upgrade`` (the systemd unit's
+``ExecStartPre``), so the daemon starts on a current schema, as it does on every start
+after the first. Each variant runs the daemon for ``--seconds`` and samples ``VmRSS``
+every 5 s; the last and the highest sample are reported.
+
+    .venv/bin/python bench/memory.py --seconds 90
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.kit import SmtpSink
+
+from detection import FAILOVER, catalog_like_config, rss_kib, wait_http
+
+
+def measure(config: Path, api_port: int, seconds: float) -> tuple[float, float]:
+    """RSS (last, max) in MiB over ``seconds`` of ``failover run``."""
+    upgrade = [FAILOVER, "db", "upgrade", "--config", str(config)]
+    subprocess.run(upgrade, check=True, capture_output=True, cwd=config.parent)
+    log = (config.parent / "daemon.log").open("wb")
+    run = [FAILOVER, "run", "--config", str(config)]
+    process = subprocess.Popen(run, cwd=config.parent, stdout=log, stderr=log)
+    try:
+        wait_http(f"http://127.0.0.1:{api_port}/readyz")
+        samples: list[int] = []
+        started = time.monotonic()
+        while time.monotonic() - started < seconds:
+            time.sleep(5)
+            samples.append(rss_kib(process.pid))
+        return samples[-1] / 1024, max(samples) / 1024
+    finally:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(15)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=90.0, help="how long each variant runs")
+    args = parser.parse_args()
+    print(f"machine: nproc {os.cpu_count()}, Python {platform.python_version()}")
+    with (
+        tempfile.TemporaryDirectory(prefix="failover-memory-") as work,
+        SmtpSink() as sink,
+        contextlib.ExitStack() as stack,
+    ):
+        config, api_port, shape = catalog_like_config(Path(work), sink.port, stack)
+        last, peak = measure(config, api_port, args.seconds)
+    print("| shape | seconds | RSS last (MiB) | RSS max (MiB) |")
+    print("|---|---:|---:|---:|")
+    print(f"| {shape} | {args.seconds:.0f} | {last:.1f} | {peak:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
