@@ -10,6 +10,7 @@ The functions are synchronous (the store is); the daemon calls them in a worker 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import socket
 from collections import Counter
@@ -327,18 +328,8 @@ def cancel_incident(store: Store, incident_id: int, *, now: datetime) -> CancelO
     notices = store.notices(incident_id)
     sent = sum(1 for n in notices if n.state in (NoticeState.sent, NoticeState.sending))
     if incident.is_open:
-        closed = Incident(
-            key=incident.key,
-            scope=incident.scope,
-            kind=incident.kind,
-            name=incident.name,
-            platforms=incident.platforms,
-            opened_at=incident.opened_at,
-            confirmed_at=incident.confirmed_at,
-            resolved_at=now,
-            evidence=incident.evidence,
-            cause=f"cancelled by hand ({cancelled} notices withdrawn)",
-            message=incident.message,
+        closed = dataclasses.replace(
+            incident, id=None, resolved_at=now, cause=f"cancelled by hand ({cancelled} notices withdrawn)"
         )
         incident = store.record_decision(at=now, incident_updates=[closed])[0]
     return CancelOutcome(incident=incident, cancelled=cancelled, already_sent=sent)
@@ -361,19 +352,7 @@ def resolve_incident(store: Store, config: Config, incident_id: int, *, now: dat
     incident = _manual_incident(store, incident_id)
     if not incident.is_open:
         return ResolveOutcome(incident=incident, queued=0, cancelled=0, already_resolved=True)
-    resolved = Incident(
-        key=incident.key,
-        scope=incident.scope,
-        kind=incident.kind,
-        name=incident.name,
-        platforms=incident.platforms,
-        opened_at=incident.opened_at,
-        confirmed_at=incident.confirmed_at,
-        resolved_at=now,
-        evidence=incident.evidence,
-        cause=incident.cause,
-        message=incident.message,
-    )
+    resolved = dataclasses.replace(incident, id=None, resolved_at=now)
     notices = store.notices(incident_id)
     went_out = [n for n in notices if n.state not in (NoticeState.pending, NoticeState.cancelled)]
     if notices and not went_out:
