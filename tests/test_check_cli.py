@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from failover.cli import main
-from tests.kit import DnsServer, HttpTarget
+from tests.kit import DnsServer, HttpTarget, tcp_controls
 
 
 def loopback_config(
@@ -17,18 +17,7 @@ def loopback_config(
 ) -> Path:
     """One platform (whatsapp, family meta) with authoritative DNS and an HTTP front door,
     and three TCP controls; everything on 127.0.0.1."""
-    controls = "\n".join(
-        f"""
-[controls.control-{n}]
-[[controls.control-{n}.checks]]
-kind = "tcp"
-name = "tcp"
-host = "127.0.0.1"
-port = {port}
-timeout = "1s"
-"""
-        for n, port in enumerate(control_ports)
-    )
+    controls = tcp_controls(control_ports)
     path = tmp_path / "failover.toml"
     path.write_text(
         f"""

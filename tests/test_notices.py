@@ -33,8 +33,19 @@ from failover.service import (
     validate_notifications,
 )
 from failover.store import NoticeState, Silence, Store
-from tests.kit import DnsServer, FakeMastodon, FakeSignal, HttpTarget, ReceivedMessage, SmtpSink
-from tests.test_service import FakeClock, come_back, go_dark
+from tests.kit import (
+    DnsServer,
+    FakeClock,
+    FakeMastodon,
+    FakeSignal,
+    HttpTarget,
+    ReceivedMessage,
+    SmtpSink,
+    come_back,
+    go_dark,
+    tcp_controls,
+    whatsapp_platform,
+)
 
 T0 = datetime(2026, 10, 4, 15, 40, tzinfo=UTC)
 FROM = "failover@example.org"
@@ -140,19 +151,8 @@ def platform_sections(
     *, dns: str = "127.0.0.1:9", front_door: str = "http://127.0.0.1:9", control: int = 9
 ) -> str:
     """whatsapp (meta) and telegram, three controls, as in tests/test_service.py."""
-    controls = "".join(
+    return (
         f"""
-[controls.control-{n}]
-[[controls.control-{n}.checks]]
-kind = "tcp"
-name = "tcp"
-host = "127.0.0.1"
-port = {control}
-timeout = "1s"
-"""
-        for n in range(3)
-    )
-    return f"""
 alternatives = ["E-mail: contact@example.org"]
 
 [catalog]
@@ -164,33 +164,9 @@ resolvers = ["{dns}"]
 [detection]
 confirm_after = ["2s", "5s"]
 recover_after = 2
-
-[platforms.whatsapp]
-display_name = "WhatsApp"
-family = "meta"
-
-[[platforms.whatsapp.checks]]
-kind = "dns"
-name = "authoritative"
-qname = "whatsapp.net"
-via = "authoritative"
-record_types = ["SOA"]
-servers = ["{dns}"]
-timeout = "1s"
-
-[[platforms.whatsapp.checks]]
-kind = "dns"
-name = "resolvers"
-qname = "web.whatsapp.com"
-via = "resolvers"
-timeout = "1s"
-
-[[platforms.whatsapp.checks]]
-kind = "http"
-name = "front-door"
-url = "{front_door}/"
-timeout = "1s"
-
+"""
+        + whatsapp_platform(dns=dns, front_door=front_door)
+        + f"""
 [platforms.telegram]
 display_name = "Telegram"
 [[platforms.telegram.checks]]
@@ -198,8 +174,9 @@ kind = "tcp"
 name = "tcp"
 host = "127.0.0.1"
 port = {control}
-{controls}
 """
+        + tcp_controls(control)
+    )
 
 
 def make_config(tmp_path: Path, servers: Servers = Servers(), **options: object) -> Config:

@@ -5,6 +5,15 @@ Every server binds an ephemeral loopback port, serves from a thread with its own
 The matching pytest fixtures live in ``tests/conftest.py``.
 """
 
+from tests.kit._config import (
+    OCT_4_2021,
+    FakeClock,
+    come_back,
+    go_dark,
+    healthy,
+    tcp_controls,
+    whatsapp_platform,
+)
 from tests.kit._dns import DnsMode, DnsServer
 from tests.kit._fakes import FakeMastodon, FakeSignal
 from tests.kit._http import (
@@ -31,10 +40,12 @@ from tests.kit._smtp import ReceivedMessage, SmtpSink
 
 __all__ = [
     "LOOPBACK",
+    "OCT_4_2021",
     "Blackhole",
     "CertificateKind",
     "DnsMode",
     "DnsServer",
+    "FakeClock",
     "FakeMastodon",
     "FakeSignal",
     "Fault",
@@ -50,6 +61,11 @@ __all__ = [
     "StreamServer",
     "bind_tcp_and_udp",
     "closed_port_socket",
+    "come_back",
     "free_port",
+    "go_dark",
+    "healthy",
+    "tcp_controls",
+    "whatsapp_platform",
     "write_ca_file",
 ]
