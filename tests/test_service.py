@@ -4,46 +4,31 @@ survives a restart of the process."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import structlog
 
 from failover.config import Config, load_config
 from failover.domain import Health, IncidentEvent
 from failover.probes import Prober
 from failover.service import Watcher, open_store, status_report
 from failover.store import Store
-from tests.kit import DnsServer, HttpTarget
-
-
-class FakeClock:
-    """A clock the test moves by hand, shared by the prober and the watcher."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 10, 4, 15, 40, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from tests.kit import (
+    DnsServer,
+    FakeClock,
+    HttpTarget,
+    come_back,
+    go_dark,
+    healthy,
+    tcp_controls,
+    whatsapp_platform,
+)
 
 
 def write_config(tmp_path: Path, *, dns: DnsServer, front_door: HttpTarget, control: HttpTarget) -> Path:
     """whatsapp with authoritative DNS, resolver DNS and an HTTP front door; three controls."""
-    controls = "".join(
-        f"""
-[controls.control-{n}]
-[[controls.control-{n}.checks]]
-kind = "tcp"
-name = "tcp"
-host = "127.0.0.1"
-port = {control.port}
-timeout = "1s"
-"""
-        for n in range(3)
-    )
     path = tmp_path / "failover.toml"
     path.write_text(
         f"""
@@ -59,34 +44,9 @@ resolvers = ["{dns.endpoint}"]
 [detection]
 confirm_after = ["2s", "5s"]
 recover_after = 2
-
-[platforms.whatsapp]
-display_name = "WhatsApp"
-family = "meta"
-
-[[platforms.whatsapp.checks]]
-kind = "dns"
-name = "authoritative"
-qname = "whatsapp.net"
-via = "authoritative"
-record_types = ["SOA"]
-servers = ["{dns.endpoint}"]
-timeout = "1s"
-
-[[platforms.whatsapp.checks]]
-kind = "dns"
-name = "resolvers"
-qname = "web.whatsapp.com"
-via = "resolvers"
-timeout = "1s"
-
-[[platforms.whatsapp.checks]]
-kind = "http"
-name = "front-door"
-url = "{front_door.url}/"
-timeout = "1s"
-{controls}
 """
+        + whatsapp_platform(dns=dns.endpoint, front_door=front_door.url)
+        + tcp_controls(control.port)
     )
     return path
 
@@ -96,23 +56,9 @@ def world(
     dns_server: DnsServer, http_target: HttpTarget
 ) -> Iterator[tuple[DnsServer, HttpTarget, HttpTarget]]:
     """A healthy whatsapp and a healthy control target."""
-    dns_server.set("whatsapp.net", "noerror")
-    dns_server.set("web.whatsapp.com", "noerror")
+    healthy(dns_server)
     with HttpTarget() as control:
         yield dns_server, http_target, control
-
-
-def go_dark(dns: DnsServer, front_door: HttpTarget) -> None:
-    """What 4 October 2021 looked like: authoritative and resolver DNS fail, the door is gone."""
-    dns.set("whatsapp.net", "servfail")
-    dns.set("web.whatsapp.com", "servfail")
-    front_door.set("reset")
-
-
-def come_back(dns: DnsServer, front_door: HttpTarget) -> None:
-    dns.set("whatsapp.net", "noerror")
-    dns.set("web.whatsapp.com", "noerror")
-    front_door.set("ok")
 
 
 def watcher_for(config: Config, clock: FakeClock, prober: Prober) -> tuple[Watcher, Store]:
@@ -193,7 +139,14 @@ class TestRounds:
             await watcher.run_round()
             go_dark(dns, front_door)
             control.stop()
-            for _ in range(4):
+            with structlog.testing.capture_logs() as logs:
+                clock.advance(5)
+                await watcher.run_round()
+            lost = [entry for entry in logs if entry["event"] == "connectivity_lost"]
+            assert [(e["log_level"], e["controls_passing"], e["controls_total"]) for e in lost] == [
+                ("warning", 0, 3)
+            ]
+            for _ in range(3):
                 clock.advance(5)
                 decision = await watcher.run_round()
                 assert decision.connectivity.ok is False

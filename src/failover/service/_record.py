@@ -144,9 +144,21 @@ class Watcher:
             )
             await asyncio.to_thread(self._record, observations, decision, now)
             self._state = decision.state
+        for change in decision.connectivity_events:
+            connectivity = change.connectivity
+            self._log.warning(
+                f"connectivity_{change.event.value}",
+                controls_passing=connectivity.passing,
+                controls_required=connectivity.required,
+                controls_total=connectivity.total,
+                detail="platform health is unknown until the controls answer again"
+                if change.event is DetectConnectivityEvent.lost
+                else "platforms are judged again",
+            )
         self._log.info(
             "round_judged",
             platforms=len(platforms),
+            only=sorted(p.name for p in platforms) if only is not None else None,
             checks=len(observations),
             failing=sum(1 for o in observations if not o.ok),
             connectivity=decision.connectivity.ok,
