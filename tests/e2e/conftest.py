@@ -260,3 +260,82 @@ def run_cli(*args: str, config: Path, timeout: float = 60.0) -> subprocess.Compl
         env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120"},
         check=False,
     )
+
+
+class Prometheus:
+    """A real Prometheus server as a child process: its data in a temporary directory,
+    listening on 127.0.0.1 only, its log in a file."""
+
+    def __init__(self, binary: str, config: Path, data: Path, log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        self._log_file = log.open("ab")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={data}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            cwd=config.parent,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def wait_ready(self, *, timeout: float = WAIT_S) -> None:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                pytest.fail(f"prometheus exited with {self.process.returncode}:\n{self.text()[-3000:]}")
+            try:
+                return httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until("prometheus to be ready (/-/ready 200)", ready, timeout=timeout, log=self.log)
+
+    def api(self, path: str, **params: str) -> dict[str, object]:
+        """``GET /api/v1/<path>``: the decoded JSON body, whatever the status code (a query
+        that does not parse answers 400 with ``"status": "error"``)."""
+        response = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=5)
+        body: dict[str, object] = response.json()
+        return body
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._log_file.close()
+
+
+@pytest.fixture
+def start_prometheus(tmp_path: Path) -> Iterator[Callable[[str, Path], Prometheus]]:
+    """Start ``prometheus`` (binary, configuration file) with its data under ``tmp_path``;
+    every one started is stopped at the end."""
+    started: list[Prometheus] = []
+
+    def start(binary: str, config: Path) -> Prometheus:
+        n = len(started)
+        server = Prometheus(
+            binary, config, tmp_path / f"prometheus-data-{n}", tmp_path / f"prometheus-{n}.log"
+        )
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.kill()

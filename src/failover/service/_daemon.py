@@ -272,6 +272,7 @@ class Daemon:
                 down_platforms=self.down_platforms,
                 sender=self._sender,
                 log=get_logger("failover.notices"),
+                metrics=self.metrics,
             )
             await pump.__aenter__()
             stack.push_async_callback(self._close_pump, pump)

@@ -42,6 +42,7 @@ from failover.domain import (
 )
 from failover.errors import ConfigError, NotifyError, StoreError, TemplateError
 from failover.logs import get_logger
+from failover.metrics import Metrics, NoticeOutcome
 from failover.notify import (
     BUILTIN_TEMPLATES,
     ApprisePlugins,
@@ -89,6 +90,15 @@ REMINDER_CHECK_S = 30.0
 STALE_CLAIM = timedelta(minutes=10)
 
 _REDACTED_URL = re.compile(r"\b([a-z][a-z0-9+.-]*)://\*\*\*")
+#: the dispatcher's reason for a notice a dry run did not send, naming the channel it would use
+_DRY_RUN_VIA = re.compile(r"dry run: would send via (\S+)")
+#: how each end state of a notice is counted in ``failover_notices_total``
+_OUTCOME_OF_STATE = {
+    NoticeState.sent: NoticeOutcome.sent,
+    NoticeState.failed: NoticeOutcome.failed,
+    NoticeState.skipped: NoticeOutcome.skipped,
+    NoticeState.silenced: NoticeOutcome.silenced,
+}
 _IncidentChangeLike = tuple[IncidentEvent, Incident] | IncidentChange
 
 
@@ -323,6 +333,35 @@ def notice_channels(config: Config) -> Mapping[str, Channel]:
 # ------------------------------------------------------------------------- the store outbox
 
 
+def _event_time(notice: Notice, incident: Incident | None) -> datetime:
+    """When the event a notice tells of happened, for ``failover_notice_latency_seconds``:
+    the incident's confirmation, opening or resolution, else the notice's creation (a
+    reminder). A deliberate hold (a manual failover's cancellation window) is no latency:
+    the clock starts when it ends."""
+    at: datetime | None = None
+    if incident is not None:
+        if notice.event is IncidentEvent.confirmed:
+            at = incident.confirmed_at
+        elif notice.event in (IncidentEvent.opened, IncidentEvent.manual):
+            at = incident.opened_at
+        elif notice.event is IncidentEvent.resolved:
+            at = incident.resolved_at
+    at = at or notice.created_at
+    if notice.not_before is not None and notice.not_before > at:
+        at = notice.not_before
+    return at
+
+
+@dataclass(slots=True)
+class _Tracked:
+    """What the metrics need of a claimed notice until it ends."""
+
+    #: when its incident event happened (see :func:`_event_time`)
+    since: datetime
+    #: the scheme it is counted under: its first channel's, then the last one tried
+    scheme: str
+
+
 @dataclass(frozen=True, slots=True)
 class _SetAside:
     """A claimed notice that will not be delivered, and why."""
@@ -343,13 +382,16 @@ class _StoreOutbox:
         channels: Callable[[], Mapping[str, Channel]],
         clock: Callable[[], datetime],
         log: BoundLogger,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._config = config
         self._channels = channels
         self._clock = clock
         self._log = log
+        self._metrics = metrics
         self._claimed: dict[int, ClaimedNotice] = {}
+        self._tracked: dict[int, _Tracked] = {}
 
     @property
     def in_flight(self) -> int:
@@ -370,8 +412,10 @@ class _StoreOutbox:
             if notice.incident_id not in incidents:
                 incidents[notice.incident_id] = self._store.incident(notice.incident_id)
             prepared = _prepare(config, notice, incidents[notice.incident_id], silences, now)
+            scheme = self._first_scheme(notice, prepared)
             if isinstance(prepared, _SetAside):
                 self._store.mark_notice(notice.id, prepared.state, now=now, error=prepared.reason)
+                self._count(scheme, _OUTCOME_OF_STATE[prepared.state])
                 self._log.info(
                     f"notice_{prepared.state}",
                     notice_id=notice.id,
@@ -381,8 +425,48 @@ class _StoreOutbox:
                 )
                 continue
             self._claimed[notice.id] = prepared
+            if self._metrics is not None:
+                self._tracked[notice.id] = _Tracked(
+                    since=_event_time(notice, incidents[notice.incident_id]), scheme=scheme
+                )
             ready.append(prepared)
         return ready
+
+    def _scheme_of(self, channel_ref: str | None) -> str:
+        channel = self._channels().get(channel_ref) if channel_ref is not None else None
+        return channel_scheme(channel.url) if channel is not None else ""
+
+    def _first_scheme(self, notice: Notice, prepared: ClaimedNotice | _SetAside) -> str:
+        """The scheme a notice is counted under before any attempt: its shared channel's,
+        else its recipient's first channel's (``""``, counted as ``other``, when unknown)."""
+        if self._metrics is None:
+            return ""
+        if isinstance(prepared, ClaimedNotice):
+            return self._scheme_of(prepared.channel_refs[0] if prepared.channel_refs else None)
+        if notice.channel_ref is not None:
+            return self._scheme_of(notice.channel_ref)
+        contact = self._config().contact(notice.contact_ref)
+        return self._scheme_of(contact.channels[0].ref if contact and contact.channels else None)
+
+    def _count(self, scheme: str, outcome: NoticeOutcome) -> None:
+        if self._metrics is not None:
+            self._metrics.notice(scheme, outcome)
+
+    def _end(
+        self,
+        notice_id: int,
+        outcome: NoticeOutcome,
+        *,
+        scheme: str | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Count a claimed notice's end; a sent one's latency (to ``now``) too."""
+        tracked = self._tracked.pop(notice_id, None)
+        if self._metrics is None:
+            return
+        self._metrics.notice(scheme or (tracked.scheme if tracked else ""), outcome)
+        if now is not None and tracked is not None:
+            self._metrics.notice_latency(max((now - tracked.since).total_seconds(), 0.0))
 
     def _log_end(self, notice_id: int, outcome: str, **fields: object) -> None:
         claimed = self._claimed.pop(notice_id, None)
@@ -397,15 +481,17 @@ class _StoreOutbox:
     async def mark_sent(
         self,
         notice_id: int,
-        channel_ref: str,  # noqa: ARG002 -- the port's signature; record_attempt stored the channel
+        channel_ref: str,
         now: datetime,
     ) -> None:
         await asyncio.to_thread(self._store.mark_notice, notice_id, NoticeState.sent, now=now)
         self._claimed.pop(notice_id, None)  # the attempt's line said it all
+        self._end(notice_id, NoticeOutcome.sent, scheme=self._scheme_of(channel_ref), now=now)
 
     async def mark_failed(self, notice_id: int, reason: str, now: datetime) -> None:
         await asyncio.to_thread(self._store.mark_notice, notice_id, NoticeState.failed, now=now, error=reason)
         self._log_end(notice_id, "failed", reason=reason)
+        self._end(notice_id, NoticeOutcome.failed)
 
     async def mark_skipped(self, notice_id: int, reason: str, now: datetime) -> None:
         reason = _REDACTED_URL.sub(r"\1", reason)  # "(mailto://***)" says no more than "(mailto)"
@@ -413,6 +499,12 @@ class _StoreOutbox:
             self._store.mark_notice, notice_id, NoticeState.skipped, now=now, error=reason
         )
         self._log_end(notice_id, "skipped", reason=reason)
+        # a dry run is a deliberate silence; otherwise no channel was eligible
+        dry_run = _DRY_RUN_VIA.match(reason)
+        if dry_run is not None:
+            self._end(notice_id, NoticeOutcome.silenced, scheme=self._scheme_of(dry_run[1]) or None)
+        else:
+            self._end(notice_id, NoticeOutcome.skipped)
 
     async def reschedule(
         self, notice_id: int, next_attempt_at: datetime, attempts: int, last_error: str
@@ -427,6 +519,7 @@ class _StoreOutbox:
             attempts=attempts,
         )
         self._claimed.pop(notice_id, None)
+        self._tracked.pop(notice_id, None)  # claimed again when due, and tracked afresh
 
     async def record_attempt(
         self, notice_id: int, channel_ref: str, ok: bool, error: str, now: datetime
@@ -441,6 +534,9 @@ class _StoreOutbox:
         )
         claimed = self._claimed.get(notice_id)
         channel = self._channels().get(channel_ref)
+        tracked = self._tracked.get(notice_id)
+        if tracked is not None and channel is not None:
+            tracked.scheme = channel_scheme(channel.url)  # a failure counts against the last one tried
         # one line per delivery attempt; never the URL, the address or the text
         self._log.info(
             "notice_delivery",
@@ -556,7 +652,9 @@ class NoticePump:
     (claimed longer ago than ``release_stale_after``; 0 suits the daemon, the only
     dispatcher of its database) go back to ``pending``; the apprise sender is owned unless
     ``sender`` is given. ``dry_run`` (default: the configuration's) renders and records
-    everything and sends nothing.
+    everything and sends nothing. With ``metrics``, every notice's end is counted by
+    channel scheme and outcome (a dry run's as ``silenced``), and a sent one's latency
+    from its incident event is observed.
     """
 
     def __init__(
@@ -571,6 +669,7 @@ class NoticePump:
         dry_run: bool | None = None,
         release_stale_after: timedelta = timedelta(0),
         jitter: Callable[[], float] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -582,12 +681,15 @@ class NoticePump:
         self._release_stale_after = release_stale_after
         self._jitter = jitter or random.SystemRandom().random
         self._channels: Mapping[str, Channel] = notice_channels(config)
+        self._metrics = metrics
+        self._init_channel_metrics()
         self._outbox = _StoreOutbox(
             store=store,
             config=lambda: self._config,
             channels=lambda: self._channels,
             clock=clock,
             log=self._log,
+            metrics=metrics,
         )
         self._stack: AsyncExitStack | None = None
         self._dispatcher: Dispatcher | None = None
@@ -643,6 +745,11 @@ class NoticePump:
             raise RuntimeError("use the NoticePump as an async context manager")
         return self._dispatcher
 
+    def _init_channel_metrics(self) -> None:
+        # every scheme's outcomes exist at zero, so that rate() sees a first failure
+        if self._metrics is not None:
+            self._metrics.init_channels({channel_scheme(c.url) for c in self._channels.values()})
+
     def wake(self) -> None:
         """Notices were just queued: look for due ones now rather than at the next poll."""
         self._wake.set()
@@ -652,6 +759,7 @@ class NoticePump:
         with the channels they started with)."""
         self._config = config
         self._channels = notice_channels(config)
+        self._init_channel_metrics()
         if self._dispatcher is not None and not self._stopping:
             self._dispatcher = self._new_dispatcher()
         self._wake.set()
