@@ -62,7 +62,13 @@ __all__ = ["Daemon", "DaemonTimings", "ListenError"]
 
 #: Libraries that log every job run or request (and, for the scheduler, every run skipped
 #: while the previous round waits for its turn): one line per round is ours to write.
-_CHATTY_LOGGERS = {"apscheduler": logging.ERROR, "httpx": logging.WARNING, "httpcore": logging.WARNING}
+_CHATTY_LOGGERS = {
+    "apscheduler": logging.ERROR,
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    # one line per Alembic plugin set up before a migration; the migrations themselves still log
+    "alembic.runtime.plugins": logging.WARNING,
+}
 
 
 class ListenError(OSError):
