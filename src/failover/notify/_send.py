@@ -4,6 +4,9 @@ Apprise plugin objects are built once per channel URL and kept; apprise's own
 per-plugin pause is disabled (``request_rate_per_sec = 0``) because the dispatcher
 applies our per-scheme token buckets; apprise's blocking calls run in a bounded
 thread pool of ours (apprise's shared pool is not used: ``async_mode=False``).
+apprise is imported at the first send, and then only the plugin module of each scheme
+in use (:func:`~failover.notify._plugins.build_plugin`): a daemon that has notified
+nobody yet holds none of it, and one that sends mail holds the e-mail plugin alone.
 
 Why e-mail (``mailto://``, ``mailtos://``) does not go through apprise's plugin:
 apprise 2.2 opens a new SMTP connection for every notification and builds a fresh
@@ -30,7 +33,6 @@ import smtplib
 import ssl
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,9 +43,6 @@ from email.policy import compat32
 from email.utils import formataddr, formatdate, make_msgid
 from typing import Any, Protocol
 
-import apprise
-import apprise.plugins
-
 from failover.domain import Channel, Visibility
 from failover.notify._channels import (
     ChannelRefusedError,
@@ -52,6 +51,7 @@ from failover.notify._channels import (
     ensure_may_carry,
     mastodon_visibility,
 )
+from failover.notify._plugins import build_plugin
 from failover.notify._render import RenderedNotice
 
 __all__ = ["ApprisePlugins", "SendResult", "Sender"]
@@ -261,30 +261,15 @@ def _apprise_error(scheme: str, result: Any) -> str:
     return f"{scheme}: {status}" + (f" (HTTP {code})" if code else "")
 
 
-def _load_apprise_plugins() -> None:
-    """Load apprise's plugin modules now, in one thread, before any send.
-
-    apprise loads every plugin module on first use; its e-mail module imports the
-    standard ``imghdr`` module, deprecated since Python 3.11 (PEP 594), which warns once
-    per process. That warning is apprise's and harmless, so it alone is silenced here.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="'imghdr' is deprecated", category=DeprecationWarning)
-        _ = "mailto" in apprise.plugins.N_MGR
-
-
 class ApprisePlugins:
     """The delivery adapter: caches one apprise plugin (or mail route) per channel URL,
     runs blocking sends in a bounded thread pool, and turns every outcome into a
     :class:`SendResult`. Use as an async context manager, or call :meth:`aclose`."""
 
     def __init__(self, *, max_workers: int = 16, timeout_s: float = 30.0) -> None:
-        _load_apprise_plugins()
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="failover-notify")
         self._timeout_s = timeout_s
-        self._asset = apprise.AppriseAsset(
-            app_id="failover", app_desc="failover", async_mode=False, storage_mode="memory"
-        )
+        self._asset: Any = None
         self._services: dict[str, Any] = {}
         self._mail_routes: dict[str, _MailRoute] = {}
         self._smtp = _SmtpPool()
@@ -331,9 +316,18 @@ class ApprisePlugins:
         result: SendResult = await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
         return result
 
+    def _apprise_asset(self) -> Any:
+        if self._asset is None:
+            import apprise
+
+            self._asset = apprise.AppriseAsset(
+                app_id="failover", app_desc="failover", async_mode=False, storage_mode="memory"
+            )
+        return self._asset
+
     def _instantiate(self, channel: Channel) -> Any:
         try:
-            plugin = apprise.Apprise.instantiate(channel.url, asset=self._asset)
+            plugin = build_plugin(channel.url, asset=self._apprise_asset())
         except Exception as exc:  # apprise raises assorted types for bad URLs
             raise ChannelRefusedError(f"{channel.ref}: apprise cannot use this URL") from exc
         if plugin is None:
@@ -365,7 +359,9 @@ class ApprisePlugins:
                 raise ChannelRefusedError(
                     f"{channel.ref}: a private Mastodon channel must send direct messages"
                 )
-            service = apprise.Apprise(services=[plugin], asset=self._asset)
+            import apprise
+
+            service = apprise.Apprise(services=[plugin], asset=self._apprise_asset())
             self._services[channel.url] = service
         return service
 
