@@ -20,7 +20,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.kit import DnsServer, HttpTarget, SmtpSink, free_port
+from tests.kit import (
+    DnsServer,
+    HttpTarget,
+    SmtpSink,
+    come_back,
+    free_port,
+    go_dark,
+    healthy,
+    tcp_controls,
+    whatsapp_platform,
+)
 
 #: how long any one thing may take before a test gives up on it (generous: CI machines)
 WAIT_S = 30.0
@@ -65,29 +75,13 @@ class World:
         return f"http://127.0.0.1:{self.api_port}"
 
     def go_dark(self) -> None:
-        self.dns.set("whatsapp.net", "servfail")
-        self.dns.set("web.whatsapp.com", "servfail")
-        self.front_door.set("reset")
+        go_dark(self.dns, self.front_door)
 
     def come_back(self) -> None:
-        self.dns.set("whatsapp.net", "noerror")
-        self.dns.set("web.whatsapp.com", "noerror")
-        self.front_door.set("ok")
+        come_back(self.dns, self.front_door)
 
     def config_text(self, *, contacts: int = 2, notify: str = "", daemon: str = "") -> str:
-        controls = "".join(
-            f"""
-[controls.control-{n}]
-interval = "1s"
-[[controls.control-{n}.checks]]
-kind = "tcp"
-name = "tcp"
-host = "127.0.0.1"
-port = {self.control.port}
-timeout = "1s"
-"""
-            for n in range(3)
-        )
+        controls = tcp_controls(self.control.port, interval="1s")
         people = "".join(
             f"""
 [[contacts]]
@@ -121,33 +115,7 @@ recover_after = 2
 backoff_base = "200ms"
 {notify}
 
-[platforms.whatsapp]
-display_name = "WhatsApp"
-family = "meta"
-interval = "1s"
-
-[[platforms.whatsapp.checks]]
-kind = "dns"
-name = "authoritative"
-qname = "whatsapp.net"
-via = "authoritative"
-record_types = ["SOA"]
-servers = ["{self.dns.endpoint}"]
-timeout = "1s"
-
-[[platforms.whatsapp.checks]]
-kind = "dns"
-name = "resolvers"
-qname = "web.whatsapp.com"
-via = "resolvers"
-timeout = "1s"
-
-[[platforms.whatsapp.checks]]
-kind = "http"
-name = "front-door"
-url = "{self.front_door.url}/"
-timeout = "1s"
-{controls}
+{whatsapp_platform(dns=self.dns.endpoint, front_door=self.front_door.url, interval="1s")}{controls}
 [groups.team]
 description = "everyone"
 {people}
@@ -168,8 +136,7 @@ groups = ["team"]
 def world(
     tmp_path: Path, dns_server: DnsServer, http_target: HttpTarget, smtp_sink: SmtpSink
 ) -> Iterator[World]:
-    dns_server.set("whatsapp.net", "noerror")
-    dns_server.set("web.whatsapp.com", "noerror")
+    healthy(dns_server)
     with HttpTarget() as control:
         yield World(
             dns=dns_server, front_door=http_target, control=control, smtp=smtp_sink, tmp_path=tmp_path
