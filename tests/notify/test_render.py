@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -82,6 +83,62 @@ class TestBuiltinTexts:
         notice = render(builtin_template(IncidentEvent.resolved, Visibility.private), language="en")
         assert "6 h 5 min" in notice.body
         assert notice.subject == "WhatsApp works again"
+
+    @pytest.mark.parametrize(
+        ("event", "visibility", "language", "subject"),
+        [
+            (
+                IncidentEvent.confirmed,
+                Visibility.private,
+                "fr",
+                "Facebook, WhatsApp indisponibles : comment nous joindre",
+            ),
+            (
+                IncidentEvent.confirmed,
+                Visibility.private,
+                "en",
+                "Facebook, WhatsApp unavailable: how to reach us",
+            ),
+            (
+                IncidentEvent.confirmed,
+                Visibility.public,
+                "fr",
+                "Nos lignes Facebook, WhatsApp sont indisponibles",
+            ),
+            (
+                IncidentEvent.confirmed,
+                Visibility.public,
+                "en",
+                "Our Facebook, WhatsApp lines are unavailable",
+            ),
+            (
+                IncidentEvent.resolved,
+                Visibility.public,
+                "fr",
+                "Nos lignes Facebook, WhatsApp fonctionnent à nouveau",
+            ),
+            (IncidentEvent.resolved, Visibility.private, "en", "Facebook, WhatsApp work again"),
+            (
+                IncidentEvent.reminder,
+                Visibility.private,
+                "fr",
+                "Rappel : Facebook, WhatsApp toujours indisponibles",
+            ),
+        ],
+    )
+    def test_several_platforms_agree_in_number(
+        self, event: IncidentEvent, visibility: Visibility, language: str, subject: str
+    ) -> None:
+        """A family outage names every platform and the grammar follows: plural in both languages."""
+        family = dataclasses.replace(
+            INCIDENT, scope=IncidentScope.family, name="meta", platforms=("facebook", "whatsapp")
+        )
+        notice = render(builtin_template(event, visibility), language=language, incident=family, event=event)
+        assert notice.subject == subject
+
+    def test_an_outage_in_english_has_been_going_on_since(self) -> None:
+        notice = render(builtin_template(IncidentEvent.confirmed, Visibility.private), language="en")
+        assert "WhatsApp has been unavailable since" in notice.body
 
     def test_manual_incident_carries_its_message(self) -> None:
         manual = Incident(

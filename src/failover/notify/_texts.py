@@ -22,11 +22,23 @@ _ALTERNATIVES_FR = (
     "{% for way in alternatives %}- {{ way }}\n{% endfor %}{% endif %}"
 )
 _PLATFORMS = "{{ platforms | join(', ') }}"
-_IS_EN = "{{ 'is' if platforms | length == 1 else 'are' }}"
-_IS_FR = "{{ 'est indisponible' if platforms | length == 1 else 'sont indisponibles' }}"
-_STILL_FR = "{{ 'est toujours indisponible' if platforms | length == 1 else 'sont toujours indisponibles' }}"
-_WORKS_FR = "{{ 'fonctionne' if platforms | length == 1 else 'fonctionnent' }}"
-_WORK_EN = "{{ 'works' if platforms | length == 1 else 'work' }}"
+
+
+def _one_or_many(one: str, many: str) -> str:
+    """A Jinja expression choosing the singular or the plural by the number of platforms."""
+    return f"{{{{ '{one}' if platforms | length == 1 else '{many}' }}}}"
+
+
+_UNAVAILABLE_FR = _one_or_many("indisponible", "indisponibles")
+_HAS_BEEN_EN = _one_or_many("has been", "have been")
+_OUR_LINE_EN = "Our {{ platforms | join(', ') }} " + _one_or_many("line", "lines")
+_OUR_LINE_FR = _one_or_many("Notre ligne", "Nos lignes") + " {{ platforms | join(', ') }}"
+_EST_OR_SONT = _one_or_many("est", "sont")
+_IS_EN = _one_or_many("is", "are")
+_IS_FR = _one_or_many("est indisponible", "sont indisponibles")
+_STILL_FR = _one_or_many("est toujours indisponible", "sont toujours indisponibles")
+_WORKS_FR = _one_or_many("fonctionne", "fonctionnent")
+_WORK_EN = _one_or_many("works", "work")
 _JOIN_EN = "{% if alternatives %} Reach us through: {{ alternatives | join(', ') }}.{% endif %}"
 _JOIN_FR = "{% if alternatives %} Joignez-nous par : {{ alternatives | join(', ') }}.{% endif %}"
 
@@ -36,12 +48,12 @@ _PRIVATE: dict[str, dict[str, TemplateText]] = {
             subject=f"{_PLATFORMS} unavailable: how to reach us",
             body=(
                 "Hello {{ contact_name }},\n\n"
-                f"{_PLATFORMS} {_IS_EN} unavailable since {{{{ started_at }}}}.\n\n"
+                f"{_PLATFORMS} {_HAS_BEEN_EN} unavailable since {{{{ started_at }}}}.\n\n"
                 f"{_ALTERNATIVES_EN}We will tell you when it works again.\n"
             ),
         ),
         "fr": TemplateText(
-            subject=f"{_PLATFORMS} indisponible : comment nous joindre",
+            subject=f"{_PLATFORMS} {_UNAVAILABLE_FR} : comment nous joindre",
             body=(
                 "Bonjour {{ contact_name }},\n\n"
                 f"{_PLATFORMS} {_IS_FR} depuis le {{{{ started_at }}}}.\n\n"
@@ -92,13 +104,13 @@ _PRIVATE: dict[str, dict[str, TemplateText]] = {
             subject=f"Reminder: {_PLATFORMS} still unavailable",
             body=(
                 "Hello {{ contact_name }},\n\n"
-                f"{_PLATFORMS} {_IS_EN} still unavailable, since {{{{ started_at }}}} "
+                f"{_PLATFORMS} {_HAS_BEEN_EN} unavailable since {{{{ started_at }}}} "
                 "({{ duration }}).\n"
                 f"{_ALTERNATIVES_EN}"
             ),
         ),
         "fr": TemplateText(
-            subject=f"Rappel : {_PLATFORMS} toujours indisponible",
+            subject=f"Rappel : {_PLATFORMS} toujours {_UNAVAILABLE_FR}",
             body=(
                 "Bonjour {{ contact_name }},\n\n"
                 f"{_PLATFORMS} {_STILL_FR}, depuis le {{{{ started_at }}}} "
@@ -112,22 +124,22 @@ _PRIVATE: dict[str, dict[str, TemplateText]] = {
 _PUBLIC: dict[str, dict[str, TemplateText]] = {
     "outage": {
         "en": TemplateText(
-            subject=f"Our {_PLATFORMS} line is unavailable",
-            body=f"Our {_PLATFORMS} line is unavailable since {{{{ started_at }}}}.{_JOIN_EN}",
+            subject=f"{_OUR_LINE_EN} {_IS_EN} unavailable",
+            body=f"{_OUR_LINE_EN} {_HAS_BEEN_EN} unavailable since {{{{ started_at }}}}.{_JOIN_EN}",
         ),
         "fr": TemplateText(
-            subject=f"Notre ligne {_PLATFORMS} est indisponible",
-            body=f"Notre ligne {_PLATFORMS} est indisponible depuis le {{{{ started_at }}}}.{_JOIN_FR}",
+            subject=f"{_OUR_LINE_FR} {_EST_OR_SONT} {_UNAVAILABLE_FR}",
+            body=f"{_OUR_LINE_FR} {_EST_OR_SONT} {_UNAVAILABLE_FR} depuis le {{{{ started_at }}}}.{_JOIN_FR}",
         ),
     },
     "recovery": {
         "en": TemplateText(
-            subject=f"Our {_PLATFORMS} line works again",
-            body=f"Our {_PLATFORMS} line works again, after an outage of {{{{ duration }}}}.",
+            subject=f"{_OUR_LINE_EN} {_WORK_EN} again",
+            body=f"{_OUR_LINE_EN} {_WORK_EN} again, after an outage of {{{{ duration }}}}.",
         ),
         "fr": TemplateText(
-            subject=f"Notre ligne {_PLATFORMS} fonctionne à nouveau",
-            body=f"Notre ligne {_PLATFORMS} fonctionne à nouveau, après {{{{ duration }}}} d'interruption.",
+            subject=f"{_OUR_LINE_FR} {_WORKS_FR} à nouveau",
+            body=f"{_OUR_LINE_FR} {_WORKS_FR} à nouveau, après {{{{ duration }}}} d'interruption.",
         ),
     },
     "manual": {
@@ -144,13 +156,13 @@ _PUBLIC: dict[str, dict[str, TemplateText]] = {
     },
     "reminder": {
         "en": TemplateText(
-            subject=f"Our {_PLATFORMS} line is still unavailable",
-            body=f"Our {_PLATFORMS} line is still unavailable, since {{{{ started_at }}}}.{_JOIN_EN}",
+            subject=f"{_OUR_LINE_EN} {_IS_EN} still unavailable",
+            body=f"{_OUR_LINE_EN} {_HAS_BEEN_EN} unavailable since {{{{ started_at }}}}.{_JOIN_EN}",
         ),
         "fr": TemplateText(
-            subject=f"Notre ligne {_PLATFORMS} est toujours indisponible",
+            subject=f"{_OUR_LINE_FR} {_EST_OR_SONT} toujours {_UNAVAILABLE_FR}",
             body=(
-                f"Notre ligne {_PLATFORMS} est toujours indisponible, "
+                f"{_OUR_LINE_FR} {_EST_OR_SONT} toujours {_UNAVAILABLE_FR}, "
                 f"depuis le {{{{ started_at }}}}.{_JOIN_FR}"
             ),
         ),
