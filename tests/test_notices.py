@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -497,6 +498,16 @@ class TestFromDecisionToInbox:
             assert "fonctionne à nouveau" in mails["alice@example.org"][0].message["Subject"]
             assert "works again" in mails["bob@example.org"][0].message["Subject"]
             store.close()
+
+        # after an outage, a fan-out over e-mail, Signal, Mastodon and a failing bridge, and
+        # the recovery: the database holds no name, address, number or channel URL
+        database = config.daemon.database_url.removeprefix("sqlite:///")
+        with contextlib.closing(sqlite3.connect(database)) as raw:
+            dump = "\n".join(raw.iterdump())
+        assert 'INSERT INTO "notices"' in dump
+        assert 'INSERT INTO "deliveries"' in dump
+        for personal in ("Alice", "Martin", "Durand", "Petit", "@example.org", "+1555", "://"):
+            assert personal not in dump, personal
 
 
 # ------------------------------------------------------------------------ delivery, failures
