@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from failover.cli._main import (
     EXIT_INCONCLUSIVE,
@@ -44,7 +42,7 @@ def check(platforms: tuple[str, ...], as_json: bool, config_path: Path | None) -
     if as_json:
         click.echo(json.dumps(report_as_json(report), indent=2))
     else:
-        print_report(report, Console())
+        print_report(report)
     if report.connectivity_lost:
         raise SystemExit(EXIT_INCONCLUSIVE)
     raise SystemExit(EXIT_PROBLEM if report.platforms_in_trouble else EXIT_OK)
@@ -96,8 +94,12 @@ def _phases(observation: Observation) -> str:
     return " ".join(f"{phase} {seconds * 1000:.0f}" for phase, seconds in observation.phases.items())
 
 
-def print_report(report: CheckReport, console: Console) -> None:
+def print_report(report: CheckReport) -> None:
     """A table a person reads: one row per check, then one verdict per platform."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
     table = Table(title="failover check", title_justify="left")
     for column in ("target", "check", "outcome", "latency", "phases (ms)", "detail"):
         table.add_column(column, overflow="fold")

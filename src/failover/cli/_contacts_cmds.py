@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Literal
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from failover.cli._main import config_option, fail, load_configuration, main
 from failover.errors import ContactImportError
@@ -90,6 +88,9 @@ def list_(show_personal: bool, as_json: bool, config_path: Path | None) -> None:
             data.append(item)
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False)
     for column in (
         "id",

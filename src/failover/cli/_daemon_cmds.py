@@ -7,20 +7,10 @@ import os
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
-from rich.console import Console
-from rich.panel import Panel
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
 
 from failover.cli._main import EXIT_OK, EXIT_PROBLEM, config_option, fail, load_configuration, main
 from failover.config import Config, find_config_path, load_config, parse_duration
@@ -42,6 +32,11 @@ from failover.service import (
     trigger_manual,
     utc_now,
 )
+
+if TYPE_CHECKING:
+    # rich is imported where something is drawn, never at import: `failover run` starts
+    # without it (see failover.__main__)
+    from rich.console import Console
 
 # ------------------------------------------------------------------------------ run
 
@@ -95,6 +90,9 @@ def _when(moment: datetime | None, config: Config) -> str:
 def print_plan(plan: ManualPlan, console: Console, config: Config, *, title: str) -> None:
     """What would be sent: each text as rendered in each language, recipients per channel
     kind (counts and schemes, never addresses)."""
+    from rich.panel import Panel
+    from rich.table import Table
+
     incident = plan.incident
     console.print(
         f"[bold]{title}[/]: {incident.scope.value} [bold]{incident.name}[/]"
@@ -138,6 +136,15 @@ def _confirm(question: str, yes: bool) -> None:
 def _deliver_with_progress(
     config: Config, incident_id: int, console: Console, hold_until: datetime | None
 ) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -204,6 +211,8 @@ def trigger(  # noqa: PLR0917 - click passes every option as an argument
     """
     if (target is None) == (custom is None):
         fail("name exactly one of PLATFORM, FAMILY or --custom NAME")
+    from rich.console import Console
+
     config = load_configuration(config_path)
     console = Console()
     try:
@@ -261,6 +270,8 @@ def cancel(incident_id: int, config_path: Path | None) -> None:
 @config_option
 def resolve(incident_id: int, config_path: Path | None) -> None:
     """Resolve a manual incident: its recipients are told the platform works again."""
+    from rich.console import Console
+
     config = load_configuration(config_path)
     console = Console()
     try:
@@ -296,6 +307,8 @@ def demo(speed: float) -> None:
     platforms, controls and an SMTP server on 127.0.0.1, the real pipeline with short
     intervals. WhatsApp goes dark, then the whole Meta family, then everything recovers;
     the timeline, what each contact received and the measured latencies are printed."""
+    from rich.console import Console
+
     configure_logging(level="warning")
     try:
         code = run_async(run_demo(Console(), speed=speed))

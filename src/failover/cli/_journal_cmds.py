@@ -12,8 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from failover.cli._main import EXIT_OK, EXIT_PROBLEM, config_option, fail, load_configuration, main
 from failover.config import parse_duration
@@ -70,7 +68,7 @@ def status(as_json: bool, config_path: Path | None) -> None:
     if as_json:
         click.echo(json.dumps(status_as_json(report), indent=2))
     else:
-        _print_status(report, zone, Console())
+        _print_status(report, zone)
     trouble = report.connectivity_lost_since is not None or any(
         p.health in (Health.degraded, Health.down) for p in report.platforms
     )
@@ -118,7 +116,11 @@ def status_as_json(report: StatusReport) -> dict[str, Any]:
     }
 
 
-def _print_status(report: StatusReport, zone: ZoneInfo, console: Console) -> None:
+def _print_status(report: StatusReport, zone: ZoneInfo) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
     if not report.judged:
         console.print("[dim]No round has been judged yet: is the daemon running on this database?[/]")
     if report.connectivity_lost_since is not None:
@@ -186,7 +188,7 @@ def incidents(since_text: str, platform: str | None, export: str | None, config_
     elif export == "markdown":
         click.echo(journal_markdown(entries, now=now, since=since, zone=zone, platform=platform), nl=False)
     else:
-        _print_journal(entries, now, zone, Console())
+        _print_journal(entries, now, zone)
 
 
 def journal_entry_json(entry: JournalEntry, now: datetime) -> dict[str, Any]:
@@ -322,7 +324,11 @@ def journal_markdown(
     return "\n".join(lines)
 
 
-def _print_journal(entries: Sequence[JournalEntry], now: datetime, zone: ZoneInfo, console: Console) -> None:
+def _print_journal(entries: Sequence[JournalEntry], now: datetime, zone: ZoneInfo) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
     if not entries:
         console.print("No incident in this period.")
         return

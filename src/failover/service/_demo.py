@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import dns.flags
 import dns.message
@@ -33,8 +33,6 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
-from rich.console import Console
-from rich.table import Table
 
 from failover.config import load_config
 from failover.domain import IncidentKind
@@ -43,6 +41,10 @@ from failover.service._daemon import Daemon, DaemonTimings
 from failover.service._record import journal
 from failover.service._runtime import utc_now
 from failover.store import JournalEntry
+
+if TYPE_CHECKING:
+    # the demo draws with rich, imported when it draws: the daemon starts without rich
+    from rich.console import Console
 
 __all__ = ["run_demo"]
 
@@ -389,6 +391,8 @@ class _Timeline:
         self.lines.append((moment, text))
 
     def render(self, console: Console) -> None:
+        from rich.table import Table
+
         table = Table(title="Timeline", title_justify="left")
         table.add_column("t (s)", justify="right")
         table.add_column("what happened")
@@ -555,6 +559,8 @@ async def _scenario(
 
 
 def _print_latencies(console: Console, measurements: list[tuple[str, datetime, datetime, datetime]]) -> None:
+    from rich.table import Table
+
     table = Table(title="Latencies", title_justify="left")
     for column in ("outage", "dark → confirmed", "confirmed → first notice", "dark → first notice"):
         table.add_column(column, justify="right" if "→" in column else "left")
@@ -569,6 +575,8 @@ def _print_latencies(console: Console, measurements: list[tuple[str, datetime, d
 
 
 def _print_received(console: Console, world: _World, timeline: _Timeline) -> None:
+    from rich.table import Table
+
     table = Table(title="What each contact received", title_justify="left")
     table.add_column("t (s)", justify="right")
     table.add_column("to")
