@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -11,13 +13,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
+from sqlalchemy.schema import CreateIndex
 
 import failover.store
 from failover.domain import CheckKind, CheckRole, Observation, Outcome
 from failover.errors import StoreError
 from failover.store import Store
 from failover.store._migrate import HEAD_REVISION, alembic_config, current_revision
-from failover.store._schema import metadata
+from failover.store._schema import metadata, notices
 
 T0 = datetime(2024, 10, 4, 15, 40, tzinfo=UTC)
 
@@ -75,7 +78,33 @@ class TestUpgrade:
         """The outbox's hot path is served by an index on pending and sending notices only."""
         with store._engine.connect() as conn:
             indexes = {ix["name"]: ix for ix in inspect(conn).get_indexes("notices")}
-        assert "ix_notices_unfinished" in indexes
+        reflected = indexes["ix_notices_unfinished"]["dialect_options"][f"{store.backend}_where"]
+        assert "pending" in str(reflected)
+        assert "sending" in str(reflected)
+        # the code's own definition says the same on this backend (on PostgreSQL the
+        # predicate is added when the store opens the database, not at import)
+        [declared] = [ix for ix in notices.indexes if ix.name == "ix_notices_unfinished"]
+        ddl = str(CreateIndex(declared).compile(dialect=store._engine.dialect))
+        assert ddl.endswith("WHERE state IN ('pending', 'sending')")
+
+    def test_a_sqlite_store_leaves_the_postgresql_dialect_unimported(self, tmp_path: Path) -> None:
+        """A SQLite daemon does not carry PostgreSQL's dialect and drivers in memory (the
+        database is migrated beforehand, as the systemd unit does before each start)."""
+        url = f"sqlite:///{tmp_path / 'failover.sqlite'}"
+        with Store.open(url) as store:
+            store.upgrade()
+        script = (
+            "import sys\n"
+            "from datetime import UTC, datetime\n"
+            "from failover.store import Store\n"
+            f"store = Store.open({url!r})\n"
+            "store.upgrade()\n"
+            "store.claim_notices(now=datetime.now(UTC))\n"
+            "store.close()\n"
+            "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.dialects.postgresql')))\n"
+        )
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+        assert done.stdout.strip() == "[]"
 
 
 class TestUTCDateTime:

@@ -26,6 +26,7 @@ __all__ = [
     "ERROR_MAX",
     "connectivity_events",
     "daemon_lock",
+    "declare_postgresql_options",
     "deliveries",
     "incidents",
     "judge_state",
@@ -150,6 +151,10 @@ connectivity_events = Table(
     CheckConstraint("event IN ('lost', 'restored')", name="event"),
 )
 
+#: the dispatcher's hot path: only unfinished notices are indexed, so the index stays tiny
+#: (its PostgreSQL predicate is added by :func:`declare_postgresql_options`)
+_unfinished_notices = Index("ix_notices_unfinished", "next_attempt_at", sqlite_where=text(_UNFINISHED))
+
 notices = Table(
     "notices",
     metadata,
@@ -177,14 +182,9 @@ notices = Table(
         name="state",
     ),
     Index(None, "incident_id"),
-    # the dispatcher's hot path: only unfinished notices are indexed, so the index stays tiny
-    Index(
-        "ix_notices_unfinished",
-        "next_attempt_at",
-        sqlite_where=text(_UNFINISHED),
-        postgresql_where=text(_UNFINISHED),
-    ),
+    _unfinished_notices,
 )
+
 
 deliveries = Table(
     "deliveries",
@@ -218,3 +218,13 @@ daemon_lock = Table(
     Column("heartbeat_at", UTCDateTime(), nullable=False),
     CheckConstraint("id = 1", name="single_row"),
 )
+
+
+def declare_postgresql_options() -> None:
+    """Give the tables their PostgreSQL-only options, when a PostgreSQL database is opened.
+
+    Naming a dialect's option in a table's definition imports that dialect with all its
+    drivers (about 2.5 MiB resident), so the options of the dialect a SQLite daemon never
+    uses are added here instead. Migration 0001 creates them on PostgreSQL either way.
+    """
+    _unfinished_notices.dialect_options["postgresql"]["where"] = text(_UNFINISHED)

@@ -8,10 +8,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from sqlalchemy import Connection, Engine, RowMapping, and_, case, delete, func, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql.schema import Table
 
 from failover.domain import (
@@ -67,7 +67,12 @@ def _insert_observations(placeholder: str) -> str:
     return f"INSERT INTO observations ({columns}) VALUES ({values})"  # noqa: S608 -- constant names only
 
 
-_Insert = sqlite.Insert | postgresql.Insert
+if TYPE_CHECKING:
+    # the PostgreSQL dialect is imported only by a store on PostgreSQL: a SQLite daemon
+    # would carry its modules (about 2.5 MiB resident) for nothing
+    from sqlalchemy.dialects import postgresql
+
+    _Insert = sqlite.Insert | postgresql.Insert
 
 #: the partial index's predicate, spelled exactly so SQLite's planner recognises it
 _UNFINISHED = text("notices.state IN ('pending', 'sending')")
@@ -98,6 +103,8 @@ class Store:
         self._owns_engine = owns_engine
         self._password = engine.url.password if isinstance(engine.url.password, str) else None
         self._closed = False
+        if engine.dialect.name == "postgresql":
+            t.declare_postgresql_options()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -814,6 +821,8 @@ class Store:
 
     def _insert(self, table: Table) -> _Insert:
         if self._engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects import postgresql
+
             return postgresql.insert(table)
         return sqlite.insert(table)
 

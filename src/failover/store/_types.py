@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 __all__ = ["Id", "Json", "UTCDateTime"]
@@ -45,8 +44,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-#: JSON documents: ``jsonb`` on PostgreSQL, text on SQLite.
-Json: TypeEngine[Any] = JSON().with_variant(JSONB(), "postgresql")
+class _Json(TypeDecorator[Any]):
+    """JSON documents: ``jsonb`` on PostgreSQL, text on SQLite.
+
+    Not ``JSON().with_variant(JSONB(), "postgresql")``: that imports the PostgreSQL dialect
+    with all its drivers (about 2.5 MiB resident) into every process, SQLite daemons
+    included. This asks for ``jsonb`` only when it meets PostgreSQL.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+
+Json: TypeEngine[Any] = _Json()
 
 #: Surrogate keys of the big tables: 64 bits on PostgreSQL; on SQLite an ``INTEGER PRIMARY KEY``
 #: is the rowid (already 64 bits) and only that spelling autoincrements.
