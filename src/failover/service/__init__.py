@@ -2,6 +2,10 @@
 calls adapters and owns their lifecycles. The CLI and the HTTP surface go through it.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from failover.detect import PlatformStatus
 from failover.service._check import CheckReport, check_once, select_platforms
 from failover.service._contacts import (
@@ -14,7 +18,6 @@ from failover.service._contacts import (
     parse_vcards,
 )
 from failover.service._daemon import Daemon, DaemonTimings, ListenError
-from failover.service._demo import run_demo
 from failover.service._manual import (
     CancelOutcome,
     DeliveryReport,
@@ -57,6 +60,9 @@ from failover.service._record import (
 )
 from failover.service._runtime import run_async, utc_now
 from failover.store import JournalEntry, NoticeDraft, PruneReport, Silence
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = [
     "CancelOutcome",
@@ -115,3 +121,11 @@ __all__ = [
     "utc_now",
     "validate_notifications",
 ]
+
+
+async def run_demo(console: Console, *, speed: float = 1.0) -> int:
+    """``failover demo`` (see :mod:`failover.service._demo`), loaded when asked for: the
+    daemon does not carry the demo's servers and scenario in memory."""
+    from failover.service._demo import run_demo as demo
+
+    return await demo(console, speed=speed)
