@@ -474,7 +474,7 @@ url = "mailto://127.0.0.1:{smtp_port}?from=failover@example.org&to=memory@exampl
 [[routes]]
 name = "ops"
 template = "outage"
-events = ["confirmed", "resolved"]
+events = ["confirmed", "resolved", "manual"]
 groups = ["ops"]
 """
     )
