@@ -31,7 +31,7 @@ from tests.kit._net import LOOPBACK, LoopThread, StreamServer, bind_tcp_and_udp
 
 __all__ = ["DnsMode", "DnsServer"]
 
-DnsMode = Literal["noerror", "nxdomain", "servfail", "refused", "nodata", "silent"]
+DnsMode = Literal["noerror", "nxdomain", "servfail", "refused", "nodata", "silent", "truncated"]
 
 _TTL = 60
 _LENGTH = struct.Struct("!H")
@@ -79,6 +79,8 @@ class DnsServer:
         self.host = LOOPBACK
         self.port = 0
         self.queries: list[tuple[str, str]] = []
+        #: the transport of each query, in the order of ``queries``
+        self.transports: list[Literal["udp", "tcp"]] = []
         self._zones: dict[dns.name.Name, _Zone] = {}
         self._lock = threading.Lock()
         self._loop = LoopThread("DnsServer-loop")
@@ -95,6 +97,8 @@ class DnsServer:
 
         ``noerror`` answers A with the IPv4 ``addresses``, AAAA with the IPv6 ones (``::1``
         when none is given), and SOA and NS for the name; other types get an empty answer.
+        ``truncated`` answers over UDP with the TC flag and nothing else (as a server does
+        when the answer does not fit a datagram) and over TCP as ``noerror`` does.
         """
         if mode not in get_args(DnsMode):
             raise ValueError(f"unknown DNS mode {mode!r}; expected one of {get_args(DnsMode)}")
@@ -147,7 +151,7 @@ class DnsServer:
 
     # --- answering ---------------------------------------------------------------------------
 
-    def answer(self, wire: bytes) -> bytes | None:
+    def answer(self, wire: bytes, *, tcp: bool = False) -> bytes | None:
         """Return the response to one query in wire format, or None to stay silent."""
         try:
             query = dns.message.from_wire(wire)
@@ -158,6 +162,7 @@ class DnsServer:
         question = query.question[0]
         qname, rdtype = question.name, dns.rdatatype.RdataType(question.rdtype)
         self.queries.append((qname.to_text(omit_final_dot=True).lower(), dns.rdatatype.to_text(rdtype)))
+        self.transports.append("tcp" if tcp else "udp")
         with self._lock:
             zone = self._zones.get(qname, _Zone("nxdomain", (), ()))
         if zone.mode == "silent":
@@ -165,12 +170,15 @@ class DnsServer:
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA
         response.flags &= ~dns.flags.RA
+        if zone.mode == "truncated" and not tcp:
+            response.flags |= dns.flags.TC
+            return response.to_wire()
         if zone.mode in _RCODES:
             response.set_rcode(_RCODES[zone.mode])
             if zone.mode == "nxdomain":
                 response.authority.append(_soa(qname))
             return response.to_wire()
-        records = _records(qname, rdtype, zone) if zone.mode == "noerror" else None
+        records = _records(qname, rdtype, zone) if zone.mode in ("noerror", "truncated") else None
         if records is None:
             # NODATA: the name exists but has no record of this type; the SOA in the
             # authority section is what a real server sends for negative caching.
@@ -187,7 +195,7 @@ class DnsServer:
                     wire = await reader.readexactly(length)
                 except asyncio.IncompleteReadError:
                     return  # the client is done
-                reply = self.answer(wire)
+                reply = self.answer(wire, tcp=True)
                 if reply is None:
                     # Silent over TCP: answer nothing until the client hangs up or stop().
                     await reader.read()

@@ -117,6 +117,20 @@ class TestDnsViaResolvers:
         assert observation.role is CheckRole.resolver
         assert ("facebook.test", "A") in dns_server.queries
 
+    async def test_a_truncated_answer_is_asked_again_over_tcp(
+        self, prober: Prober, dns_server: DnsServer
+    ) -> None:
+        """A UDP answer cut short (TC flag, no records) is not read as "no answer": the
+        question goes again over TCP, whose full answer counts."""
+        dns_server.set("facebook.test", "truncated", addresses=("127.0.0.9",))
+        check = DnsCheck(
+            name="r", qname="facebook.test", via=DnsVia.resolvers, servers=(dns_server.endpoint,)
+        )
+        observation = await probe(prober, check)
+        assert observation.outcome is Outcome.ok
+        assert "127.0.0.9" in observation.detail
+        assert dns_server.transports == ["udp", "tcp"]
+
     async def test_answer_in_detail(self, prober: Prober, dns_server: DnsServer) -> None:
         """The detail shows what was answered."""
         dns_server.set("facebook.test", "noerror", addresses=("127.0.0.7",))
@@ -203,6 +217,22 @@ class TestDnsViaAuthoritative:
         assert observation.outcome is Outcome.ok
         assert observation.role is CheckRole.authoritative
         assert ("facebook.test", "SOA") in dns_server.queries
+
+    async def test_a_truncated_answer_is_asked_again_over_tcp(
+        self, prober: Prober, dns_server: DnsServer
+    ) -> None:
+        """An authoritative server whose UDP answer is truncated is asked again over TCP."""
+        dns_server.set("facebook.test", "truncated")
+        check = DnsCheck(
+            name="auth",
+            qname="facebook.test",
+            via=DnsVia.authoritative,
+            record_types=("SOA",),
+            servers=(dns_server.endpoint,),
+        )
+        observation = await probe(prober, check)
+        assert observation.outcome is Outcome.ok
+        assert dns_server.transports == ["udp", "tcp"]
 
     async def test_one_answering_server_is_enough(self, prober: Prober, dns_server: DnsServer) -> None:
         """With one server silent and one answering, the check is ok and the detail lists both."""
