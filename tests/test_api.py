@@ -36,6 +36,7 @@ from failover.api import (
     TriggerRequest,
     create_app,
     create_server,
+    local_hosts,
 )
 from failover.domain import IncidentScope
 from tests.kit import LOOPBACK, LoopThread
@@ -356,6 +357,66 @@ class TestReadEndpoints:
         assert body["error"] == "invalid query"
         assert body["detail"][0].startswith(f"{field}: ")
         assert api.backend.called("incidents") == []
+
+
+@pytest.fixture(scope="module")
+def local_url() -> Iterator[str]:
+    """A server that answers only to this machine's names, as the daemon on 127.0.0.1 does."""
+    app = create_app(
+        FakeBackend(), token=TOKEN, metrics=metrics_registry(), clock=lambda: NOW, hosts=local_hosts(LOOPBACK)
+    )
+    with serving(app) as url:
+        yield url
+
+
+class TestHostCheck:
+    """Bound to loopback, the surface answers only requests addressed to this machine, so a
+    web page renamed to 127.0.0.1 (DNS rebinding) cannot read it from a browser."""
+
+    @pytest.mark.parametrize("path", ["/api/v1/status", "/api/v1/incidents", "/metrics", "/healthz"])
+    def test_a_foreign_host_is_refused(self, local_url: str, path: str) -> None:
+        """A request naming another site is refused with a reason, which does not repeat
+        the name it was sent."""
+        response = httpx.get(local_url + path, headers={"Host": "attacker.example:9464"}, trust_env=False)
+        assert response.status_code == 400
+        assert response.json()["error"] == "unexpected Host header"
+        assert "attacker" not in response.text
+
+    def test_a_foreign_host_cannot_trigger(self, local_url: str) -> None:
+        """Even with the token, a write addressed to another site is refused."""
+        response = httpx.post(
+            local_url + "/api/v1/trigger",
+            json={"target": "whatsapp", "message": "down"},
+            headers={"Host": "attacker.example", "Authorization": f"Bearer {TOKEN}"},
+            trust_env=False,
+        )
+        assert response.status_code == 400
+
+    @pytest.mark.parametrize(
+        "host", ["127.0.0.1:9464", "localhost:9464", "LOCALHOST", "[::1]:9464", "127.0.0.1"]
+    )
+    def test_the_machines_own_names_are_served(self, local_url: str, host: str) -> None:
+        """What Prometheus, curl and a local browser send is answered."""
+        response = httpx.get(local_url + "/api/v1/status", headers={"Host": host}, trust_env=False)
+        assert response.status_code == 200
+
+    @pytest.mark.parametrize(
+        ("listen", "expected"),
+        [
+            ("127.0.0.1", {"127.0.0.1", "localhost", "::1"}),
+            ("127.0.0.2", {"127.0.0.1", "127.0.0.2", "localhost", "::1"}),
+            ("::1", {"127.0.0.1", "localhost", "::1"}),
+            ("localhost", {"127.0.0.1", "localhost", "::1"}),
+            ("0.0.0.0", None),  # the operator opened it to the network: any Host
+            ("192.0.2.10", None),
+            ("failover.internal", None),
+        ],
+    )
+    def test_which_hosts_depend_on_the_address_listened_on(
+        self, listen: str, expected: set[str] | None
+    ) -> None:
+        """Only a loopback address restricts the Host header."""
+        assert local_hosts(listen) == (frozenset(expected) if expected is not None else None)
 
 
 class TestAuthentication:

@@ -24,6 +24,12 @@ is answered ``{"error": reason, "detail": ["key.path: problem", ...]}``: 400 not
 413 body over :data:`MAX_BODY_BYTES`, 415 not ``application/json``, 422 schema error,
 404 unknown route. A failing backend gives a generic 500 and the server keeps serving.
 Answers never echo the token or the values a client sent.
+
+Bound to a loopback address (the default), the surface answers only requests whose
+``Host`` names the machine itself (``127.0.0.1``, ``localhost``, ``::1`` or the address
+listened on, any port) and refuses others with 400. A web page the operator visits could
+otherwise rename its own site to 127.0.0.1 (DNS rebinding) and read the status and the
+journal from the operator's browser. Bound to another address, any ``Host`` is served.
 """
 
 from __future__ import annotations
@@ -31,10 +37,11 @@ from __future__ import annotations
 import contextlib
 import enum
 import hmac
+import ipaddress
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Protocol, TypeVar
@@ -63,6 +70,7 @@ __all__ = [
     "TriggerRequest",
     "create_app",
     "create_server",
+    "local_hosts",
 ]
 
 #: The largest request body accepted (Alertmanager groups stay far below it).
@@ -454,10 +462,36 @@ class _Api:
         return _JSONResponse(await self._backend.alertmanager(payload))
 
 
-def _guarded(name: str, endpoint: _Endpoint) -> _Endpoint:
-    """Answer refusals as 4xx and any other exception as a generic 500, logged."""
+def local_hosts(listen_host: str) -> frozenset[str] | None:
+    """The names a ``Host`` header may carry when the surface listens on ``listen_host``:
+    the machine's own names for a loopback address, None (any) otherwise."""
+    host = listen_host.strip("[]").lower()
+    if host != "localhost":
+        try:
+            if not ipaddress.ip_address(host).is_loopback:
+                return None
+        except ValueError:
+            return None  # a name other than localhost: the operator decided who reaches it
+    return frozenset({"127.0.0.1", "localhost", "::1", host})
+
+
+def _host_name(header: str) -> str:
+    """``Host`` without its port: ``[::1]:9464`` → ``::1``, ``localhost:9464`` → ``localhost``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    name, _, _port = header.partition(":")
+    return name.rstrip(".")
+
+
+def _guarded(name: str, endpoint: _Endpoint, hosts: Collection[str] | None) -> _Endpoint:
+    """Answer refusals as 4xx and any other exception as a generic 500, logged; refuse a
+    ``Host`` outside ``hosts`` (never echoing it)."""
+    expected = [f"host: one of {', '.join(sorted(hosts))}"] if hosts is not None else []
 
     async def guarded(request: Request) -> Response:
+        if hosts is not None and _host_name(request.headers.get("host", "")) not in hosts:
+            return _error(400, "unexpected Host header", expected)
         try:
             return await endpoint(request)
         except RequestRefused as refused:
@@ -481,9 +515,12 @@ def create_app(
     token: str | None,
     metrics: Callable[[], bytes],
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    hosts: Collection[str] | None = None,
 ) -> Starlette:
     """The ASGI app of the HTTP surface. ``token`` guards the POST endpoints (None: they
-    answer 403); ``metrics`` renders the registry; ``clock`` anchors ``?since=7d``."""
+    answer 403); ``metrics`` renders the registry; ``clock`` anchors ``?since=7d``;
+    ``hosts`` are the names a request's ``Host`` may carry (None: any; see
+    :func:`local_hosts`)."""
     api = _Api(backend, token=token, metrics=metrics, clock=clock)
     routes = [
         ("/metrics", "metrics", api.metrics, "GET"),
@@ -497,7 +534,7 @@ def create_app(
     ]
     return Starlette(
         routes=[
-            Route(path, _guarded(name, endpoint), methods=[method], name=name)
+            Route(path, _guarded(name, endpoint, hosts), methods=[method], name=name)
             for path, name, endpoint, method in routes
         ],
         exception_handlers={HTTPException: _http_error},

@@ -42,7 +42,7 @@ from prometheus_client import CollectorRegistry
 from structlog.stdlib import BoundLogger
 
 from failover import sdnotify
-from failover.api import create_app, create_server
+from failover.api import create_app, create_server, local_hosts
 from failover.config import Config
 from failover.detect import Decision, health_of
 from failover.domain import Health, IncidentEvent, Observation, Platform
@@ -419,6 +419,7 @@ class Daemon:
             token=self.config.daemon.api_token,
             metrics=lambda: render(self.registry),
             clock=self.clock,
+            hosts=local_hosts(listen.host),
         )
         server = create_server(app, host=listen.host, port=listen.port)
         task = asyncio.create_task(server.serve(sockets=[sock]), name="failover-http")
