@@ -42,7 +42,7 @@ def failover_command() -> list[str]:
     script = Path(sys.executable).with_name("failover")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from failover.cli import main; main()"]
+    return [sys.executable, "-m", "failover"]
 
 
 def wait_until(
