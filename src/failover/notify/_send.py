@@ -17,8 +17,9 @@ Here the URL is still parsed by apprise's own e-mail plugin (so every apprise ma
 URL option means what apprise says: host, port, ``mode``, ``smtp=``, user, password,
 ``from``, ``verify``, ``cto``), but the message is sent by :mod:`smtplib` over one
 long-lived SMTP connection per worker thread and server, with one TLS context per
-server. Each message has exactly one recipient in its envelope and ``To:`` header;
-URLs with several recipients, ``cc`` or ``bcc`` are refused.
+server (:mod:`failover.notify._mail`, imported at the first e-mail). Each message has
+exactly one recipient in its envelope and ``To:`` header; URLs with several recipients,
+``cc`` or ``bcc`` are refused.
 
 Errors returned are short and secret-free: a scheme, a status, an HTTP or SMTP code.
 Never the URL, an address, a token or a server's text (which may echo them).
@@ -27,21 +28,10 @@ Never the URL, an address, a token or a server's text (which may echo them).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-import smtplib
-import ssl
-import threading
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from email.charset import QP, Charset
-from email.header import Header
-from email.mime.nonmultipart import MIMENonMultipart
-from email.policy import compat32
-from email.utils import formataddr, formatdate, make_msgid
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from failover.domain import Channel, Visibility
 from failover.notify._channels import (
@@ -54,14 +44,15 @@ from failover.notify._channels import (
 from failover.notify._plugins import build_plugin
 from failover.notify._render import RenderedNotice
 
+if TYPE_CHECKING:
+    # imported at the first e-mail (see failover.notify._mail)
+    from failover.notify._mail import MailRoute, SmtpPool
+
 __all__ = ["ApprisePlugins", "SendResult", "Sender"]
 
 _MAIL_SCHEMES = frozenset({"mailto", "mailtos"})
 _MASTODON_SCHEMES = frozenset({"mastodon", "mastodons", "toot", "toots"})
 _HTTP_CODE = re.compile(r"\berror=(\d{3})\b")
-#: an idle pooled SMTP connection is checked with NOOP before reuse after this long
-_SMTP_IDLE_CHECK_S = 10.0
-_SMTP_ERRORS = (smtplib.SMTPException, OSError)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -80,174 +71,6 @@ class Sender(Protocol):
     async def send(self, channel: Channel, notice: RenderedNotice, *, visibility: Visibility) -> SendResult:
         """Deliver ``notice`` through ``channel``; never raises for a delivery failure."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class _SmtpServer:
-    host: str
-    port: int
-    mode: str  # apprise's secure mode: insecure, ssl, starttls
-    user: str | None
-    password: str | None
-    verify: bool
-    timeout_s: float
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _MailRoute:
-    server: _SmtpServer
-    from_name: str | None
-    from_addr: str
-    to_name: str | None
-    to_addr: str
-    headers: tuple[tuple[str, str], ...]
-
-
-@dataclass(slots=True)
-class _PooledSmtp:
-    connection: smtplib.SMTP
-    last_used: float
-
-
-class _SmtpPool:
-    """SMTP connections kept open, one per worker thread and server."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-        self._all: list[_PooledSmtp] = []
-        self._all_lock = threading.Lock()
-        self._contexts: dict[bool, ssl.SSLContext] = {}
-        self._contexts_lock = threading.Lock()
-
-    def _context(self, verify: bool) -> ssl.SSLContext:
-        with self._contexts_lock:
-            context = self._contexts.get(verify)
-            if context is None:
-                context = ssl.create_default_context()
-                if not verify:  # the URL said verify=no: the operator's choice
-                    context.check_hostname = False
-                    context.verify_mode = ssl.CERT_NONE
-                self._contexts[verify] = context
-            return context
-
-    def _open(self, server: _SmtpServer) -> smtplib.SMTP:
-        connection: smtplib.SMTP
-        if server.mode == "ssl":
-            connection = smtplib.SMTP_SSL(
-                server.host, server.port, timeout=server.timeout_s, context=self._context(server.verify)
-            )
-        else:
-            connection = smtplib.SMTP(server.host, server.port, timeout=server.timeout_s)
-        try:
-            if server.mode == "starttls":
-                connection.starttls(context=self._context(server.verify))
-            if server.user and server.password:
-                connection.login(server.user, server.password)
-        except _SMTP_ERRORS:
-            with contextlib.suppress(*_SMTP_ERRORS):
-                connection.close()
-            raise
-        return connection
-
-    def _mine(self) -> dict[_SmtpServer, _PooledSmtp]:
-        mine: dict[_SmtpServer, _PooledSmtp] | None = getattr(self._local, "connections", None)
-        if mine is None:
-            mine = self._local.connections = {}
-        return mine
-
-    @contextlib.contextmanager
-    def connection(self, server: _SmtpServer) -> Iterator[smtplib.SMTP]:
-        """This thread's connection to ``server``; dropped if the block fails."""
-        mine = self._mine()
-        pooled = mine.get(server)
-        now = time.monotonic()
-        if pooled is not None and now - pooled.last_used > _SMTP_IDLE_CHECK_S:
-            try:
-                pooled.connection.noop()
-            except _SMTP_ERRORS:
-                self._drop(server, pooled)
-                pooled = None
-        if pooled is None:
-            pooled = _PooledSmtp(self._open(server), now)
-            mine[server] = pooled
-            with self._all_lock:
-                self._all.append(pooled)
-        try:
-            yield pooled.connection
-        except (smtplib.SMTPServerDisconnected, OSError):
-            self._drop(server, pooled)
-            raise
-        finally:
-            pooled.last_used = time.monotonic()
-
-    def _drop(self, server: _SmtpServer, pooled: _PooledSmtp) -> None:
-        self._mine().pop(server, None)
-        with self._all_lock:
-            if pooled in self._all:
-                self._all.remove(pooled)
-        with contextlib.suppress(*_SMTP_ERRORS):
-            pooled.connection.close()
-
-    def close(self) -> None:
-        """Say QUIT on every connection; call once no worker uses the pool."""
-        with self._all_lock:
-            pooled, self._all = self._all, []
-        for entry in pooled:
-            with contextlib.suppress(*_SMTP_ERRORS):
-                entry.connection.quit()
-            with contextlib.suppress(*_SMTP_ERRORS):
-                entry.connection.close()
-
-
-#: SMTP wants CRLF line ends, and smtplib does not fix those of a bytes message
-_SMTP_POLICY = compat32.clone(linesep="\r\n")
-_UTF8_QP = Charset("utf-8")
-_UTF8_QP.body_encoding = QP  # readable, and kinder to spam filters than base64
-
-
-def _address(name: str | None, address: str) -> str:
-    return formataddr((name, address), charset="utf-8") if name else address
-
-
-def _mail_message(route: _MailRoute, notice: RenderedNotice) -> bytes:
-    """One plain-text message for one recipient. The compat32 classes are used on
-    purpose: ``EmailMessage`` with the modern policy costs about 3x the CPU per message."""
-    message = MIMENonMultipart("text", "plain")
-    message.set_payload(notice.body, _UTF8_QP)
-    message["From"] = _address(route.from_name, route.from_addr)
-    message["To"] = _address(route.to_name, route.to_addr)
-    message["Subject"] = (
-        notice.subject if notice.subject.isascii() else Header(notice.subject, "utf-8").encode()
-    )
-    message["Date"] = formatdate(usegmt=True)
-    # the domain is given so make_msgid does not resolve our own host name each time
-    message["Message-ID"] = make_msgid(domain=route.from_addr.rpartition("@")[2] or "localhost")
-    message["Content-Language"] = notice.language
-    message["X-Application"] = "failover"
-    for name, value in route.headers:
-        message[name] = value
-    return message.as_bytes(policy=_SMTP_POLICY)
-
-
-def _smtp_error(exc: BaseException) -> str:
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = sorted({code for code, _ in exc.recipients.values()})
-        return "mail: recipient refused (SMTP " + ", ".join(str(code) for code in codes) + ")"
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return f"mail: authentication failed (SMTP {exc.smtp_code})"
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return f"mail: rejected (SMTP {exc.smtp_code})"
-    if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return "mail: server disconnected"
-    if isinstance(exc, TimeoutError):
-        return "mail: timeout"
-    if isinstance(exc, ssl.SSLError):
-        return "mail: TLS error"
-    if isinstance(exc, ConnectionRefusedError):
-        return "mail: connection refused"
-    if isinstance(exc, OSError):
-        return "mail: connection error"
-    return f"mail: {type(exc).__name__}"
 
 
 def _apprise_error(scheme: str, result: Any) -> str:
@@ -271,8 +94,8 @@ class ApprisePlugins:
         self._timeout_s = timeout_s
         self._asset: Any = None
         self._services: dict[str, Any] = {}
-        self._mail_routes: dict[str, _MailRoute] = {}
-        self._smtp = _SmtpPool()
+        self._mail_routes: dict[str, MailRoute] = {}
+        self._smtp: SmtpPool | None = None
         self._closed = False
 
     async def __aenter__(self) -> ApprisePlugins:
@@ -295,7 +118,8 @@ class ApprisePlugins:
 
     def _shutdown(self) -> None:
         self._executor.shutdown(wait=True)
-        self._smtp.close()
+        if self._smtp is not None:
+            self._smtp.close()
 
     async def send(self, channel: Channel, notice: RenderedNotice, *, visibility: Visibility) -> SendResult:
         scheme = channel_scheme(channel.url)
@@ -365,7 +189,7 @@ class ApprisePlugins:
             self._services[channel.url] = service
         return service
 
-    def _mail_route(self, channel: Channel) -> _MailRoute:
+    def _mail_route(self, channel: Channel) -> MailRoute:
         route = self._mail_routes.get(channel.url)
         if route is None:
             plugin = self._instantiate(channel)
@@ -373,8 +197,12 @@ class ApprisePlugins:
                 raise ChannelRefusedError(f"{channel.ref}: a mail channel must name exactly one recipient")
             to_name, to_addr = plugin.targets[0]
             from_name, from_addr = plugin.from_addr
-            route = _MailRoute(
-                server=_SmtpServer(
+            from failover.notify._mail import MailRoute, SmtpPool, SmtpServer
+
+            if self._smtp is None:
+                self._smtp = SmtpPool()
+            route = MailRoute(
+                server=SmtpServer(
                     host=plugin.smtp_host,
                     port=int(plugin.port),
                     mode=str(plugin.secure_mode),
@@ -393,14 +221,12 @@ class ApprisePlugins:
         return route
 
     # Runs in a worker thread.
-    def _send_mail(self, route: _MailRoute, notice: RenderedNotice) -> SendResult:
-        message = _mail_message(route, notice)
-        try:
-            with self._smtp.connection(route.server) as smtp:
-                smtp.sendmail(route.from_addr, [route.to_addr], message)
-        except _SMTP_ERRORS as exc:
-            return SendResult(ok=False, error=_smtp_error(exc))
-        return SendResult(ok=True)
+    def _send_mail(self, route: MailRoute, notice: RenderedNotice) -> SendResult:
+        from failover.notify._mail import send_mail
+
+        assert self._smtp is not None  # made with the first mail route
+        error = send_mail(self._smtp, route, notice)
+        return SendResult(ok=True) if error is None else SendResult(ok=False, error=error)
 
     # Runs in a worker thread.
     def _send_apprise(self, scheme: str, service: Any, notice: RenderedNotice) -> SendResult:
