@@ -20,6 +20,7 @@ import tomllib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,11 +28,12 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import make_url, text
 
-from failover.domain import CheckKind, CheckRole, Observation, Outcome
+from failover.domain import CheckKind, CheckRole, Observation, Outcome, Platform
 from failover.store import Store
 
 CATALOG = Path(__file__).resolve().parent.parent / "src" / "failover" / "catalog.toml"
-INTERVAL_S = 30
+#: the default interval between two rounds of a platform
+INTERVAL_S = int(next(f.default for f in fields(Platform) if f.name == "interval_s"))
 KEEP = timedelta(days=7)
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 START = datetime(2025, 1, 6, tzinfo=UTC)

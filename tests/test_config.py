@@ -194,7 +194,7 @@ class TestBuiltinDefault:
         assert config.notify.backoff_base_s == 2.0
         assert config.notify.rate_for("MAILTOS") == 60
         assert config.notify.rate_for("unheard-of") == config.notify.rate_per_minute["default"]
-        assert all(p.interval_s == 30.0 for p in config.platforms)
+        assert all(p.interval_s == 15.0 for p in config.platforms)
 
     def test_state_directory_from_systemd(self, tmp_path: Path) -> None:
         """$STATE_DIRECTORY (the first, when systemd lists several) holds the default database."""

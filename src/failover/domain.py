@@ -265,7 +265,7 @@ class Platform:
     display_name: str
     family: str | None
     checks: tuple[Check, ...]
-    interval_s: float = 30.0
+    interval_s: float = 15.0
     enabled: bool = True
 
     @property

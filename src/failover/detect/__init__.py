@@ -27,7 +27,8 @@ only one), at least one of them more than weak status evidence or a minor notice
 Confirmation demands the *same* evidence in every look (the suspect keeps the intersection
 of the failing sources and their severity): strong evidence is confirmed after the first
 round plus the re-probes (``1 + len(confirm_after_s)`` looks, seconds); thin evidence needs
-``recover_after - 1`` further looks (the next regular rounds, about a minute).
+``recover_after - 1`` further looks (the next regular rounds: half a minute at the default
+15 s interval).
 
 False-alarm arithmetic
 ----------------------
@@ -50,7 +51,7 @@ front door, status); one with two front doors has five.
 
 The price: when only two sources fail (a one-door platform whose authoritative DNS and
 front door fail while resolvers still answer from cache and the status page stands), the
-outage is confirmed after about a minute instead of five seconds. On 4 Oct 2021
+outage is confirmed after about half a minute instead of five seconds. On 4 Oct 2021
 metastatus.com fell with the platforms, which makes three sources and the fast path.
 A platform with two checks only (resolver and front door) has every source failing at
 p^2 per look, p^6 = 1e-6 per round over three looks: such shapes need more checks to be
