@@ -185,7 +185,6 @@ notices = Table(
     _unfinished_notices,
 )
 
-
 deliveries = Table(
     "deliveries",
     metadata,
