@@ -23,7 +23,7 @@ from email.utils import formataddr, formatdate, make_msgid
 
 from failover.notify._render import RenderedNotice
 
-__all__ = ["MailRoute", "SmtpPool", "SmtpServer", "mail_message", "send_mail"]
+__all__ = ["MailRoute", "SmtpPool", "SmtpServer", "mail_message"]
 
 #: an idle pooled SMTP connection is checked with NOOP before reuse after this long
 _SMTP_IDLE_CHECK_S = 10.0
@@ -136,6 +136,17 @@ class SmtpPool:
         with contextlib.suppress(*_SMTP_ERRORS):
             pooled.connection.close()
 
+    def send(self, route: MailRoute, notice: RenderedNotice) -> str | None:
+        """Send ``notice`` along ``route``: None when the server took it, else a short,
+        secret-free reason. Runs in a worker thread."""
+        message = mail_message(route, notice)
+        try:
+            with self.connection(route.server) as smtp:
+                smtp.sendmail(route.from_addr, [route.to_addr], message)
+        except _SMTP_ERRORS as exc:
+            return _smtp_error(exc)
+        return None
+
     def close(self) -> None:
         """Say QUIT on every connection; call once no worker uses the pool."""
         with self._all_lock:
@@ -196,15 +207,3 @@ def _smtp_error(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return "mail: connection error"
     return f"mail: {type(exc).__name__}"
-
-
-def send_mail(pool: SmtpPool, route: MailRoute, notice: RenderedNotice) -> str | None:
-    """Send ``notice`` along ``route`` over ``pool``: None when the server took it, else a
-    short, secret-free reason. Runs in a worker thread."""
-    message = mail_message(route, notice)
-    try:
-        with pool.connection(route.server) as smtp:
-            smtp.sendmail(route.from_addr, [route.to_addr], message)
-    except _SMTP_ERRORS as exc:
-        return _smtp_error(exc)
-    return None

@@ -128,7 +128,7 @@ class ApprisePlugins:
             ensure_may_carry(channel, visibility)
             if scheme in _MAIL_SCHEMES:
                 route = self._mail_route(channel)
-                return await self._run(self._send_mail, route, notice)
+                return await self._run(self._send_mail, self._smtp_pool(), route, notice)
             service = self._service(channel)
             return await self._run(self._send_apprise, scheme, service, notice)
         except ChannelRefusedError as exc:
@@ -189,6 +189,13 @@ class ApprisePlugins:
             self._services[channel.url] = service
         return service
 
+    def _smtp_pool(self) -> SmtpPool:
+        if self._smtp is None:
+            from failover.notify._mail import SmtpPool
+
+            self._smtp = SmtpPool()
+        return self._smtp
+
     def _mail_route(self, channel: Channel) -> MailRoute:
         route = self._mail_routes.get(channel.url)
         if route is None:
@@ -197,10 +204,8 @@ class ApprisePlugins:
                 raise ChannelRefusedError(f"{channel.ref}: a mail channel must name exactly one recipient")
             to_name, to_addr = plugin.targets[0]
             from_name, from_addr = plugin.from_addr
-            from failover.notify._mail import MailRoute, SmtpPool, SmtpServer
+            from failover.notify._mail import MailRoute, SmtpServer
 
-            if self._smtp is None:
-                self._smtp = SmtpPool()
             route = MailRoute(
                 server=SmtpServer(
                     host=plugin.smtp_host,
@@ -221,11 +226,8 @@ class ApprisePlugins:
         return route
 
     # Runs in a worker thread.
-    def _send_mail(self, route: MailRoute, notice: RenderedNotice) -> SendResult:
-        from failover.notify._mail import send_mail
-
-        assert self._smtp is not None  # made with the first mail route
-        error = send_mail(self._smtp, route, notice)
+    def _send_mail(self, pool: SmtpPool, route: MailRoute, notice: RenderedNotice) -> SendResult:
+        error = pool.send(route, notice)
         return SendResult(ok=True) if error is None else SendResult(ok=False, error=error)
 
     # Runs in a worker thread.
