@@ -19,7 +19,7 @@ import dns.resolver
 from failover.domain import DnsCheck, DnsVia, Endpoint, Outcome
 from failover.probes._finding import Finding, Progress
 
-__all__ = ["SystemResolver", "outcome_for_rcode", "probe_dns"]
+__all__ = ["SystemResolver", "outcome_for_no_nameservers", "outcome_for_rcode", "probe_dns"]
 
 # When several answers disagree and none is ok, the most telling one is reported.
 _PRECEDENCE = (
@@ -72,7 +72,7 @@ class SystemResolver:
         return self._resolver
 
 
-def _outcome_for_no_nameservers(exc: dns.resolver.NoNameservers) -> Outcome:
+def outcome_for_no_nameservers(exc: dns.resolver.NoNameservers) -> Outcome:
     codes = []
     for error in exc.kwargs.get("errors", []):
         response = error[4] if len(error) > 4 else None
@@ -91,7 +91,7 @@ async def _resolve(
     except dns.resolver.NoAnswer:
         return Outcome.dns_no_answer, f"{rdtype}: no answer"
     except dns.resolver.NoNameservers as exc:
-        outcome = _outcome_for_no_nameservers(exc)
+        outcome = outcome_for_no_nameservers(exc)
         return outcome, f"{rdtype}: {outcome.value.removeprefix('dns_').upper()}"
     except dns.exception.Timeout:
         return Outcome.dns_timeout, f"{rdtype}: timeout"

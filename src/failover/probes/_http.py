@@ -11,10 +11,12 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
+import httpcore
 import httpx
 
 from failover.domain import HttpCheck, Outcome, StatusCheck, StatusFormat
 from failover.probes._finding import Finding, Progress
+from failover.probes._lookup import NameLookup, NameLookupError
 from failover.probes._status import MAX_STATUS_BYTES, StatusReading, parse_feed, parse_meta, parse_statuspage
 from failover.probes._tcp import dns_outcome_for_gaierror
 from failover.probes._tls import cert_days_left, outcome_for_verification
@@ -32,15 +34,67 @@ _SENDING = "http11.send_request_headers.started"
 _HEADERS_DONE = "http11.receive_response_headers.complete"
 
 
-def new_client(*, user_agent: str, context: ssl.SSLContext) -> httpx.AsyncClient:
+class _LookupBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend with host names resolved by :class:`NameLookup` first,
+    so that no lookup ever waits in the event loop's thread pool. TLS still sees the URL's
+    host name (SNI and verification), and the request its Host header."""
+
+    def __init__(self, lookup: NameLookup) -> None:
+        self._lookup = lookup
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            addresses = await self._lookup.addresses(host, within_s=timeout)
+        except NameLookupError as exc:
+            raise httpcore.ConnectError(exc.detail) from exc
+        error: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        assert error is not None  # a lookup returns at least one address
+        raise error
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:  # pragma: no cover - probes speak TCP only
+        return await self._inner.connect_unix_socket(path, timeout=timeout, socket_options=socket_options)
+
+    async def sleep(self, seconds: float) -> None:  # pragma: no cover - no retries configured
+        await self._inner.sleep(seconds)
+
+
+def new_client(*, user_agent: str, context: ssl.SSLContext, lookup: NameLookup) -> httpx.AsyncClient:
     """A client that never reuses a connection: every probe sees a fresh connect and handshake.
 
     ``trust_env`` is off so that proxy variables cannot stand between a probe and its target.
-    Redirects are followed by hand, to honour each check's own limit.
+    Redirects are followed by hand, to honour each check's own limit. Names are resolved by
+    ``lookup``: httpx offers no other way to give its pool a network backend than to build
+    the pool, so the transport's pool is replaced by one with the same settings.
     """
+    transport = httpx.AsyncHTTPTransport(verify=context, trust_env=False)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=context,
+        max_connections=None,
+        max_keepalive_connections=0,
+        network_backend=_LookupBackend(lookup),
+    )
     return httpx.AsyncClient(
-        verify=context,
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
+        transport=transport,
         headers={"User-Agent": user_agent, "Connection": "close"},
         timeout=None,  # noqa: S113  # every request carries its check's own timeout
         follow_redirects=False,
@@ -98,6 +152,8 @@ def outcome_for_http_error(exc: httpx.HTTPError) -> tuple[Outcome, str]:
     if isinstance(exc, httpx.TimeoutException):
         return Outcome.http_timeout, type(exc).__name__
     for cause in _causes(exc):
+        if isinstance(cause, NameLookupError):
+            return cause.outcome, cause.detail[:200]
         if isinstance(cause, ssl.SSLCertVerificationError):
             return outcome_for_verification(cause), f"certificate: {cause.verify_message}"[:200]
         if isinstance(cause, socket.gaierror):

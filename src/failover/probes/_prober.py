@@ -6,6 +6,7 @@ import asyncio
 import ssl
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
 
@@ -27,6 +28,7 @@ from failover.domain import (
 from failover.probes._dns import SystemResolver, probe_dns
 from failover.probes._finding import Finding, Progress
 from failover.probes._http import fetch_status, new_client, probe_http
+from failover.probes._lookup import DEFAULT_LOOKUP_TIMEOUT_S, NameLookup
 from failover.probes._tcp import probe_tcp
 from failover.probes._tls import probe_tls
 
@@ -60,14 +62,19 @@ class Prober:
         clock: Callable[[], datetime],
         monotonic: Callable[[], float] = time.perf_counter,
         system_nameservers: Sequence[Endpoint] | None = None,
+        lookup_timeout_s: float = DEFAULT_LOOKUP_TIMEOUT_S,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._user_agent = user_agent
         self._semaphore = asyncio.Semaphore(concurrency)
+        # the controls judge whether our own network works: a dark platform's checks, however
+        # many hang, must never hold the slots a control waits for
+        self._control_semaphore = asyncio.Semaphore(concurrency)
         self._clock = clock
         self._monotonic = monotonic
         self._system = SystemResolver(system_nameservers)
+        self._lookup = NameLookup(self._system, timeout_s=lookup_timeout_s)
         self._contexts: dict[str | None, ssl.SSLContext] = {}
         self._clients: dict[str | None, httpx.AsyncClient] = {}
         self._closed = False
@@ -103,7 +110,9 @@ class Prober:
             raise RuntimeError("the prober is closed")
         client = self._clients.get(ca_file)
         if client is None:
-            client = new_client(user_agent=self._user_agent, context=self._context(ca_file))
+            client = new_client(
+                user_agent=self._user_agent, context=self._context(ca_file), lookup=self._lookup
+            )
             self._clients[ca_file] = client
         return client
 
@@ -113,24 +122,31 @@ class Prober:
         if isinstance(check, DnsCheck):
             return await probe_dns(check, progress, self._monotonic, self._system)
         if isinstance(check, TcpCheck):
-            return await probe_tcp(check, progress, self._monotonic)
+            return await probe_tcp(check, progress, self._monotonic, self._lookup)
         if isinstance(check, TlsCheck):
-            return await probe_tls(check, progress, self._monotonic, self._context(check.ca_file), now)
+            context = self._context(check.ca_file)
+            return await probe_tls(check, progress, self._monotonic, context, now=now, lookup=self._lookup)
         if isinstance(check, StatusCheck):
             return await fetch_status(check, progress, self._monotonic, self._client(check.ca_file), now)
         raise TypeError(f"unknown check type {type(check).__name__}")
 
-    async def probe(self, *, target: str, check: Check, is_control: bool = False) -> Observation:
-        """Run one check under its hard deadline (``check.timeout_s``) and the concurrency bound."""
-        async with self._semaphore:
+    async def probe(
+        self, *, target: str, check: Check, is_control: bool = False, timeout_cap_s: float | None = None
+    ) -> Observation:
+        """Run one check under its hard deadline (``check.timeout_s``, or ``timeout_cap_s``
+        when that is shorter) and the concurrency bound (the controls have their own)."""
+        timeout_s = check.timeout_s if timeout_cap_s is None else min(check.timeout_s, timeout_cap_s)
+        if timeout_s != check.timeout_s:
+            check = replace(check, timeout_s=timeout_s)
+        async with self._control_semaphore if is_control else self._semaphore:
             at = self._clock()
             progress = Progress(timeout_outcome=_TIMEOUT_OUTCOME[check.kind])
             started = self._monotonic()
             try:
-                async with asyncio.timeout(check.timeout_s):
+                async with asyncio.timeout(timeout_s):
                     finding = await self._run(check, progress, at)
             except TimeoutError:
-                detail = f"no result within {check.timeout_s:g}s"
+                detail = f"no result within {timeout_s:g}s"
                 finding = Finding(
                     outcome=progress.timeout_outcome,
                     detail=f"{detail}; {progress.detail}" if progress.detail else detail,
@@ -150,12 +166,19 @@ class Prober:
             is_control=is_control,
         )
 
-    async def probe_platforms(self, platforms: Sequence[Platform]) -> list[Observation]:
+    async def probe_platforms(
+        self, platforms: Sequence[Platform], *, timeout_cap_s: float | None = None
+    ) -> list[Observation]:
         """Every check of every enabled platform, concurrently; results in configuration order."""
         return list(
             await asyncio.gather(
                 *(
-                    self.probe(target=platform.name, check=check, is_control=platform.is_control)
+                    self.probe(
+                        target=platform.name,
+                        check=check,
+                        is_control=platform.is_control,
+                        timeout_cap_s=timeout_cap_s,
+                    )
                     for platform in platforms
                     if platform.enabled
                     for check in platform.checks

@@ -10,8 +10,15 @@ from collections.abc import Callable
 
 from failover.domain import Outcome, TcpCheck
 from failover.probes._finding import Finding, Progress
+from failover.probes._lookup import NameLookup, NameLookupError
 
-__all__ = ["close_quietly", "dns_outcome_for_gaierror", "outcome_for_connect_error", "probe_tcp"]
+__all__ = [
+    "close_quietly",
+    "connect",
+    "dns_outcome_for_gaierror",
+    "outcome_for_connect_error",
+    "probe_tcp",
+]
 
 _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
 _REFUSED = {errno.ECONNREFUSED}
@@ -47,6 +54,8 @@ def outcome_for_connect_error(exc: OSError) -> Outcome:
     Refused and timed out are what they say; host or network unreachable (and anything else
     that stopped the packets) is tcp_unreachable; a name that does not resolve is a DNS outcome.
     """
+    if isinstance(exc, NameLookupError):
+        return exc.outcome
     if isinstance(exc, socket.gaierror):
         return dns_outcome_for_gaierror(exc)
     if isinstance(exc, TimeoutError):
@@ -65,6 +74,8 @@ def outcome_for_connect_error(exc: OSError) -> Outcome:
 
 def describe_os_error(exc: OSError) -> str:
     """A short, stable description: the errno name when there is one."""
+    if isinstance(exc, NameLookupError):
+        return exc.detail[:200]
     if exc.errno is not None and exc.errno in errno.errorcode:
         return f"{errno.errorcode[exc.errno]}: {exc.strerror or exc}"[:200]
     return f"{type(exc).__name__}: {exc}"[:200]
@@ -75,12 +86,31 @@ def close_quietly(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
-async def probe_tcp(check: TcpCheck, progress: Progress, monotonic: Callable[[], float]) -> Finding:
-    """Connect to ``host:port`` and close again."""
+async def connect(
+    lookup: NameLookup, host: str, port: int, progress: Progress
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Resolve ``host`` (never through the loop's thread pool), then connect to its
+    addresses in turn; the last connect error is raised, or a NameLookupError."""
+    progress.timeout_outcome = Outcome.dns_timeout
+    addresses = await lookup.addresses(host)
     progress.timeout_outcome = Outcome.tcp_timeout
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            return await asyncio.open_connection(address, port)
+        except OSError as exc:
+            error = exc
+    assert error is not None  # a lookup returns at least one address
+    raise error
+
+
+async def probe_tcp(
+    check: TcpCheck, progress: Progress, monotonic: Callable[[], float], lookup: NameLookup
+) -> Finding:
+    """Connect to ``host:port`` and close again."""
     started = monotonic()
     try:
-        _, writer = await asyncio.open_connection(check.host, check.port)
+        _, writer = await connect(lookup, check.host, check.port, progress)
     except OSError as exc:
         return Finding(outcome=outcome_for_connect_error(exc), detail=describe_os_error(exc))
     connected = monotonic()

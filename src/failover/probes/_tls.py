@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import Callable
 from datetime import datetime
@@ -10,7 +9,8 @@ from typing import Any
 
 from failover.domain import Outcome, TlsCheck
 from failover.probes._finding import Finding, Progress
-from failover.probes._tcp import close_quietly, describe_os_error, outcome_for_connect_error
+from failover.probes._lookup import NameLookup
+from failover.probes._tcp import close_quietly, connect, describe_os_error, outcome_for_connect_error
 
 __all__ = ["cert_days_left", "outcome_for_verification", "probe_tls"]
 
@@ -46,13 +46,14 @@ async def probe_tls(
     progress: Progress,
     monotonic: Callable[[], float],
     context: ssl.SSLContext,
+    *,
     now: datetime,
+    lookup: NameLookup,
 ) -> Finding:
     """Connect, then handshake with SNI and verification; report the certificate's days left."""
-    progress.timeout_outcome = Outcome.tcp_timeout
     started = monotonic()
     try:
-        _, writer = await asyncio.open_connection(check.host, check.port)
+        _, writer = await connect(lookup, check.host, check.port, progress)
     except OSError as exc:
         return Finding(outcome=outcome_for_connect_error(exc), detail=describe_os_error(exc))
     connected = monotonic()
