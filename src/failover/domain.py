@@ -289,6 +289,11 @@ class DetectionPolicy:
     #: platforms of one family going down within this window form one family incident
     family_window: timedelta = timedelta(minutes=5)
     family_min_platforms: int = 2
+    #: one failing source (error status, unexpected content, the status page's own word)
+    #: that keeps failing this long makes the platform degraded
+    degraded_after: timedelta = timedelta(minutes=2)
+    #: the re-probes that confirm an outage give each check at most this long
+    confirm_timeout_s: float = 5.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -187,7 +187,8 @@ class TestVerdictRules:
         """A single failing check is named but the platform stays up."""
         decision = Watch().round(0, {"whatsapp": ONE_FAILING})
         assert decision.verdicts["whatsapp"].summary == (
-            "up: 1 of 4 checks failing, not corroborated (HTTPS unreachable)"
+            "up: 1 of 4 checks failing, not corroborated (HTTPS unreachable); "
+            "degraded if it lasts 2 min (look 1)"
         )
 
     def test_incident_evidence_lines_carry_the_detail(self) -> None:

@@ -38,6 +38,7 @@ from failover.detect._decision import (
 )
 from failover.detect._evidence import (
     Reading,
+    Severity,
     Signal,
     cause_line,
     classify,
@@ -47,7 +48,7 @@ from failover.detect._evidence import (
     worst,
 )
 from failover.detect._incidents import Ledger, Move
-from failover.detect._state import Connectivity, JudgeState, PlatformState, Suspect
+from failover.detect._state import Connectivity, JudgeState, Lingering, PlatformState, Suspect
 from failover.domain import DetectionPolicy, Health, Observation, Transition
 
 
@@ -100,7 +101,9 @@ def judge(
         if lost:
             verdicts[name] = _unknown(name, _lost_summary(connectivity))
             if remembered is not None:
-                platforms[name] = replace(remembered, suspect=None, better_looks=0, better_worst=Health.up)
+                platforms[name] = replace(
+                    remembered, suspect=None, better_looks=0, better_worst=Health.up, lingering=None
+                )
             continue
         if name not in by_platform:
             verdicts[name] = _unknown(name, "unknown: no observations this round")
@@ -207,11 +210,59 @@ def _looks_needed(strong: bool, policy: DetectionPolicy) -> int:
     return fast if strong else fast + max(policy.recover_after - 1, 0)
 
 
+#: a source failing alone must fail in at least this many looks in a row (and for
+#: ``degraded_after``) before the platform is degraded; see the package docstring
+LINGER_MIN_LOOKS = 8
+
+
+def _linger(previous: Lingering | None, reading: Reading, now: datetime) -> Lingering | None:
+    """The sources that have failed in every look since the first: weak status evidence (a
+    status page we cannot read) never counts, it says nothing about the platform."""
+    failing = tuple(signal for signal in reading.signals if signal.severity is not Severity.weak)
+    if not failing:
+        return None
+    if previous is not None:
+        common = common_signals(previous.signals, failing)
+        if common:
+            return Lingering(
+                signals=common, first_failing_at=previous.first_failing_at, looks=previous.looks + 1
+            )
+    return Lingering(signals=failing, first_failing_at=reading.first_failing_at or now, looks=1)
+
+
+def _lingered(lingering: Lingering | None, now: datetime, policy: DetectionPolicy) -> bool:
+    return (
+        lingering is not None
+        and lingering.looks >= LINGER_MIN_LOOKS
+        and now - lingering.first_failing_at >= policy.degraded_after
+    )
+
+
 def _observe(
     platform: PlatformState, reading: Reading, now: datetime, policy: DetectionPolicy
 ) -> tuple[PlatformState, _Change | None, bool]:
     """Feed one look to the machine: the new state, a confirmed change, whether to re-probe."""
     health = platform.health
+    lingering = _linger(platform.lingering, reading, now)
+    if lingering != platform.lingering:
+        platform = replace(platform, lingering=lingering)
+    if reading.health is Health.up and lingering is not None:
+        if health is Health.up and _lingered(lingering, now, policy):
+            minutes = (now - lingering.first_failing_at).total_seconds() / 60
+            lasted = _Change(
+                previous=health,
+                current=Health.degraded,
+                reason=(
+                    f"degraded: {cause_line(lingering.signals)} for {minutes:.1f} min "
+                    f"({lingering.looks} looks agree)"
+                ),
+                signals=lingering.signals,
+                opened_at=lingering.first_failing_at,
+            )
+            return replace(platform, suspect=None), lasted, False
+        if health is not Health.up and lingering.looks > 1:
+            # the same source still fails: not a look that counts towards recovery
+            reading = replace(reading, health=Health.degraded)
     if reading.health is health and platform.suspect is None and not platform.better_looks:
         return platform, None, False
     if severity_rank(reading.health) < severity_rank(health):
@@ -356,6 +407,9 @@ def _summary(reading: Reading, platform: PlatformState, policy: DetectionPolicy)
         text += (
             f"; judged {platform.shown}, recovering, look {platform.better_looks} of {policy.recover_after}"
         )
+    elif platform.health is Health.up and platform.lingering is not None and reading.health is Health.up:
+        lasting = policy.degraded_after.total_seconds() / 60
+        text += f"; degraded if it lasts {lasting:g} min (look {platform.lingering.looks})"
     elif platform.shown is not reading.health:
         text += f"; judged {platform.shown}"
     if platform.flapping:

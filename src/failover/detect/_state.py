@@ -52,6 +52,16 @@ class Suspect:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Lingering:
+    """Failing sources that are not believed on their own, kept while every look since
+    ``first_failing_at`` shows them again (the intersection, as for a suspect)."""
+
+    signals: tuple[Signal, ...]
+    first_failing_at: datetime
+    looks: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PlatformState:
     """One platform as the judge remembers it.
 
@@ -71,6 +81,8 @@ class PlatformState:
     changes: tuple[datetime, ...] = ()
     #: the key of the open incident (platform or family) that covers this platform
     incident: str | None = None
+    #: a source that keeps failing alone; degraded once it has lasted ``degraded_after``
+    lingering: Lingering | None = None
 
 
 _K = TypeVar("_K")
@@ -207,6 +219,26 @@ def _suspect_in(data: Mapping[str, Any] | None) -> Suspect | None:
     )
 
 
+def _lingering_out(lingering: Lingering | None) -> dict[str, Any] | None:
+    if lingering is None:
+        return None
+    return {
+        "signals": [_signal_out(s) for s in lingering.signals],
+        "first_failing_at": lingering.first_failing_at.isoformat(),
+        "looks": lingering.looks,
+    }
+
+
+def _lingering_in(data: Mapping[str, Any] | None) -> Lingering | None:
+    if data is None:
+        return None
+    return Lingering(
+        signals=tuple(_signal_in(s) for s in data["signals"]),
+        first_failing_at=_required_time_in(data["first_failing_at"]),
+        looks=int(data["looks"]),
+    )
+
+
 def _platform_out(platform: PlatformState) -> dict[str, Any]:
     return {
         "health": str(platform.health),
@@ -218,6 +250,7 @@ def _platform_out(platform: PlatformState) -> dict[str, Any]:
         "better_worst": str(platform.better_worst),
         "changes": [at.isoformat() for at in platform.changes],
         "incident": platform.incident,
+        "lingering": _lingering_out(platform.lingering),
     }
 
 
@@ -233,6 +266,8 @@ def _platform_in(data: Mapping[str, Any]) -> PlatformState:
         better_worst=Health(data["better_worst"]),
         changes=tuple(_required_time_in(at) for at in data["changes"]),
         incident=None if incident is None else str(incident),
+        # states written before the degraded_after rule have no such entry
+        lingering=_lingering_in(data.get("lingering")),
     )
 
 
