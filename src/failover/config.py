@@ -169,6 +169,11 @@ class ProbeSettings:
     concurrency: int = 32
     #: public resolvers for ``via = "resolvers"`` DNS checks that list no servers
     resolvers: tuple[Endpoint, ...] = _DEFAULT_RESOLVER_ENDPOINTS
+    #: the recursive resolvers every name lookup of the probes asks, in place of the
+    #: host's ``/etc/resolv.conf``; None: the host's
+    nameservers: tuple[Endpoint, ...] | None = None
+    #: a probe's name lookup gets at most this long (a silent name server is a dns_timeout)
+    lookup_timeout_s: float = 3.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -526,6 +531,8 @@ class _ProbesModel(_Model):
     user_agent: NonEmpty | None = None
     concurrency: Annotated[int, Field(ge=1, le=4096)] = 32
     resolvers: list[EndpointText] = Field(default_factory=lambda: list(_DEFAULT_RESOLVERS), min_length=1)
+    nameservers: list[EndpointText] | None = Field(default=None, min_length=1)
+    lookup_timeout: Annotated[PositiveDuration, Field(le=60)] = 3.0
 
 
 class _DetectionModel(_Model):
@@ -538,6 +545,8 @@ class _DetectionModel(_Model):
     flap_window: PositiveDuration = _DEFAULT_POLICY.flap_window.total_seconds()
     family_window: PositiveDuration = _DEFAULT_POLICY.family_window.total_seconds()
     family_min_platforms: Annotated[int, Field(ge=2)] = _DEFAULT_POLICY.family_min_platforms
+    degraded_after: PositiveDuration = _DEFAULT_POLICY.degraded_after.total_seconds()
+    confirm_timeout: PositiveDuration = _DEFAULT_POLICY.confirm_timeout_s
 
 
 class _NotifyModel(_Model):
@@ -1060,6 +1069,8 @@ def _policy(model: _DetectionModel, *, controls: int, problems: _Problems) -> De
         flap_window=timedelta(seconds=model.flap_window),
         family_window=timedelta(seconds=model.family_window),
         family_min_platforms=model.family_min_platforms,
+        degraded_after=timedelta(seconds=model.degraded_after),
+        confirm_timeout_s=model.confirm_timeout,
     )
 
 
@@ -1269,7 +1280,18 @@ def _settings(
         retention=timedelta(seconds=daemon_model.retention),
     )
     user_agent = {} if model.probes.user_agent is None else {"user_agent": model.probes.user_agent}
-    probes = ProbeSettings(concurrency=model.probes.concurrency, resolvers=resolvers, **user_agent)
+    nameservers = (
+        None
+        if model.probes.nameservers is None
+        else tuple(_parse_endpoint(text, 53) for text in model.probes.nameservers)
+    )
+    probes = ProbeSettings(
+        concurrency=model.probes.concurrency,
+        resolvers=resolvers,
+        nameservers=nameservers,
+        lookup_timeout_s=model.probes.lookup_timeout,
+        **user_agent,
+    )
     notify = NotifySettings(
         dry_run=daemon_model.dry_run,
         concurrency=model.notify.concurrency,
