@@ -284,6 +284,11 @@ class Metrics:
         self.last_round = gauge(
             "failover_last_round_timestamp_seconds", "Unix time at which the latest round completed."
         )
+        self.round_interval_gauge = gauge(
+            "failover_round_interval_seconds",
+            "Time between the last two scheduled rounds of the platform or control (its achieved interval).",
+            ("platform",),
+        )
 
         for scope in IncidentScope:
             for kind in IncidentKind:
@@ -447,6 +452,10 @@ class Metrics:
         self.notice_latency_seconds.observe(seconds)
 
     # --- rounds -------------------------------------------------------------------------------
+
+    def round_interval(self, platform: str, seconds: float) -> None:
+        """The scheduled rounds of ``platform`` came ``seconds`` apart."""
+        self.round_interval_gauge.labels(platform=name_label(platform)).set(seconds)
 
     def round_completed(self, duration_s: float, at_timestamp: float) -> None:
         """A round (checks and decision) took ``duration_s`` and ended at ``at_timestamp``

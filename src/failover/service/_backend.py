@@ -118,6 +118,9 @@ class DaemonBackend:
                         "flapping": status.flapping,
                         "suspect": status.suspect,
                         "incident": status.incident,
+                        "interval_s": platform.interval_s,
+                        # the time between its last two scheduled rounds; null before the second
+                        "achieved_interval_s": daemon.achieved_interval_s.get(platform.name),
                     }
                 )
             connectivity = {

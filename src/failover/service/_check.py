@@ -53,7 +53,11 @@ async def check_once(config: Config, names: Sequence[str] = ()) -> CheckReport:
     """Probe the selected platforms and every control once, then judge that round alone."""
     platforms = select_platforms(config, names)
     async with Prober(
-        user_agent=config.probes.user_agent, concurrency=config.probes.concurrency, clock=utc_now
+        user_agent=config.probes.user_agent,
+        concurrency=config.probes.concurrency,
+        clock=utc_now,
+        system_nameservers=config.probes.nameservers,
+        lookup_timeout_s=config.probes.lookup_timeout_s,
     ) as prober:
         observations = await prober.probe_platforms([*platforms, *config.controls])
     decision = judge(

@@ -14,9 +14,12 @@ only set flags and wake the main coroutine, which does the work:
 Jobs (APScheduler 3, ``AsyncIOScheduler``): one round per platform at its interval, with
 jitter, at most one instance, coalesced, misfire grace of one interval, judged against the
 connectivity last seen; one round of the controls alone, which keeps that fresh; one-off
-re-probes the judge asks for (``Decision.reprobe``), which check the controls again; the
-lock's heartbeat; retention; the outbox gauge; the systemd watchdog. Every round goes
-through :meth:`Watcher.run_round`, serialised by one lock.
+re-probes the judge asks for (``Decision.reprobe``), which check the controls again and give
+each check at most ``detection.confirm_timeout``; the lock's heartbeat; retention; the
+outbox gauge; the systemd watchdog. Every round goes through :meth:`Watcher.run_round`;
+rounds probe side by side (a platform whose checks hang delays no other platform and no
+control), and only their decisions are serialised. The time between two scheduled rounds of
+a platform is exported (``failover_round_interval_seconds``), so a late round shows.
 
 The daemon starts and keeps working when a platform, the database or every channel fails:
 a database that cannot be reached at start is retried with backoff (``/readyz`` answers
@@ -104,8 +107,10 @@ class _MeteredProber(Prober):
 
     metrics: Metrics | None = None
 
-    async def probe_platforms(self, platforms: Any) -> list[Observation]:
-        observations = await super().probe_platforms(platforms)
+    async def probe_platforms(
+        self, platforms: Any, *, timeout_cap_s: float | None = None
+    ) -> list[Observation]:
+        observations = await super().probe_platforms(platforms, timeout_cap_s=timeout_cap_s)
         if self.metrics is not None:
             self.metrics.observe_all(observations)
         return observations
@@ -153,8 +158,13 @@ class Daemon:
         self._reload_requested = False
         self._wakeup: asyncio.Event | None = None
         self._exit_code = 0
-        self._round_lock = asyncio.Lock()
+        #: the rounds probing or deciding now; at shutdown they may finish, then are cancelled
+        self._rounds: set[asyncio.Task[Decision]] = set()
         self._maintenance_lock = asyncio.Lock()
+        #: per platform (and control), when its last scheduled round started (monotonic)
+        self._scheduled_started: dict[str, float] = {}
+        #: per platform (and control), the time between its last two scheduled rounds
+        self.achieved_interval_s: dict[str, float] = {}
         self._last_tick = time.monotonic()
         self.rounds = 0
         self.last_round_at: datetime | None = None
@@ -267,6 +277,8 @@ class Daemon:
                 user_agent=self.config.probes.user_agent,
                 concurrency=self.config.probes.concurrency,
                 clock=self.clock,
+                system_nameservers=self.config.probes.nameservers,
+                lookup_timeout_s=self.config.probes.lookup_timeout_s,
             )
             self._prober.metrics = self.metrics
             await stack.enter_async_context(self._prober)
@@ -309,14 +321,26 @@ class Daemon:
         self.log.info("daemon_stopping")
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.pause()
-        # the round in flight finishes (its observations and decision are recorded); rounds
-        # waiting for the lock see `stopping` and return at once
+        # the rounds in flight may finish (their observations and decision are recorded);
+        # those still waiting on silent servers or hung lookups then are abandoned
+        rounds = set(self._rounds)
+        if rounds:
+            _, pending = await asyncio.wait(rounds, timeout=self.timings.round_grace_s)
+            if pending:
+                self.log.warning(
+                    "round_abandoned_at_shutdown", rounds=len(pending), grace_s=self.timings.round_grace_s
+                )
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending, timeout=1.0)
         try:
             async with asyncio.timeout(self.timings.round_grace_s):
-                async with self._round_lock, self._maintenance_lock:
-                    pass
+                async with self._maintenance_lock:
+                    if self.watcher is not None:
+                        async with self.watcher.lock:  # a decision being recorded ends first
+                            pass
         except TimeoutError:
-            self.log.warning("round_abandoned_at_shutdown", grace_s=self.timings.round_grace_s)
+            self.log.warning("decision_abandoned_at_shutdown", grace_s=self.timings.round_grace_s)
         pump_stop.set()
         if self.pump is not None:
             try:
@@ -517,7 +541,7 @@ class Daemon:
                     args=(frozenset({platform.name}),),
                     # connectivity comes from the controls' own job; a suspect's re-probes
                     # check it again before anything is confirmed
-                    kwargs={"with_controls": False},
+                    kwargs={"with_controls": False, "scheduled": True},
                     id=f"round:{platform.name}",
                     name=f"round of {platform.name}",
                     max_instances=1,
@@ -533,6 +557,7 @@ class Daemon:
                 seconds=interval,
                 jitter=_jitter_s(interval),
                 args=(frozenset(),),
+                kwargs={"scheduled": True},
                 id="round:_controls",
                 name="round of the controls",
                 max_instances=1,
@@ -552,6 +577,8 @@ class Daemon:
                 "date",
                 run_date=now + timedelta(seconds=reprobe.delay_s),
                 args=(frozenset({reprobe.platform}),),
+                # a door that let the first look's full timeout pass is not waited for as long
+                kwargs={"timeout_cap_s": self.config.detection.confirm_timeout_s},
                 id=f"reprobe:{reprobe.platform}:{reprobe.delay_s:g}",
                 name=f"re-probe of {reprobe.platform} after {reprobe.delay_s:g} s",
                 replace_existing=True,
@@ -560,30 +587,58 @@ class Daemon:
 
     # ------------------------------------------------------------------ jobs
 
-    async def _round(self, only: frozenset[str] | None, *, with_controls: bool = True) -> Decision | None:
+    async def _round(
+        self,
+        only: frozenset[str] | None,
+        *,
+        with_controls: bool = True,
+        timeout_cap_s: float | None = None,
+        scheduled: bool = False,
+    ) -> Decision | None:
         """One round through the watcher: probe → judge → record (and enqueue). The
-        scheduler's rounds, the re-probes and manual runs all come here."""
-        if self.stopping:
+        scheduler's rounds, the re-probes and manual runs all come here; they run side by
+        side, so a platform whose checks hang delays nobody else."""
+        watcher = self.watcher
+        if self._stop_wanted() or watcher is None:
             return None
-        async with self._round_lock:
-            watcher = self.watcher
-            if self._stop_wanted() or watcher is None:
-                return None
-            started = time.monotonic()
-            try:
-                decision = await watcher.run_round(only, with_controls=with_controls)
-            except StoreError as exc:
-                self.database_ok = False
-                self.log.warning("round_not_recorded", error=str(exc), only=sorted(only or ()))
-                return None
-            except Exception:
-                self.log.exception("round_failed", only=sorted(only or ()))
-                return None
-            self.database_ok = True
-            self.rounds += 1
-            self.last_round_at = self.clock()
-            self._after_round(decision, time.monotonic() - started)
-            return decision
+        started = time.monotonic()
+        if scheduled:
+            self._note_interval(only, started)
+        task = asyncio.create_task(
+            watcher.run_round(only, with_controls=with_controls, timeout_cap_s=timeout_cap_s),
+            name=f"failover-round:{','.join(sorted(only)) if only is not None else 'all'}",
+        )
+        self._rounds.add(task)
+        try:
+            decision = await task
+        except asyncio.CancelledError:
+            if task.cancelled() and self.stopping:
+                return None  # abandoned at shutdown
+            raise
+        except StoreError as exc:
+            self.database_ok = False
+            self.log.warning("round_not_recorded", error=str(exc), only=sorted(only or ()))
+            return None
+        except Exception:
+            self.log.exception("round_failed", only=sorted(only or ()))
+            return None
+        finally:
+            self._rounds.discard(task)
+        self.database_ok = True
+        self.rounds += 1
+        self.last_round_at = self.clock()
+        self._after_round(decision, time.monotonic() - started)
+        return decision
+
+    def _note_interval(self, only: frozenset[str] | None, started: float) -> None:
+        """A scheduled round of ``only`` (empty: the controls) starts: how long since the last?"""
+        names = list(only) if only else [control.name for control in self.config.controls]
+        for name in names:
+            last = self._scheduled_started.get(name)
+            self._scheduled_started[name] = started
+            if last is not None:
+                self.achieved_interval_s[name] = started - last
+                self.metrics.round_interval(name, started - last)
 
     def _after_round(self, decision: Decision, duration_s: float) -> None:
         self._schedule_reprobes(decision)
@@ -683,14 +738,13 @@ class Daemon:
             self.log.warning("config_reload_partial", ignored="probes", why="needs a restart")
         if self._redactor is not None:
             self._redactor.add_secrets(config.secrets)
-        async with self._round_lock:
-            self.config = config
-            if self.store is not None and self._prober is not None:
-                self.watcher = Watcher(config=config, store=self.store, prober=self._prober, clock=self.clock)
-            if self.pump is not None:
-                self.pump.reconfigure(config)
-            self.metrics.init_platforms([*config.platforms, *config.controls])
-            self._schedule_rounds(first=False)
+        self.config = config
+        if self.watcher is not None:
+            await self.watcher.reconfigure(config)
+        if self.pump is not None:
+            self.pump.reconfigure(config)
+        self.metrics.init_platforms([*config.platforms, *config.controls])
+        self._schedule_rounds(first=False)
         self._notify_status()
         self.log.info(
             "config_reloaded",

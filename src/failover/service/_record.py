@@ -13,7 +13,7 @@ from structlog.stdlib import BoundLogger
 from failover.config import Config
 from failover.detect import ConnectivityEvent as DetectConnectivityEvent
 from failover.detect import Decision, JudgeState, PlatformStatus, health_of, judge
-from failover.domain import Incident, Observation
+from failover.domain import Incident, Observation, Platform
 from failover.logs import get_logger
 from failover.probes import Prober
 from failover.service._notices import plan_notices
@@ -93,9 +93,23 @@ def _connectivity_events(decision: Decision) -> list[StoredConnectivityEvent]:
     ]
 
 
+def _retrieve(future: asyncio.Future[Decision]) -> None:
+    """A decision whose round was abandoned still ends; its error was logged by the caller
+    that waited for it, or is of no one's concern once the round is gone."""
+    if not future.cancelled():
+        future.exception()
+
+
 class Watcher:
     """Runs rounds: probe → judge → record. The scheduler, the re-probes and the manual
-    paths all go through :meth:`run_round`, so there is one way through the house."""
+    paths all go through :meth:`run_round`, so there is one way through the house.
+
+    Rounds probe concurrently: a platform whose checks hang delays no other platform and no
+    control. Only judging and recording are serialised (they take milliseconds), and a
+    round's look at a target is judged only if no round that started later has already been
+    judged for it: a slow look never overrides a fresher one (its observations are still
+    recorded).
+    """
 
     def __init__(
         self,
@@ -113,37 +127,71 @@ class Watcher:
         self._log = log or get_logger("failover.round")
         snapshot = store.load_state()
         self._state = JudgeState.from_json(snapshot) if snapshot is not None else JudgeState.initial()
-        # one round at a time: a re-probe and a scheduled round never judge concurrently
-        self._lock = asyncio.Lock()
+        #: one decision at a time: judging and recording, never probing
+        self.lock = asyncio.Lock()
+        #: per target, when the newest round judged for it started
+        self._judged_from: dict[str, datetime] = {}
 
     @property
     def state(self) -> JudgeState:
         return self._state
 
-    async def run_round(self, only: Collection[str] | None = None, *, with_controls: bool = True) -> Decision:
+    async def reconfigure(self, config: Config) -> None:
+        """Judge with ``config`` from the next decision on (a reloaded file)."""
+        async with self.lock:
+            self._config = config
+
+    async def run_round(
+        self,
+        only: Collection[str] | None = None,
+        *,
+        with_controls: bool = True,
+        timeout_cap_s: float | None = None,
+    ) -> Decision:
         """Probe ``only`` these platforms (default: all), and the controls unless told not
-        to, then judge and record.
+        to, then judge and record. ``timeout_cap_s`` shortens every check's timeout (the
+        re-probes that confirm an outage).
 
         A round without controls is judged against the last connectivity seen: the daemon's
         scheduled per-platform rounds leave the controls to their own job, while the
         re-probes that confirm an outage always check our own connectivity again.
         """
-        platforms = [p for p in self._config.platforms if only is None or p.name in only]
-        controls = self._config.controls if with_controls else ()
-        async with self._lock:
-            started = self._clock()
-            observations = await self._prober.probe_platforms([*platforms, *controls])
+        config = self._config
+        platforms = [p for p in config.platforms if only is None or p.name in only]
+        controls = config.controls if with_controls else ()
+        started = self._clock()
+        observations = await self._prober.probe_platforms(
+            [*platforms, *controls], timeout_cap_s=timeout_cap_s
+        )
+        # once probed, the decision is taken and recorded even if the round is abandoned
+        decided = asyncio.ensure_future(self._decide(observations, platforms, started, only))
+        return await asyncio.shield(decided)
+
+    async def _decide(
+        self,
+        observations: Sequence[Observation],
+        platforms: Sequence[Platform],
+        started: datetime,
+        only: Collection[str] | None,
+    ) -> Decision:
+        async with self.lock:
+            config = self._config
+            targets = {o.target for o in observations}
+            fresh = {t for t in targets if self._judged_from.get(t, started) <= started}
+            judged = [o for o in observations if o.target in fresh]
             now = self._clock()
             decision = judge(
-                observations=observations,
+                observations=judged,
                 state=self._state,
                 now=now,
-                policy=self._config.detection,
-                families={p.name: p.family for p in self._config.platforms},
-                probed={p.name for p in platforms},
+                policy=config.detection,
+                families={p.name: p.family for p in config.platforms},
+                probed={p.name for p in platforms if p.name in fresh},
             )
-            await asyncio.to_thread(self._record, observations, decision, now)
+            await asyncio.to_thread(self._record, config, observations, decision, now)
             self._state = decision.state
+            for target in fresh:
+                self._judged_from[target] = started
         for change in decision.connectivity_events:
             connectivity = change.connectivity
             self._log.warning(
@@ -161,6 +209,7 @@ class Watcher:
             only=sorted(p.name for p in platforms) if only is not None else None,
             checks=len(observations),
             failing=sum(1 for o in observations if not o.ok),
+            stale=sorted(targets - fresh) or None,
             connectivity=decision.connectivity.ok,
             transitions=[f"{t.platform}:{t.previous}->{t.current}" for t in decision.transitions],
             incidents=[f"{c.event}:{c.incident.key}" for c in decision.incident_events],
@@ -169,12 +218,14 @@ class Watcher:
         )
         return decision
 
-    def _record(self, observations: Sequence[Observation], decision: Decision, now: datetime) -> None:
+    def _record(
+        self, config: Config, observations: Sequence[Observation], decision: Decision, now: datetime
+    ) -> None:
         self._store.record_observations(observations)
         changes = [(change.event, change.incident) for change in decision.incident_events]
         # the notices enter the outbox in the decision's own transaction: all of it or nothing
         notices = (
-            plan_notices(self._config, changes, now=now, silences=self._store.active_silences(now))
+            plan_notices(config, changes, now=now, silences=self._store.active_silences(now))
             if changes
             else []
         )
