@@ -60,6 +60,43 @@ class TestSignals:
         assert daemon.stop(timeout=10) == 0
         assert "daemon_stopped" in daemon.text()
 
+    def test_sigterm_exits_zero_within_ten_seconds_while_lookups_hang(
+        self, world: World, start_daemon: StartDaemon
+    ) -> None:
+        """Twenty platforms whose names resolve through a name server gone silent: their
+        lookups hang (a 20 s lookup timeout, 30 s HTTP timeouts), and SIGTERM still ends the
+        daemon within 10 s, exit 0."""
+        names = [f"www.dark-{n}.example" for n in range(20)]
+        for name in names:
+            world.dns.set(name, "silent")
+        platforms = "".join(
+            f"""
+[platforms.dark-{n}]
+interval = "1s"
+[[platforms.dark-{n}.checks]]
+kind = "http"
+name = "door"
+url = "http://{name}:{world.front_door.port}/"
+timeout = "30s"
+"""
+            for n, name in enumerate(names)
+        )
+        text = world.config_text().replace(
+            "[probes]\n", f'[probes]\nnameservers = ["{world.dns.endpoint}"]\nlookup_timeout = "20s"\n'
+        )
+        config = world.tmp_path / "failover.toml"
+        config.write_text(text + platforms)
+        daemon = start_daemon(config)
+        daemon.wait_ready(world.api)
+        wait_until(
+            "every dark platform's lookup to be out",
+            lambda: {q for q, _ in world.dns.queries} >= set(names),
+            log=daemon.log,
+        )
+        daemon.signal(signal.SIGTERM)
+        assert daemon.stop(timeout=10) == 0
+        assert "daemon_stopped" in daemon.text()
+
     def test_sighup_with_a_broken_file_keeps_the_running_configuration(
         self, world: World, start_daemon: StartDaemon
     ) -> None:
