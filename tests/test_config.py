@@ -189,6 +189,10 @@ class TestBuiltinDefault:
         assert config.probes.user_agent.startswith("failover/")
         assert config.probes.concurrency == 32
         assert config.detection.confirm_after_s == (2.0, 5.0)
+        assert config.detection.degraded_after == timedelta(minutes=2)
+        assert config.detection.confirm_timeout_s == 5.0
+        assert config.probes.nameservers is None  # the machine's own resolver configuration
+        assert config.probes.lookup_timeout_s == 3.0
         assert config.notify.concurrency == 16
         assert config.notify.max_attempts == 3
         assert config.notify.backoff_base_s == 2.0
@@ -625,6 +629,21 @@ class TestErrors:
                 "[detection]\nconfirm_after = []\n",
                 "failover.toml: detection.confirm_after: List should have at least 1 item",
                 id="empty-list",
+            ),
+            pytest.param(
+                '[detection]\ndegraded_after = "0s"\n',
+                "failover.toml: detection.degraded_after: Input should be greater than 0",
+                id="degraded-after-zero",
+            ),
+            pytest.param(
+                '[probes]\nlookup_timeout = "5m"\n',
+                "failover.toml: probes.lookup_timeout: Input should be less than or equal to 60",
+                id="lookup-timeout-too-long",
+            ),
+            pytest.param(
+                "[probes]\nnameservers = []\n",
+                "failover.toml: probes.nameservers: List should have at least 1 item",
+                id="no-nameservers",
             ),
         ],
     )
