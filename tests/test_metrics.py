@@ -542,6 +542,13 @@ class TestNotices:
         assert value(registry, "failover_round_duration_seconds_sum") == 0.8
         assert value(registry, "failover_last_round_timestamp_seconds") == 1_633_362_000.0
 
+    def test_round_interval_per_platform(self, metrics: Metrics, registry: CollectorRegistry) -> None:
+        metrics.round_interval("whatsapp", 15.2)
+        metrics.round_interval("whatsapp", 16.0)
+        metrics.round_interval("control-0", 30.0)
+        assert value(registry, "failover_round_interval_seconds", platform="whatsapp") == 16.0
+        assert value(registry, "failover_round_interval_seconds", platform="control-0") == 30.0
+
 
 #: Enum values and fixed names every label value must come from, besides config names.
 _FIXED_LABEL_VALUES = (

@@ -32,6 +32,7 @@ failover_outbox_pending                            gauge      —
 failover_notice_latency_seconds                    histogram  —
 failover_round_duration_seconds                    histogram  —
 failover_last_round_timestamp_seconds              gauge      —
+failover_round_interval_seconds                    gauge      platform
 =================================================  =========  ==============================
 """
 
