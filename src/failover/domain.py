@@ -131,6 +131,8 @@ class IncidentEvent(enum.StrEnum):
 
     opened = "opened"
     confirmed = "confirmed"
+    #: more platforms joined an open family incident (told once per contact)
+    updated = "updated"
     resolved = "resolved"
     manual = "manual"
     reminder = "reminder"
@@ -289,6 +291,9 @@ class DetectionPolicy:
     #: platforms of one family going down within this window form one family incident
     family_window: timedelta = timedelta(minutes=5)
     family_min_platforms: int = 2
+    #: a family member confirmed down while siblings are still being confirmed waits up to
+    #: this long for them, so that the family's outage is told once, naming every member
+    family_hold: timedelta = timedelta(seconds=15)
     #: one failing source (error status, unexpected content, the status page's own word)
     #: that keeps failing this long makes the platform degraded
     degraded_after: timedelta = timedelta(minutes=2)

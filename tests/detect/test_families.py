@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 
+from failover.detect import JudgeState
 from failover.domain import DetectionPolicy, IncidentEvent, IncidentScope
-from tests.detect import OK, OUTAGE, STATUS_MAJOR, Condition, Watch
+from tests.detect import OK, OUTAGE, STATUS_MAJOR, THIN_OUTAGE, Condition, Watch, at
 
-CONFIRMED, RESOLVED = IncidentEvent.confirmed, IncidentEvent.resolved
+CONFIRMED, RESOLVED, UPDATED = IncidentEvent.confirmed, IncidentEvent.resolved, IncidentEvent.updated
 META_ALL = ("facebook", "instagram", "messenger", "whatsapp")
 
 
@@ -65,12 +67,12 @@ CASES: dict[str, Case] = {
         events=((CONFIRMED, "platform:facebook"), (CONFIRMED, "platform:whatsapp")),
         open=(("platform:facebook", ("facebook",)), ("platform:whatsapp", ("whatsapp",))),
     ),
-    "a-later-member-joins-the-open-family-incident-silently": Case(
+    "a-later-member-joins-the-open-family-incident-with-an-update": Case(
         rounds=(
             *confirming(0, "facebook", "whatsapp"),
             *confirming(3600, "facebook", "whatsapp", "instagram"),
         ),
-        events=((CONFIRMED, "family:meta"),),
+        events=((CONFIRMED, "family:meta"), (UPDATED, "family:meta")),
         open=(("family:meta", ("facebook", "instagram", "whatsapp")),),
     ),
     "the-family-incident-waits-for-every-member": Case(
@@ -173,13 +175,99 @@ class TestFamilyIncident:
         assert family.confirmed_at > first.confirmed_at  # type: ignore[operator]
 
     def test_a_joining_member_is_an_update_of_the_family_incident(self) -> None:
-        """The join is reported as an update carrying the new member list."""
-        watch = _run(CASES["a-later-member-joins-the-open-family-incident-silently"])
-        [joined] = watch.updates
-        assert joined.platforms == ("facebook", "instagram", "whatsapp")
-        assert joined.is_open
+        """The join is an ``updated`` event carrying the new member list (told once)."""
+        watch = _run(CASES["a-later-member-joins-the-open-family-incident-with-an-update"])
+        joined = watch.events[-1]
+        assert joined.event is IncidentEvent.updated
+        assert joined.incident.platforms == ("facebook", "instagram", "whatsapp")
+        assert joined.incident.is_open
 
     def test_a_member_going_down_again_changes_nothing(self) -> None:
         """A recovered member failing again is already covered: no event, no update."""
         watch = _run(CASES["a-recovered-member-going-down-again-stays-in-the-family-incident"])
         assert watch.updates == []
+
+
+class TestFamilyHold:
+    """A member confirmed down while a sibling is still being confirmed waits for it, so
+    the family's outage is one incident, told once, naming both."""
+
+    @staticmethod
+    def _look(watch: Watch, seconds: float, **conditions: Condition) -> None:
+        watch.round(seconds, conditions)
+
+    def test_a_member_confirmed_first_waits_for_its_sibling(self) -> None:
+        watch = Watch()
+        self._look(watch, 0, whatsapp=OUTAGE)
+        self._look(watch, 2, whatsapp=OUTAGE)
+        self._look(watch, 3, facebook=OUTAGE)  # the family look the judge asked for
+        self._look(watch, 5, whatsapp=OUTAGE)  # whatsapp confirmed: held, nobody told yet
+        assert watch.event_names == []
+        assert watch.state.platforms["whatsapp"].held is not None
+        self._look(watch, 5.5, facebook=OUTAGE)
+        self._look(watch, 8, facebook=OUTAGE)
+        assert watch.event_names == [(CONFIRMED, "family:meta")]
+        (family,) = watch.open_incidents
+        assert family.platforms == ("facebook", "whatsapp")
+        assert watch.state.platforms["whatsapp"].held is None
+
+    def test_a_held_member_opens_alone_when_its_sibling_clears(self) -> None:
+        watch = Watch()
+        for seconds in (0, 2):
+            self._look(watch, seconds, whatsapp=OUTAGE)
+        self._look(watch, 3, facebook=OUTAGE)
+        self._look(watch, 5, whatsapp=OUTAGE)
+        assert watch.event_names == []
+        self._look(watch, 6, facebook=OK)  # a glitch: the sibling's suspect is dropped
+        assert watch.event_names == [(CONFIRMED, "platform:whatsapp")]
+        (incident,) = watch.open_incidents
+        assert incident.opened_at == at(0)  # when it first failed, not when it was released
+        assert incident.confirmed_at == at(6)
+
+    def test_a_member_is_held_no_longer_than_family_hold(self) -> None:
+        watch = Watch(policy=DetectionPolicy(family_hold=timedelta(seconds=15)))
+        for seconds in (0, 2):
+            self._look(watch, seconds, whatsapp=OUTAGE)
+        self._look(watch, 3, facebook=THIN_OUTAGE)  # thin evidence: confirmed in five looks
+        self._look(watch, 5, whatsapp=OUTAGE)
+        self._look(watch, 15, facebook=THIN_OUTAGE)
+        assert watch.event_names == []
+        self._look(watch, 20, facebook=THIN_OUTAGE)  # 15 s after whatsapp was held
+        assert watch.event_names == [(CONFIRMED, "platform:whatsapp")]
+
+    def test_a_held_member_that_recovers_tells_nobody(self) -> None:
+        watch = Watch(policy=DetectionPolicy(recover_after=1))
+        for seconds in (0, 2):
+            self._look(watch, seconds, whatsapp=OUTAGE)
+        self._look(watch, 3, facebook=OUTAGE)
+        self._look(watch, 5, whatsapp=OUTAGE)
+        self._look(watch, 6, whatsapp=OK)
+        assert watch.state.platforms["whatsapp"].held is None
+        self._look(watch, 6.5, facebook=OK)
+        assert watch.event_names == []
+
+    def test_the_hold_survives_a_restart(self) -> None:
+        watch = Watch()
+        for seconds in (0, 2):
+            self._look(watch, seconds, whatsapp=OUTAGE)
+        self._look(watch, 3, facebook=OUTAGE)
+        self._look(watch, 5, whatsapp=OUTAGE)
+        restarted = Watch(state=JudgeState.from_json(watch.state.to_json()))
+        self._look(restarted, 5.5, facebook=OUTAGE)
+        self._look(restarted, 8, facebook=OUTAGE)
+        assert restarted.event_names == [(CONFIRMED, "family:meta")]
+
+    def test_two_members_confirmed_wait_for_a_third_being_confirmed(self) -> None:
+        """Enough members for a family incident, but another still being confirmed: it is
+        waited for, so the one notice names all three."""
+        watch = Watch()
+        for seconds in (0, 2):
+            self._look(watch, seconds, whatsapp=OUTAGE, messenger=OUTAGE)
+        self._look(watch, 3, facebook=OUTAGE)
+        self._look(watch, 5, whatsapp=OUTAGE, messenger=OUTAGE)
+        assert watch.event_names == []
+        self._look(watch, 5.5, facebook=OUTAGE)
+        self._look(watch, 8, facebook=OUTAGE)
+        assert watch.event_names == [(CONFIRMED, "family:meta")]
+        (family,) = watch.open_incidents
+        assert family.platforms == ("facebook", "messenger", "whatsapp")

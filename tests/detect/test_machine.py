@@ -302,12 +302,27 @@ class TestConfirmation:
     def test_a_first_failing_round_asks_for_the_reprobes(self) -> None:
         """The re-probes follow ``confirm_after_s``, once per suspect phase."""
         watch = Watch()
-        first = watch.round(0, {"whatsapp": OUTAGE, "facebook": OK})
+        first = watch.round(0, {"telegram": OUTAGE, "signal": OK})
         assert first.reprobe == (
+            Reprobe(platform="telegram", delay_s=2.0),
+            Reprobe(platform="telegram", delay_s=5.0),
+        )
+        assert watch.round(2, {"telegram": OUTAGE}).reprobe == ()
+
+    def test_a_family_member_looking_down_has_its_siblings_looked_at_at_once(self) -> None:
+        """Siblings not probed in this round are looked at now, not at their next round,
+        so a family falling together is confirmed together; other platforms are not."""
+        watch = Watch()
+        first = watch.round(0, {"whatsapp": OUTAGE, "facebook": OK, "telegram": OK})
+        assert first.reprobe == (
+            Reprobe(platform="instagram", delay_s=0.0),
+            Reprobe(platform="messenger", delay_s=0.0),
             Reprobe(platform="whatsapp", delay_s=2.0),
             Reprobe(platform="whatsapp", delay_s=5.0),
         )
-        assert watch.round(2, {"whatsapp": OUTAGE}).reprobe == ()
+        # a sibling already being confirmed is not asked for twice
+        second = watch.round(1, {"instagram": OUTAGE})
+        assert [r.platform for r in second.reprobe] == ["facebook", "messenger", "instagram", "instagram"]
 
     def test_a_glitch_asks_for_nothing(self) -> None:
         """A single failing check does not even start a suspect phase."""

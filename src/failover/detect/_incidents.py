@@ -1,5 +1,12 @@
 """From shown-health changes to incidents: open, escalate, group by family, fold, resolve.
 
+Holding: a family member confirmed down alone while a sibling is still being confirmed
+(a suspect reading down) gets no incident yet: it is *held* (``PlatformState.held``) until
+the sibling is confirmed (one family incident names both), the sibling's suspect is
+dropped, or ``family_hold`` passes (then it opens on its own). So a family falling together
+is told once. Members confirmed after the family incident opened join it with an
+``updated`` event (told once per contact: its notices share one idempotency key).
+
 Folding: when a family incident forms (or already exists) while a member has its own
 platform incident open, that platform incident is closed (``resolved_at`` = now, cause
 "merged into family incident <key>; was: <cause>") and reported in
@@ -15,7 +22,7 @@ from datetime import UTC, datetime
 
 from failover.detect._decision import IncidentChange
 from failover.detect._evidence import Signal, cause_line, evidence_lines, severity_rank
-from failover.detect._state import PlatformState
+from failover.detect._state import Held, PlatformState
 from failover.domain import (
     DetectionPolicy,
     Health,
@@ -76,8 +83,11 @@ class Ledger:
         return {change.incident.key for change in self.events}
 
     def settle(self, moves: Sequence[Move]) -> None:
-        """Apply this round's moves: resolutions first, then the worse, then families."""
+        """Apply this round's moves: resolutions first, then the worse, then families, then
+        the held members whose wait is over."""
         for move in moves:
+            if severity_rank(move.current) < severity_rank(move.previous):
+                self._unhold(move.platform)  # better before its incident opened: nobody is told
             if move.current is Health.up:
                 self._recovered(move.platform)
         down_by_family: dict[str | None, list[Move]] = {}
@@ -90,6 +100,7 @@ class Ledger:
                 self._open_platform_incident(move)
         for family, family_moves in sorted(down_by_family.items(), key=lambda item: item[0] or ""):
             self._went_down(family, family_moves)
+        self._release_held()
         self._resolve_recovered_families()
 
     # -- platform incidents -------------------------------------------------------------
@@ -99,7 +110,11 @@ class Ledger:
         return None if key is None else self.incidents.get(key)
 
     def _set_incident(self, platform: str, key: str | None) -> None:
-        self.platforms[platform] = replace(self.platforms[platform], incident=key)
+        self.platforms[platform] = replace(self.platforms[platform], incident=key, held=None)
+
+    def _unhold(self, platform: str) -> None:
+        if self.platforms[platform].held is not None:
+            self.platforms[platform] = replace(self.platforms[platform], held=None)
 
     def _store(self, incident: Incident) -> None:
         self.incidents[incident.key] = incident
@@ -171,6 +186,70 @@ class Ledger:
                 members.append(name)
         return sorted(members)
 
+    def _members(self, family: str) -> list[str]:
+        return sorted(name for name, member_family in self._families.items() if member_family == family)
+
+    def _held(self, family: str) -> list[str]:
+        return [
+            name
+            for name in self._members(family)
+            if (p := self.platforms.get(name)) is not None and p.held is not None
+        ]
+
+    def _siblings_confirming(self, family: str, besides: set[str]) -> bool:
+        """A member other than ``besides`` is being confirmed down right now."""
+        for name in self._members(family):
+            remembered = self.platforms.get(name)
+            if name in besides or remembered is None or remembered.suspect is None:
+                continue
+            if remembered.suspect.health is Health.down and remembered.shown is not Health.down:
+                return True
+        return False
+
+    def _hold(self, move: Move) -> None:
+        held = Held(signals=move.signals, opened_at=move.opened_at or self._now, since=self._now)
+        self.platforms[move.platform] = replace(self.platforms[move.platform], held=held)
+
+    def _release_held(self) -> None:
+        """Held members whose siblings are no longer being confirmed, or whose wait is
+        over, get their incident: one family incident when enough of them were held."""
+        families = sorted({f for name, f in self._families.items() if f is not None})
+        for family in families:
+            held = self._held(family)
+            if not held:
+                continue
+            existing = self._open_family_incident(family)
+            if existing is not None:
+                self._join(existing, [self._held_move(name) for name in held])
+                continue
+            recent = self._recently_down(family, set(held))
+            if self._siblings_confirming(family, {*held, *recent}) and not self._held_too_long(held):
+                continue
+            if len(held) + len(recent) >= self._policy.family_min_platforms:
+                self._form_family(family, [], recent, held)
+            else:
+                for name in held:
+                    self._open_platform_incident(self._held_move(name))
+
+    def _held_too_long(self, names: Sequence[str]) -> bool:
+        """The longest held of ``names`` has waited ``family_hold``."""
+        for name in names:
+            held = self.platforms[name].held
+            if held is not None and self._now - held.since >= self._policy.family_hold:
+                return True
+        return False
+
+    def _held_move(self, name: str) -> Move:
+        held = self.platforms[name].held
+        assert held is not None
+        return Move(
+            platform=name,
+            previous=Health.up,
+            current=Health.down,
+            signals=held.signals,
+            opened_at=held.opened_at,
+        )
+
     def _went_down(self, family: str | None, moves: list[Move]) -> None:
         if family is not None:
             existing = self._open_family_incident(family)
@@ -179,8 +258,17 @@ class Ledger:
                 return
             moving = {move.platform for move in moves}
             recent = self._recently_down(family, moving)
-            if len(moving) + len(recent) >= self._policy.family_min_platforms:
-                self._form_family(family, moves, recent)
+            held = [name for name in self._held(family) if name not in moving]
+            if self._siblings_confirming(
+                family, moving | set(held) | set(recent)
+            ) and not self._held_too_long(held):
+                # wait for the siblings: the family is told once, naming every member
+                for move in moves:
+                    if self._covering(move.platform) is None:
+                        self._hold(move)
+                moves = [move for move in moves if self._covering(move.platform) is not None]
+            elif len(moving) + len(recent) + len(held) >= self._policy.family_min_platforms:
+                self._form_family(family, moves, recent, held)
                 return
         for move in moves:
             covering = self._covering(move.platform)
@@ -193,11 +281,13 @@ class Ledger:
     def _member_lines(self, platform: str, lines: Sequence[str]) -> tuple[str, ...]:
         return tuple(f"{platform}: {line}" for line in lines)
 
-    def _form_family(self, family: str, moves: list[Move], recent: list[str]) -> None:
+    def _form_family(
+        self, family: str, moves: list[Move], recent: list[str], held: Sequence[str] = ()
+    ) -> None:
         opened: dict[str, datetime] = {}
         causes: dict[str, str] = {}
         evidence: list[str] = []
-        for move in moves:
+        for move in [*moves, *(self._held_move(name) for name in held)]:
             own = self._covering(move.platform)
             opened[move.platform] = own.opened_at if own is not None else (move.opened_at or self._now)
             causes[move.platform] = cause_line(move.signals)
@@ -236,9 +326,9 @@ class Ledger:
             evidence.extend(self._member_lines(move.platform, evidence_lines(move.signals)))
             self._fold(move.platform, family_incident.key)
         if len(platforms) > len(family_incident.platforms):
-            self._store(
-                replace(family_incident, platforms=tuple(sorted(platforms)), evidence=tuple(evidence))
-            )
+            grown = replace(family_incident, platforms=tuple(sorted(platforms)), evidence=tuple(evidence))
+            self.incidents[grown.key] = grown
+            self._event(IncidentEvent.updated, grown)
 
     def _fold(self, platform: str, family_key: str) -> None:
         own = self._covering(platform)

@@ -96,6 +96,7 @@ def judge(
     transitions: list[Transition] = []
     moves: list[Move] = []
     reprobe: list[Reprobe] = []
+    falling: list[str] = []  # new suspects of an outage: their family is looked at at once
     for name in sorted(covered):
         remembered = platforms.get(name)
         if lost:
@@ -123,6 +124,8 @@ def judge(
             moves.append(move)
         if asks_reprobe:
             reprobe.extend(Reprobe(platform=name, delay_s=delay) for delay in policy.confirm_after_s)
+            if current.suspect is not None and current.suspect.health is Health.down:
+                falling.append(name)
         verdicts[name] = Verdict(
             platform=name,
             health=reading.health,
@@ -130,6 +133,9 @@ def judge(
             summary=_summary(reading, current, policy),
         )
 
+    # siblings probed in this very round were just looked at
+    asked = {r.platform for r in reprobe} | set(by_platform)
+    reprobe.extend(_family_looks(falling, platforms, families, asked=asked))
     ledger = Ledger(incidents=state.incidents, platforms=platforms, families=families, now=now, policy=policy)
     if not lost:
         ledger.settle(moves)
@@ -149,6 +155,31 @@ def judge(
         connectivity_events=connectivity_events,
         reprobe=tuple(sorted(reprobe, key=lambda r: (r.delay_s, r.platform))),
     )
+
+
+def _family_looks(
+    falling: Sequence[str],
+    platforms: Mapping[str, PlatformState],
+    families: Mapping[str, str | None],
+    asked: Collection[str],
+) -> list[Reprobe]:
+    """When a member of a family starts to look down, its siblings are looked at now rather
+    than at their next scheduled round: a family falling together is then confirmed
+    together, and told once."""
+    looks: list[Reprobe] = []
+    wanted = {families.get(name) for name in falling} - {None}
+    for sibling, family in sorted(families.items()):
+        if family not in wanted or sibling in falling or sibling in asked:
+            continue
+        remembered = platforms.get(sibling)
+        if remembered is not None and (
+            remembered.suspect is not None
+            or remembered.shown is Health.down
+            or remembered.incident is not None
+        ):
+            continue
+        looks.append(Reprobe(platform=sibling, delay_s=0.0))
+    return looks
 
 
 # -- connectivity ---------------------------------------------------------------------------

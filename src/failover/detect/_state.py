@@ -62,6 +62,16 @@ class Lingering:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Held:
+    """A family member confirmed down while siblings were still being confirmed: its
+    incident waits (at most ``family_hold`` from ``since``) so the family is told once."""
+
+    signals: tuple[Signal, ...]
+    opened_at: datetime
+    since: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PlatformState:
     """One platform as the judge remembers it.
 
@@ -83,6 +93,8 @@ class PlatformState:
     incident: str | None = None
     #: a source that keeps failing alone; degraded once it has lasted ``degraded_after``
     lingering: Lingering | None = None
+    #: confirmed down, its incident waiting for siblings being confirmed
+    held: Held | None = None
 
 
 _K = TypeVar("_K")
@@ -239,6 +251,26 @@ def _lingering_in(data: Mapping[str, Any] | None) -> Lingering | None:
     )
 
 
+def _held_out(held: Held | None) -> dict[str, Any] | None:
+    if held is None:
+        return None
+    return {
+        "signals": [_signal_out(s) for s in held.signals],
+        "opened_at": held.opened_at.isoformat(),
+        "since": held.since.isoformat(),
+    }
+
+
+def _held_in(data: Mapping[str, Any] | None) -> Held | None:
+    if data is None:
+        return None
+    return Held(
+        signals=tuple(_signal_in(s) for s in data["signals"]),
+        opened_at=_required_time_in(data["opened_at"]),
+        since=_required_time_in(data["since"]),
+    )
+
+
 def _platform_out(platform: PlatformState) -> dict[str, Any]:
     return {
         "health": str(platform.health),
@@ -251,6 +283,7 @@ def _platform_out(platform: PlatformState) -> dict[str, Any]:
         "changes": [at.isoformat() for at in platform.changes],
         "incident": platform.incident,
         "lingering": _lingering_out(platform.lingering),
+        "held": _held_out(platform.held),
     }
 
 
@@ -268,6 +301,7 @@ def _platform_in(data: Mapping[str, Any]) -> PlatformState:
         incident=None if incident is None else str(incident),
         # states written before the degraded_after rule have no such entry
         lingering=_lingering_in(data.get("lingering")),
+        held=_held_in(data.get("held")),
     )
 
 

@@ -186,6 +186,7 @@ BUILTIN_TEMPLATES: Mapping[str, Template] = MappingProxyType(_templates())
 _KIND_OF_EVENT = {
     IncidentEvent.opened: "outage",
     IncidentEvent.confirmed: "outage",
+    IncidentEvent.updated: "outage",  # rendered when sent: names every member down by then
     IncidentEvent.resolved: "recovery",
     IncidentEvent.manual: "manual",
     IncidentEvent.reminder: "reminder",

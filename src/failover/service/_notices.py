@@ -187,7 +187,10 @@ def _plan_event(
         if reminders_only:
             if route.reminder_every is None:
                 continue
-        elif event not in route.events:
+        elif event not in route.events and not (
+            # a family incident that grew is news for whoever heard of it opening
+            event is IncidentEvent.updated and IncidentEvent.confirmed in route.events
+        ):
             continue
         if not _route_matches(config, route, incident):
             continue
@@ -262,6 +265,11 @@ def plan_notices(
             hold_until=hold_until,
             groups=groups,
             message=message,
+            # each growth of a family incident is told once (rendered when sent: it names
+            # every member down by then)
+            event_key=f"{incident.key}/updated/{len(incident.platforms)}"
+            if event is IncidentEvent.updated
+            else None,
         )
     return drafts
 
