@@ -546,6 +546,7 @@ class _DetectionModel(_Model):
     family_window: PositiveDuration = _DEFAULT_POLICY.family_window.total_seconds()
     family_min_platforms: Annotated[int, Field(ge=2)] = _DEFAULT_POLICY.family_min_platforms
     degraded_after: PositiveDuration = _DEFAULT_POLICY.degraded_after.total_seconds()
+    family_hold: Annotated[PositiveDuration, Field(le=600)] = _DEFAULT_POLICY.family_hold.total_seconds()
     confirm_timeout: PositiveDuration = _DEFAULT_POLICY.confirm_timeout_s
 
 
@@ -1070,6 +1071,7 @@ def _policy(model: _DetectionModel, *, controls: int, problems: _Problems) -> De
         family_window=timedelta(seconds=model.family_window),
         family_min_platforms=model.family_min_platforms,
         degraded_after=timedelta(seconds=model.degraded_after),
+        family_hold=timedelta(seconds=model.family_hold),
         confirm_timeout_s=model.confirm_timeout,
     )
 
