@@ -318,6 +318,8 @@ class Observation:
     #: days until the certificate expires, for TLS and HTTPS checks
     cert_days_left: float | None = None
     is_control: bool = False
+    #: an HTTP check over TLS (https://) or not; None when the check says nothing of it
+    secure: bool | None = None
 
     @property
     def ok(self) -> bool:

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from failover.detect import judge
-from failover.domain import CheckKind, CheckRole, DetectionPolicy, Health, Outcome
+from failover.detect import JudgeState, judge
+from failover.domain import CheckKind, CheckRole, DetectionPolicy, Health, Observation, Outcome
 from tests.detect import (
     ALL_FAILING,
     API_DOOR,
@@ -191,6 +191,16 @@ class TestVerdictRules:
             "degraded if it lasts 2 min (look 1)"
         )
 
+    def test_a_plain_http_door_is_named_http_not_https(self) -> None:
+        """The cause names the protocol the door really speaks."""
+        plain = [
+            replace(o, secure=o.check != "front-door") for o in observe("whatsapp", T0, META_SHAPE, OUTAGE)
+        ]
+        secure = [replace(o, secure=True) for o in observe("whatsapp", T0, META_SHAPE, OUTAGE)]
+        assert "HTTP unreachable" in _summary(plain)
+        assert "HTTPS" not in _summary(plain)
+        assert "HTTPS unreachable" in _summary(secure)
+
     def test_incident_evidence_lines_carry_the_detail(self) -> None:
         """Each failing check becomes one evidence line with its outcome and detail."""
         failing = [
@@ -271,3 +281,14 @@ class TestCoverage:
                 policy=Watch().policy,
                 families=FAMILIES,
             )
+
+
+def _summary(observations: Sequence[Observation]) -> str:
+    decision = judge(
+        observations=observations,
+        state=JudgeState.initial(),
+        now=T0,
+        policy=DetectionPolicy(),
+        families={"whatsapp": "meta"},
+    )
+    return decision.verdicts["whatsapp"].summary

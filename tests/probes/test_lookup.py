@@ -160,6 +160,7 @@ async def test_the_url_host_name_reaches_the_server_as_the_host_header(
         )
     assert observation.outcome is Outcome.ok, observation.detail
     assert http_target.requests[-1].headers["host"] == f"www.facebook.example:{http_target.port}"
+    assert observation.secure is False  # an http:// door: its cause will say HTTP, not HTTPS
 
 
 async def test_a_name_with_only_an_ipv6_address_is_reached_over_ipv6(dns_server: DnsServer) -> None:

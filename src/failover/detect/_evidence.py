@@ -137,6 +137,8 @@ def _door_signal(observation: Observation) -> Signal | None:
     if observation.ok:
         return None
     label = _DOOR_LABELS[observation.kind]
+    if observation.kind is CheckKind.http and observation.secure is False:
+        label = "HTTP"  # the protocol actually used: an http:// door is not HTTPS
     outcome = observation.outcome
     if outcome in _SOFT_DOOR_OUTCOMES:
         severity = Severity.soft

@@ -164,6 +164,7 @@ class Prober:
             phases=finding.phases,
             cert_days_left=finding.cert_days_left,
             is_control=is_control,
+            secure=check.url.lower().startswith("https:") if isinstance(check, HttpCheck) else None,
         )
 
     async def probe_platforms(
