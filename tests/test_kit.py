@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import os
 import smtplib
 import socket
 import ssl
@@ -12,6 +14,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
 import apprise
 import dns.asyncresolver
@@ -35,12 +38,14 @@ from tests.kit import (
     FakeSignal,
     HttpTarget,
     SmtpSink,
+    Unbound,
     _config,
     _dns,
     _fakes,
     _http,
     _net,
     _smtp,
+    _unbound,
     free_port,
 )
 
@@ -61,7 +66,7 @@ def _ssl_chain(exc: BaseException) -> ssl.SSLCertVerificationError | None:
 class TestFrontDoor:
     def test_all_is_complete(self) -> None:
         """The package exports every public name of its private modules, and only those."""
-        modules = (_config, _dns, _fakes, _http, _net, _smtp)
+        modules = (_config, _dns, _fakes, _http, _net, _smtp, _unbound)
         public = {name for module in modules for name in module.__all__}
         assert set(tests.kit.__all__) == public
         for name in tests.kit.__all__:
@@ -407,6 +412,174 @@ class TestDnsServer:
         """set() rejects a mode name it does not know."""
         with pytest.raises(ValueError, match="unknown DNS mode"):
             dns_server.set("facebook.com", "timeout")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def unbound(dns_server: DnsServer) -> Iterator[Unbound]:
+    """A real unbound in front of the kit's DNS server (fails under CI=true when missing)."""
+    Unbound.require()
+    with Unbound(dns_server.endpoint) as resolver:
+        yield resolver
+
+
+def _ask(resolver: Unbound, name: str, *, timeout: float = 1.0) -> dns.message.Message:
+    query = dns.message.make_query(name, "A")
+    return dns.query.udp(query, resolver.host, port=resolver.port, timeout=timeout)
+
+
+def _failure(resolver: Unbound, name: str) -> str | None:
+    """How a 1 s query through unbound fails ("timeout", "SERVFAIL"), None if it succeeds."""
+    try:
+        response = _ask(resolver, name)
+    except dns.exception.Timeout:
+        return "timeout"
+    if response.rcode() == dns.rcode.NOERROR and response.answer:
+        return None
+    return dns.rcode.to_text(response.rcode())
+
+
+def _resolves_within(resolver: Unbound, name: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if _failure(resolver, name) is None:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _sockets_of(pid: int) -> list[tuple[str, str]]:
+    """(local, remote) IPv4 addresses of every UDP and TCP socket process ``pid`` holds;
+    an IPv6 socket fails the test (unbound is configured for IPv4 only)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    found = []
+    for table in ("udp", "tcp", "udp6", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] not in inodes:
+                continue
+            assert not table.endswith("6"), f"unbound holds an IPv6 socket: {line}"
+            found.append((_ipv4(fields[1]), _ipv4(fields[2])))
+    return found
+
+
+def _ipv4(field: str) -> str:
+    """``0100007F:0035`` (/proc/net, little-endian hex) → ``127.0.0.1``."""
+    address = field.split(":", maxsplit=1)[0]
+    return str(ipaddress.IPv4Address(bytes.fromhex(address)[::-1]))
+
+
+class TestUnbound:
+    """A real recursive resolver: what the probes meet when the authority behind it goes silent."""
+
+    def test_resolves_what_the_kit_serves(self, unbound: Unbound, dns_server: DnsServer) -> None:
+        """A name the kit serves resolves through unbound, which asked the kit for it."""
+        dns_server.set("www.facebook.test", "noerror", addresses=["127.0.0.7"])
+        response = _ask(unbound, "www.facebook.test", timeout=5.0)
+        assert response.rcode() == dns.rcode.NOERROR
+        assert _answers(response) == ["127.0.0.7"]
+        assert ("www.facebook.test", "A") in dns_server.queries
+        assert unbound.endpoint == Endpoint(host="127.0.0.1", port=unbound.port)
+
+    def test_errors_of_the_kit_come_through(self, unbound: Unbound, dns_server: DnsServer) -> None:
+        """NXDOMAIN passes through as NXDOMAIN; the kit's SERVFAIL becomes unbound's SERVFAIL."""
+        dns_server.set("gone.facebook.test", "nxdomain")
+        dns_server.set("broken.facebook.test", "servfail")
+        assert _ask(unbound, "gone.facebook.test", timeout=5.0).rcode() == dns.rcode.NXDOMAIN
+        assert _ask(unbound, "broken.facebook.test", timeout=10.0).rcode() == dns.rcode.SERVFAIL
+
+    def test_a_silent_authority_gets_no_answer_within_a_second(
+        self, unbound: Unbound, dns_server: DnsServer
+    ) -> None:
+        """Silent upstream: unbound forwards and keeps retrying, and the client gets no
+        answer at all within 1 s (stock discard-timeout); names the kit still answers keep
+        resolving meanwhile."""
+        dns_server.set("www.facebook.test", "silent")
+        dns_server.set("telegram.test", "noerror")
+        assert _failure(unbound, "www.facebook.test") == "timeout"
+        assert ("www.facebook.test", "A") in dns_server.queries
+        assert _failure(unbound, "telegram.test") is None
+
+    def test_a_cached_answer_expires_within_seconds(self, unbound: Unbound, dns_server: DnsServer) -> None:
+        """cache-max-ttl 1: a name resolved a moment ago fails soon after its authority
+        falls silent (the cache is modelled as already expired, not hiding the outage)."""
+        dns_server.set("www.facebook.test", "noerror")
+        assert _failure(unbound, "www.facebook.test") is None
+        dns_server.set("www.facebook.test", "silent")
+        deadline = time.monotonic() + 10.0
+        failure = None
+        while failure is None and time.monotonic() < deadline:
+            failure = _failure(unbound, "www.facebook.test")
+        assert failure in ("timeout", "SERVFAIL")
+
+    def test_answers_again_after_the_heal(self, unbound: Unbound, dns_server: DnsServer) -> None:
+        """Once the authority answers again, so does unbound, within seconds."""
+        dns_server.set("www.facebook.test", "silent")
+        assert _failure(unbound, "www.facebook.test") is not None
+        dns_server.set("www.facebook.test", "noerror")
+        assert _resolves_within(unbound, "www.facebook.test", 30.0), unbound.log_text()[-2000:]
+
+    def test_everything_goes_to_the_loopback_upstream_only(self, unbound: Unbound) -> None:
+        """The configuration forwards the root to the kit's server only, queries leave from
+        127.0.0.1, nothing validates (no trust anchor to fetch), nobody controls it remotely."""
+        config = (unbound.directory / "unbound.conf").read_text()
+        assert config == unbound.config_text()
+        lines = [line.strip() for line in config.splitlines()]
+        assert f"forward-addr: 127.0.0.1@{unbound.upstream.port}" in lines
+        assert [line for line in lines if line.startswith(("forward-addr", "forward-host", "stub-"))] == [
+            f"forward-addr: 127.0.0.1@{unbound.upstream.port}"
+        ]
+        assert 'name: "."' in lines
+        assert "outgoing-interface: 127.0.0.1" in lines
+        assert 'module-config: "iterator"' in lines
+        assert not [line for line in lines if "trust-anchor" in line or "root-hints" in line]
+        assert "control-enable: no" in lines
+
+    def test_its_sockets_stay_on_loopback(self, unbound: Unbound, dns_server: DnsServer) -> None:
+        """While unbound works on answered and silent names, every socket it holds is bound
+        to 127.0.0.1 and talks to 127.0.0.1 (or nobody): nothing is sent off the machine."""
+        dns_server.set("www.facebook.test", "silent")
+        dns_server.set("telegram.test", "noerror")
+        for name in ("www.facebook.test", "telegram.test", "www.facebook.test"):
+            _failure(unbound, name)
+        assert unbound.pid is not None
+        sockets = _sockets_of(unbound.pid)
+        assert sockets, "no socket of unbound found in /proc/net"
+        for local, remote in sockets:
+            assert local.startswith("127."), (local, remote)
+            assert remote.startswith(("127.", "0.0.0.0")), (local, remote)
+
+    def test_refuses_an_upstream_off_loopback(self) -> None:
+        """An upstream outside 127.0.0.0/8 (or a name) is refused before anything runs."""
+        for host in ("192.0.2.1", "dns.example", "::1"):
+            with pytest.raises(ValueError, match=r"127\.0\.0\.0/8"):
+                Unbound(Endpoint(host=host, port=53))
+
+    def test_stop_ends_the_process_and_frees_the_port(self, dns_server: DnsServer) -> None:
+        """After stop, the port (UDP and TCP) is free again and the directory is gone."""
+        Unbound.require()
+        with Unbound(dns_server.endpoint) as resolver:
+            port, directory = resolver.port, resolver.directory
+            assert directory.exists()
+        assert not directory.exists()
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            with socket.socket(socket.AF_INET, kind) as sock:
+                sock.bind(("127.0.0.1", port))  # nobody holds it any more
+
+    @pytest.mark.parametrize(
+        ("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)]
+    )
+    def test_a_missing_binary_fails_under_ci_and_skips_elsewhere(
+        self, monkeypatch: pytest.MonkeyPatch, ci: str, outcome: type[BaseException]
+    ) -> None:
+        """require(): CI=true turns a missing unbound into a failure, never a skip."""
+        monkeypatch.setenv("CI", ci)
+        with pytest.raises(outcome, match="not installed"):
+            Unbound.require("/nonexistent/unbound")
 
 
 def _mail(subject: str = "Facebook is down") -> EmailMessage:

@@ -37,6 +37,7 @@ from tests.kit._net import (
     write_ca_file,
 )
 from tests.kit._smtp import ReceivedMessage, SmtpSink
+from tests.kit._unbound import Unbound
 
 __all__ = [
     "LOOPBACK",
@@ -59,6 +60,7 @@ __all__ = [
     "Response",
     "SmtpSink",
     "StreamServer",
+    "Unbound",
     "bind_tcp_and_udp",
     "closed_port_socket",
     "come_back",
