@@ -19,8 +19,10 @@ from types import ModuleType
 
 __all__ = ["DAEMON_HIDDEN_MODULES", "is_daemon", "main", "without_terminal_libraries"]
 
-#: what the daemon never imports: terminal drawing, and what only terminal drawing needs
-DAEMON_HIDDEN_MODULES = ("rich", "pygments")
+#: what the daemon never imports: terminal drawing, and what only terminal drawing needs;
+#: and trio, which httpcore imports whenever it is installed (a browser-test library brings
+#: it, with attrs) although the daemon runs on asyncio
+DAEMON_HIDDEN_MODULES = ("rich", "pygments", "trio")
 
 
 def is_daemon(arguments: Sequence[str]) -> bool:
