@@ -63,19 +63,41 @@ class TestChecks:
 
     def test_a_private_mastodon_channel_must_send_direct_messages(self) -> None:
         check_channel(Channel(ref="m", url="mastodon://t@127.0.0.1:1/@bob?visibility=direct"))
-        with pytest.raises(ChannelRefusedError, match="direct"):
-            check_channel(Channel(ref="m", url="mastodon://t@127.0.0.1:1"))
-        with pytest.raises(ChannelRefusedError, match="direct"):
-            check_channel(Channel(ref="m", url="toot://t@127.0.0.1:1"))
+        for url in (
+            "mastodon://t@127.0.0.1:1",
+            "toot://t@127.0.0.1:1",
+            "mastodon://t@127.0.0.1:1?visibility=unlisted",
+            "mastodon://t@127.0.0.1:1?visibility=private",  # Mastodon's "private": every follower
+        ):
+            with pytest.raises(ChannelRefusedError, match=r"public audience .*visibility=direct"):
+                check_channel(Channel(ref="m", url=url))
 
-    def test_a_public_mastodon_channel_must_post_publicly(self) -> None:
-        check_channel(Channel(ref="m", url="mastodon://t@127.0.0.1:1", visibility=Visibility.public))
-        with pytest.raises(ChannelRefusedError, match="publicly"):
+    def test_a_public_mastodon_channel_posts_to_an_audience(self) -> None:
+        """Public, unlisted or followers-only: a public text for many readers; never a
+        public post that names someone."""
+        for visibility in ("", "?visibility=public", "?visibility=unlisted", "?visibility=private"):
             check_channel(
-                Channel(
-                    ref="m", url="mastodon://t@127.0.0.1:1?visibility=unlisted", visibility=Visibility.public
-                )
+                Channel(ref="m", url=f"mastodon://t@127.0.0.1:1{visibility}", visibility=Visibility.public)
             )
+        with pytest.raises(ChannelRefusedError, match="may not mention anyone"):
+            check_channel(Channel(ref="m", url="toot://t@127.0.0.1:1/@bob", visibility=Visibility.public))
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "signal://127.0.0.1:8080/+15551234567/+15557654321/+15550000000",
+            "mastodon://t@127.0.0.1:1/@bob/@carol?visibility=direct",
+            "tgram://123456789:AAHsecrettoken/987654321/123456789",
+            "x://ckey/csecret/akey/asecret/@alice/@bob",
+        ],
+    )
+    def test_several_recipients_are_refused_whatever_the_scheme(self, url: str) -> None:
+        with pytest.raises(ChannelRefusedError, match=r"^c: reaches 2 recipients"):
+            check_channel(Channel(ref="c", url=url))
+
+    def test_a_scheme_whose_reach_is_unknown_is_refused(self) -> None:
+        with pytest.raises(ChannelRefusedError, match="cannot tell whom a 'pover://' URL reaches"):
+            check_channel(Channel(ref="c", url="pover://user@token"))
 
     def test_a_private_notice_may_not_go_to_a_public_channel(self) -> None:
         public = Channel(ref="channels.announce", url="toot://t@127.0.0.1:1", visibility=Visibility.public)
@@ -92,14 +114,21 @@ class TestEligibility:
     """Channels through a platform that is down are skipped; order is kept."""
 
     email = Channel(ref="c.email", url="mailto://127.0.0.1:25?from=a@example.org&to=b@example.org")
-    signal = Channel(ref="c.signal", url="signal://127.0.0.1:8080/+15551234567/+15557654321")
+    signal = Channel(
+        ref="c.signal", url="signal://127.0.0.1:8080/+15551234567/+15557654321", depends_on=("signal",)
+    )
     whatsapp_bridge = Channel(ref="c.bridge", url="json://127.0.0.1:9/", depends_on=("whatsapp",))
     announce = Channel(ref="c.announce", url="toot://t@127.0.0.1:1", visibility=Visibility.public)
 
-    def test_dependencies_come_from_configuration_and_scheme(self) -> None:
+    def test_dependencies_are_the_channels_own(self) -> None:
+        """What a channel depends on is its depends_on, which the configuration filled in
+        (tests/test_config.py): nothing is added from the scheme here, so an explicit
+        depends_on = [] stays empty."""
         assert channel_platforms(self.whatsapp_bridge) == {"whatsapp"}
         assert channel_platforms(self.signal) == {"signal"}
         assert channel_platforms(self.email) == frozenset()
+        bare_signal = Channel(ref="c.signal", url=self.signal.url)
+        assert channel_platforms(bare_signal) == frozenset()
 
     def test_a_channel_through_a_down_platform_is_skipped(self) -> None:
         channels = [self.whatsapp_bridge, self.signal, self.email]

@@ -1,14 +1,16 @@
 """Facts about channel URLs: their scheme, a secret-free form, what they depend on,
-and whether a channel may carry a notice. Pure: no I/O, no apprise."""
+and whether a channel may carry a notice (what its URL reaches is read by
+:mod:`failover.reach`). Pure: no I/O, no apprise."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from failover.domain import Channel, Visibility
 from failover.errors import NotifyError
+from failover.reach import Audience, channel_reach
 
 __all__ = [
     "ChannelRefusedError",
@@ -22,31 +24,9 @@ __all__ = [
     "redact_channel",
 ]
 
-#: Schemes whose messages travel through a watched platform: a channel of this
-#: scheme is useless while that platform is down, whatever its configuration says.
-_SCHEME_PLATFORMS: dict[str, tuple[str, ...]] = {
-    "tgram": ("telegram",),
-    "signal": ("signal",),
-    "signals": ("signal",),
-    "mastodon": ("mastodon",),
-    "mastodons": ("mastodon",),
-    "toot": ("mastodon",),
-    "toots": ("mastodon",),
-    "discord": ("discord",),
-    "slack": ("slack",),
-    "x": ("x",),
-    "twitter": ("x",),
-    "tweet": ("x",),
-    "whatsapp": ("whatsapp",),
-    "fbm": ("messenger",),
-}
-
-_MAIL_SCHEMES = frozenset({"mailto", "mailtos"})
-_MASTODON_SCHEMES = frozenset({"mastodon", "mastodons", "toot", "toots"})
 #: apprise's own default for ``toot://`` is public; ``mastodon://`` posts with the
 #: account's default visibility, which we cannot know, so we never rely on it.
 _MASTODON_PUBLIC_BY_DEFAULT = frozenset({"toot", "toots"})
-_ADDRESS_SPLIT = re.compile(r"[\s,;]+")
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
 
@@ -69,21 +49,13 @@ def redact_channel(url: str) -> str:
 
 
 def channel_platforms(channel: Channel) -> frozenset[str]:
-    """The platforms a channel depends on: configured ones and those its scheme implies."""
-    return frozenset(channel.depends_on) | frozenset(_SCHEME_PLATFORMS.get(channel_scheme(channel.url), ()))
+    """The platforms a channel depends on: its ``depends_on``, which the configuration
+    filled in (as written, else from :data:`failover.domain.CHANNEL_PLATFORMS`)."""
+    return frozenset(channel.depends_on)
 
 
 def _query(url: str) -> dict[str, list[str]]:
     return {key.lower(): values for key, values in parse_qs(urlsplit(url).query).items()}
-
-
-def _addresses(values: Iterable[str]) -> list[str]:
-    return [part for value in values for part in _ADDRESS_SPLIT.split(unquote(value)) if part]
-
-
-def _mail_recipients(url: str) -> list[str]:
-    path_targets = [unquote(segment) for segment in urlsplit(url).path.split("/") if segment]
-    return _addresses(path_targets) + _addresses(_query(url).get("to", []))
 
 
 def mastodon_visibility(url: str) -> str:
@@ -96,27 +68,21 @@ def mastodon_visibility(url: str) -> str:
 
 def check_channel(channel: Channel) -> None:
     """Refuse a channel that would break one-message-per-recipient or leak a private
-    notice; the daemon calls this at config load, the sender again before each use.
+    notice; the configuration refuses these at load (naming the key), the sender again
+    before each use, so a channel built any other way is held to the same rules.
 
     Raises :class:`ChannelRefusedError` naming the channel by its ``ref`` only.
     """
-    scheme = channel_scheme(channel.url)
-    if not scheme:
+    if not channel_scheme(channel.url):
         raise ChannelRefusedError(f"{channel.ref}: not a URL with a scheme")
-    if scheme in _MAIL_SCHEMES:
-        query = _query(channel.url)
-        if _addresses(query.get("cc", [])) or _addresses(query.get("bcc", [])):
-            raise ChannelRefusedError(f"{channel.ref}: a mail channel may not have cc or bcc recipients")
-        if len(_mail_recipients(channel.url)) != 1:
-            raise ChannelRefusedError(f"{channel.ref}: a mail channel must name exactly one recipient")
-    if scheme in _MASTODON_SCHEMES:
-        visibility = mastodon_visibility(channel.url)
-        if channel.visibility is Visibility.private and visibility != "direct":
-            raise ChannelRefusedError(
-                f"{channel.ref}: a private Mastodon channel must send direct messages (visibility=direct)"
-            )
-        if channel.visibility is Visibility.public and visibility not in {"public", "default"}:
-            raise ChannelRefusedError(f"{channel.ref}: a public Mastodon channel must post publicly")
+    reach = channel_reach(channel.url)
+    if reach.problem is not None:
+        raise ChannelRefusedError(f"{channel.ref}: {reach.problem}")
+    if channel.visibility is Visibility.private and reach.audience is Audience.public:
+        hint = " (visibility=direct sends direct messages)" if reach.kind == "a Mastodon post" else ""
+        raise ChannelRefusedError(
+            f"{channel.ref}: a private channel may not be {reach.kind}, a public audience{hint}"
+        )
 
 
 def ensure_may_carry(channel: Channel, visibility: Visibility) -> None:
