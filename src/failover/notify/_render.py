@@ -6,10 +6,10 @@ names are errors, and nothing is HTML-escaped: every channel here carries plain 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
@@ -27,10 +27,29 @@ from failover.domain import (
 )
 from failover.errors import TemplateError
 
-__all__ = ["FALLBACK_LANGUAGE", "RenderedNotice", "format_duration", "format_time", "render_notice"]
+__all__ = [
+    "FALLBACK_LANGUAGE",
+    "Alternatives",
+    "LanguageGap",
+    "RenderedNotice",
+    "alternatives_in",
+    "format_duration",
+    "format_time",
+    "in_language",
+    "join_words",
+    "language_gaps",
+    "render_notice",
+    "validate_template",
+]
 
 #: The language used when a contact's own has no text in a template.
 FALLBACK_LANGUAGE = "en"
+
+#: The "other ways to reach us" lines: one list for every language, or a list per language
+#: (``{"fr": [...], "en": [...]}``), as ``Config.alternatives`` holds them.
+Alternatives = Sequence[str] | Mapping[str, Sequence[str]]
+
+_T = TypeVar("_T")
 
 _MONTHS = {
     "en": (
@@ -43,8 +62,9 @@ _MONTHS = {
     ),
 }  # fmt: skip
 _AT = {"en": "at", "fr": "à"}
+_AND = {"en": "and", "fr": "et"}
 _UNDER_A_MINUTE = {"en": "less than a minute", "fr": "moins d'une minute"}
-_DAY_UNIT = {"en": "d", "fr": "j"}
+_DAYS = {"en": ("day", "days"), "fr": ("jour", "jours")}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -56,6 +76,28 @@ class RenderedNotice:
     language: str
 
 
+def _language_known(language: str, table: Mapping[str, object]) -> str:
+    """``language``, else its base (``fr`` for ``fr-CA``), else the fallback language."""
+    for candidate in (language, language.split("-", maxsplit=1)[0]):
+        if candidate in table:
+            return candidate
+    return FALLBACK_LANGUAGE
+
+
+def join_words(items: Iterable[str], *, language: str) -> str:
+    """A list as a sentence says it: ``Facebook et WhatsApp``, ``A, B and C``."""
+    words = list(items)
+    if len(words) <= 1:
+        return "".join(words)
+    conjunction = _AND[_language_known(language, _AND)]
+    return f"{', '.join(words[:-1])} {conjunction} {words[-1]}"
+
+
+@jinja2.pass_context
+def _join_words_filter(context: jinja2.runtime.Context, items: Iterable[object]) -> str:
+    return join_words((str(item) for item in items), language=str(context.get("language", FALLBACK_LANGUAGE)))
+
+
 # Compiled templates are kept per source text: a fan-out renders the same few
 # sources thousands of times. The environment holds no state of ours.
 _ENVIRONMENT = ImmutableSandboxedEnvironment(
@@ -65,6 +107,8 @@ _ENVIRONMENT = ImmutableSandboxedEnvironment(
     lstrip_blocks=True,
     keep_trailing_newline=False,
 )
+#: ``{{ platforms | join_words }}``: "Facebook et WhatsApp" in French, "… and …" in English
+_ENVIRONMENT.filters["join_words"] = _join_words_filter
 
 
 @functools.lru_cache(maxsize=512)
@@ -82,41 +126,113 @@ def _zone(name: str) -> tzinfo:
 
 
 def format_time(moment: datetime, *, language: str, zone: str = "UTC") -> str:
-    """``4 October 2021 at 17:40 CEST`` / ``4 octobre 2021 à 17:40 CEST``; ISO-like for
+    """``4 October 2021 at 17:40 CEST`` / ``1er octobre 2021 à 17:40 CEST``; ISO-like for
     languages without month names here."""
     local = moment.astimezone(_zone(zone))
     abbreviation = local.tzname() or "UTC"
     months = _MONTHS.get(language)
     if months is None:
         return f"{local:%Y-%m-%d %H:%M} {abbreviation}"
-    return f"{local.day} {months[local.month - 1]} {local.year} {_AT[language]} {local:%H:%M} {abbreviation}"
+    day = "1er" if language == "fr" and local.day == 1 else str(local.day)
+    return f"{day} {months[local.month - 1]} {local.year} {_AT[language]} {local:%H:%M} {abbreviation}"
 
 
 def format_duration(span: timedelta, *, language: str) -> str:
-    """``2 j 3 h`` / ``6 h 5 min`` / ``12 min``: coarse, as people say it."""
+    """As people say it, coarse: ``3 jours``, ``2 days and 3 h``, ``1 h``, ``2 h 5 min``,
+    ``12 min``, ``moins d'une minute`` (days drop the minutes)."""
+    language = _language_known(language, _DAYS)
     seconds = max(0, int(span.total_seconds()))
     days, rest = divmod(seconds, 86_400)
     hours, rest = divmod(rest, 3_600)
     minutes = rest // 60
     if days:
-        return f"{days} {_DAY_UNIT.get(language, 'd')} {hours} h"
+        one, many = _DAYS[language]
+        spelt = f"{days} {one if days == 1 else many}"
+        return f"{spelt} {_AND[language]} {hours} h" if hours else spelt
     if hours:
-        return f"{hours} h {minutes} min"
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     if minutes:
         return f"{minutes} min"
-    return _UNDER_A_MINUTE.get(language, _UNDER_A_MINUTE[FALLBACK_LANGUAGE])
+    return _UNDER_A_MINUTE[language]
+
+
+def in_language(values: Mapping[str, _T], language: str) -> tuple[str, _T] | None:
+    """The value written for ``language`` and the language it is in: its own, its base
+    language's (``fr`` for ``fr-CA``), the fallback language's, else the first by language
+    code (better another language than nothing); None when ``values`` is empty."""
+    for candidate in (language, language.split("-", maxsplit=1)[0], FALLBACK_LANGUAGE):
+        if candidate in values:
+            return candidate, values[candidate]
+    if values:
+        first = min(values)
+        return first, values[first]
+    return None
+
+
+def alternatives_in(alternatives: Alternatives, language: str) -> tuple[str, ...]:
+    """The alternatives a reader of ``language`` is given: a plain list whatever the
+    language; from a list per language, theirs, else as :func:`in_language` falls back
+    (a language given an empty list has none, and falls back too)."""
+    if isinstance(alternatives, Mapping):
+        found = in_language({lang: lines for lang, lines in alternatives.items() if lines}, language)
+        return tuple(found[1]) if found is not None else ()
+    return tuple(alternatives)
+
+
+def _message_in(message: str | Mapping[str, str], language: str) -> str:
+    if isinstance(message, str):
+        return message
+    found = in_language({lang: text for lang, text in message.items() if text}, language)
+    return found[1] if found is not None else ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LanguageGap:
+    """Something written per language but not in ``language``: its readers get the text
+    of ``used`` instead, or nothing when ``used`` is None."""
+
+    language: str
+    what: Literal["alternatives", "message"]
+    used: str | None
+
+
+def _gap(
+    values: Mapping[str, Sequence[str]] | Mapping[str, str],
+    language: str,
+    what: Literal["alternatives", "message"],
+) -> LanguageGap | None:
+    written = {lang: value for lang, value in values.items() if value}
+    if language in written or language.split("-", maxsplit=1)[0] in written:
+        return None
+    found = in_language(written, language)
+    return LanguageGap(language=language, what=what, used=found[0] if found is not None else None)
+
+
+def language_gaps(
+    languages: Iterable[str],
+    *,
+    alternatives: Alternatives,
+    message: str | Mapping[str, str] | None = None,
+) -> tuple[LanguageGap, ...]:
+    """What a preview warns about, for recipients of these languages: alternatives or a
+    manual message not written in their language (and which one they get instead), and
+    no alternatives at all. A plain list or a plain message is everyone's: no gap."""
+    gaps: list[LanguageGap | None] = []
+    for language in sorted(set(languages)):
+        if isinstance(alternatives, Mapping):
+            gaps.append(_gap(alternatives, language, "alternatives"))
+        elif not alternatives:
+            gaps.append(LanguageGap(language=language, what="alternatives", used=None))
+        if isinstance(message, Mapping):
+            gaps.append(_gap(message, language, "message"))
+    return tuple(gap for gap in gaps if gap is not None)
 
 
 def _pick_text(template: Template, language: str) -> tuple[str, TemplateText]:
-    for candidate in (language, language.split("-", maxsplit=1)[0], FALLBACK_LANGUAGE):
-        text = template.texts.get(candidate)
-        if text is not None:
-            return candidate, text
-    if template.texts:
-        # a template written in one other language only: better that than nothing
-        first = next(iter(sorted(template.texts)))
-        return first, template.texts[first]
-    raise TemplateError(f"template {template.name!r} has no text")
+    found = in_language(template.texts, language)
+    if found is None:
+        raise TemplateError(f"template {template.name!r} has no text")
+    return found
 
 
 def _variables(
@@ -127,20 +243,33 @@ def _variables(
     event: IncidentEvent,
     contact: Contact | None,
     now: datetime,
-    alternatives: Sequence[str],
+    alternatives: Alternatives,
     platform_names: Mapping[str, str],
+    zone: str,
+    message: str | Mapping[str, str] | None,
 ) -> dict[str, Any]:
-    zone = contact.timezone if contact is not None else "UTC"
     platforms = [platform_names.get(name, name) for name in incident.platforms]
+    # a custom incident (a manual failover about "website") has no platforms: its name says
+    # what it is about, so that no subject or sentence is about nothing
+    names = (
+        join_words(platforms, language=language)
+        if platforms
+        else incident.name[:1].upper() + incident.name[1:]
+    )
+    if message is None:
+        message = incident.message if incident.kind is IncidentKind.manual else ""
     variables: dict[str, Any] = {
         "platforms": platforms,
-        "platform": platforms[0] if platforms else "",
+        "platform": platforms[0] if platforms else incident.name,
+        "names": names,
         "family": incident.name if incident.scope is IncidentScope.family else "",
         "event": str(event),
+        "kind": str(incident.kind),
+        "language": language,
         "started_at": format_time(incident.opened_at, language=language, zone=zone),
         "duration": format_duration(incident.duration(now), language=language),
-        "message": incident.message if incident.kind is IncidentKind.manual else "",
-        "alternatives": list(alternatives),
+        "message": _message_in(message, language),
+        "alternatives": list(alternatives_in(alternatives, language)),
     }
     if template.visibility is Visibility.private and contact is not None:
         variables["contact_name"] = contact.name
@@ -155,11 +284,19 @@ def render_notice(
     event: IncidentEvent,
     contact: Contact | None,
     now: datetime,
-    alternatives: Sequence[str],
+    alternatives: Alternatives,
     platform_names: Mapping[str, str],
+    timezone: str | None = None,
+    message: str | Mapping[str, str] | None = None,
 ) -> RenderedNotice:
-    """Render one notice. A public template never sees the contact: whatever is passed
-    as ``contact``, it renders without it (times in UTC, no ``contact_name``).
+    """Render one notice in ``language`` (or the closest the template has).
+
+    Times are shown in the contact's time zone; ``timezone`` (the organisation's,
+    ``daemon.timezone``) is used when there is no contact, and always for a public
+    template: a public template never sees the contact, whatever is passed as
+    ``contact`` (no ``contact_name``, not even its zone). ``alternatives`` and ``message``
+    (which replaces a manual incident's own; given, it is shown for any incident) may be
+    written per language: the reader's, else as :func:`in_language` falls back.
 
     Raises :class:`TemplateError` naming the template and language when it does not render.
     """
@@ -175,6 +312,8 @@ def render_notice(
         now=now,
         alternatives=alternatives,
         platform_names=platform_names,
+        zone=contact.timezone if contact is not None else (timezone or "UTC"),
+        message=message,
     )
     try:
         subject = _compile(text.subject).render(variables)
@@ -185,7 +324,8 @@ def render_notice(
 
 
 _SAMPLE_OPENED = datetime(2021, 10, 4, 15, 40, tzinfo=UTC)
-_SAMPLE_INCIDENT = Incident(
+_SAMPLE_NOW = _SAMPLE_OPENED + timedelta(hours=6, minutes=5)
+_SAMPLE_FAMILY = Incident(
     key="sample",
     scope=IncidentScope.family,
     kind=IncidentKind.unreachable,
@@ -193,15 +333,59 @@ _SAMPLE_INCIDENT = Incident(
     platforms=("whatsapp", "messenger"),
     opened_at=_SAMPLE_OPENED,
     confirmed_at=_SAMPLE_OPENED + timedelta(minutes=1),
-    message="A sample message.",
+)
+_SAMPLE_DEGRADED = replace(
+    _SAMPLE_FAMILY,
+    scope=IncidentScope.platform,
+    kind=IncidentKind.degraded,
+    name="whatsapp",
+    platforms=("whatsapp",),
+)
+_SAMPLE_MANUAL = replace(_SAMPLE_DEGRADED, kind=IncidentKind.manual, message="A sample message.")
+_SAMPLE_CUSTOM = replace(_SAMPLE_MANUAL, scope=IncidentScope.custom, name="website", platforms=())
+_OUTAGE_EVENTS = (
+    IncidentEvent.opened,
+    IncidentEvent.confirmed,
+    IncidentEvent.updated,
+    IncidentEvent.reminder,
+)
+#: every incident and event a template may be rendered for, tried when it is validated
+_SAMPLES: tuple[tuple[Incident, tuple[IncidentEvent, ...]], ...] = (
+    (_SAMPLE_FAMILY, _OUTAGE_EVENTS),
+    (_SAMPLE_DEGRADED, (IncidentEvent.confirmed, IncidentEvent.reminder)),
+    (_SAMPLE_MANUAL, (IncidentEvent.manual, IncidentEvent.reminder)),
+    (_SAMPLE_CUSTOM, (IncidentEvent.manual,)),
 )
 _SAMPLE_CONTACT = Contact(name="Sample Contact", language="en", timezone="Europe/Paris")
+_SAMPLE_ALTERNATIVES = ("e-mail: contact@example.org", "Signal: +33 6 00 00 00 00")
+_SAMPLE_NAMES = {"whatsapp": "WhatsApp", "messenger": "Messenger"}
 
 
-def validate_template(template: Template) -> None:
-    """Render every language of ``template`` against a sample incident (as a manual
-    incident too, so ``message`` is exercised). Raises :class:`TemplateError` naming the
-    template and language; for a public template, a reference to contact data fails."""
+def _render_sample(
+    template: Template, language: str, incident: Incident, event: IncidentEvent
+) -> RenderedNotice:
+    return render_notice(
+        template=template,
+        language=language,
+        incident=incident,
+        event=event,
+        contact=_SAMPLE_CONTACT,
+        now=_SAMPLE_NOW,
+        alternatives=_SAMPLE_ALTERNATIVES,
+        platform_names=_SAMPLE_NAMES,
+        timezone="Europe/Paris",
+    )
+
+
+def validate_template(template: Template, *, events: Collection[IncidentEvent] = ()) -> None:
+    """Render every language of ``template`` against sample incidents (a family outage, a
+    degraded platform, manual failovers about a platform and about a custom name), for
+    every event each may have, resolution included. Raises :class:`TemplateError` naming
+    the template and language; for a public template, a reference to contact data fails.
+
+    ``events``, those of the routes using the template: when it is used for ``resolved``
+    and for another event, it must not read the same at recovery as for that event (a
+    template of one's own is used for every event: it has to test ``event``)."""
     if not template.texts:
         raise TemplateError(f"template {template.name!r} has no text")
     for language, text in template.texts.items():
@@ -210,27 +394,15 @@ def validate_template(template: Template) -> None:
                 _compile(source)
             except jinja2.TemplateError as exc:
                 raise TemplateError(f"template {template.name!r} ({language}): {exc}") from exc
-        for kind, event in (
-            (IncidentKind.unreachable, IncidentEvent.confirmed),
-            (IncidentKind.manual, IncidentEvent.manual),
-        ):
-            incident = Incident(
-                key=_SAMPLE_INCIDENT.key,
-                scope=_SAMPLE_INCIDENT.scope,
-                kind=kind,
-                name=_SAMPLE_INCIDENT.name,
-                platforms=_SAMPLE_INCIDENT.platforms,
-                opened_at=_SAMPLE_INCIDENT.opened_at,
-                confirmed_at=_SAMPLE_INCIDENT.confirmed_at,
-                message=_SAMPLE_INCIDENT.message,
-            )
-            render_notice(
-                template=Template(name=template.name, visibility=template.visibility, texts={language: text}),
-                language=language,
-                incident=incident,
-                event=event,
-                contact=_SAMPLE_CONTACT,
-                now=_SAMPLE_OPENED + timedelta(hours=6, minutes=5),
-                alternatives=("e-mail: contact@example.org", "Signal: +33 6 00 00 00 00"),
-                platform_names={"whatsapp": "WhatsApp", "messenger": "Messenger"},
-            )
+        one = Template(name=template.name, visibility=template.visibility, texts={language: text})
+        for incident, incident_events in _SAMPLES:
+            resolved = replace(incident, resolved_at=_SAMPLE_NOW)
+            recovery = _render_sample(one, language, resolved, IncidentEvent.resolved)
+            for event in incident_events:
+                rendered = _render_sample(one, language, incident, event)
+                if IncidentEvent.resolved in events and event in events and rendered == recovery:
+                    raise TemplateError(
+                        f"template {template.name!r} ({language}) reads the same when an incident "
+                        f"is resolved as when it is {event}: test `event` in it, e.g. "
+                        "{% if event == 'resolved' %}…{% else %}…{% endif %}"
+                    )

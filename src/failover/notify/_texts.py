@@ -11,112 +11,210 @@ from types import MappingProxyType
 
 from failover.domain import IncidentEvent, Template, TemplateText, Visibility
 
-__all__ = ["BUILTIN_TEMPLATES", "builtin_template"]
+__all__ = ["BUILTIN_TEMPLATES", "TEST_TEMPLATE", "builtin_template"]
 
 _ALTERNATIVES_EN = (
     "{% if alternatives %}You can reach us through:\n"
-    "{% for way in alternatives %}- {{ way }}\n{% endfor %}{% endif %}"
+    "{% for way in alternatives %}- {{ way }}\n{% endfor +%}\n{% endif %}"
 )
 _ALTERNATIVES_FR = (
     "{% if alternatives %}Vous pouvez nous joindre par :\n"
-    "{% for way in alternatives %}- {{ way }}\n{% endfor %}{% endif %}"
+    "{% for way in alternatives %}- {{ way }}\n{% endfor +%}\n{% endif %}"
 )
-_PLATFORMS = "{{ platforms | join(', ') }}"
+# ("+%}" keeps the newline after the list: a blank line before what follows it)
+_JOIN_EN = "{% if alternatives %} Reach us through: {{ alternatives | join('; ') }}.{% endif %}"
+_JOIN_FR = "{% if alternatives %} Joignez-nous par : {{ alternatives | join(' ; ') }}.{% endif %}"
+#: what the incident is about: "Facebook et WhatsApp", "A, B and C", or a custom name
+_N = "{{ names }}"
+_STARTED = "{{ started_at }}"
+_DURATION = "{{ duration }}"
+_MESSAGE = "{% if message %}{{ message }}\n\n{% endif %}"
+_MESSAGE_INLINE = "{% if message %}{{ message }} {% endif %}"
 
 
-def _one_or_many(one: str, many: str) -> str:
-    """A Jinja expression choosing the singular or the plural by the number of platforms."""
-    return f"{{{{ '{one}' if platforms | length == 1 else '{many}' }}}}"
+def _plural(one: str, many: str) -> str:
+    """Jinja choosing the singular or the plural by the number of platforms (a custom
+    incident, which has none, is one thing)."""
+    return f"{{{{ '{many}' if platforms | length > 1 else '{one}' }}}}"
 
 
-_UNAVAILABLE_FR = _one_or_many("indisponible", "indisponibles")
-_HAS_BEEN_EN = _one_or_many("has been", "have been")
-_OUR_LINE_EN = "Our {{ platforms | join(', ') }} " + _one_or_many("line", "lines")
-_OUR_LINE_FR = _one_or_many("Notre ligne", "Nos lignes") + " {{ platforms | join(', ') }}"
-_EST_OR_SONT = _one_or_many("est", "sont")
-_IS_EN = _one_or_many("is", "are")
-_IS_FR = _one_or_many("est indisponible", "sont indisponibles")
-_STILL_FR = _one_or_many("est toujours indisponible", "sont toujours indisponibles")
-_WORKS_FR = _one_or_many("fonctionne", "fonctionnent")
-_WORK_EN = _one_or_many("works", "work")
-_JOIN_EN = "{% if alternatives %} Reach us through: {{ alternatives | join(', ') }}.{% endif %}"
-_JOIN_FR = "{% if alternatives %} Joignez-nous par : {{ alternatives | join(', ') }}.{% endif %}"
+def _by_kind(*, unreachable: str, degraded: str, manual: str | None = None) -> str:
+    """Jinja choosing a text by the incident's kind; without a ``manual`` text, a manual
+    incident reads like an outage."""
+    chosen = f"{{% if kind == 'degraded' %}}{degraded}"
+    if manual is not None:
+        chosen += f"{{% elif kind == 'manual' %}}{manual}"
+    return f"{chosen}{{% else %}}{unreachable}{{% endif %}}"
+
+
+_HAS = _plural("has", "have")
+_IS = _plural("is", "are")
+_WORKS = _plural("works", "work")
+_LINE = _plural("line", "lines")
+_IT_WORKS = _plural("it works", "they work")
+_IT_IS = _plural("it is", "they are")
+_EST = _plural("est", "sont")
+_INDISPONIBLE = _plural("indisponible", "indisponibles")
+_FONCTIONNE = _plural("fonctionne", "fonctionnent")
+_NOTRE_LIGNE = _plural("Notre ligne", "Nos lignes")
+_NOTRE_LIGNE_LOWER = _plural("notre ligne", "nos lignes")
+
+_HELLO = "Hello {{ contact_name }},\n\n"
+_BONJOUR = "Bonjour {{ contact_name }},\n\n"
+_BACK_TO_NORMAL = f"{_N}: back to normal"
+_RETOUR_A_LA_NORMALE = f"{_N} : retour à la normale"
+_AS_USUAL = f"{_BACK_TO_NORMAL}. You can reach us as usual again."
+_COMME_D_HABITUDE = f"{_RETOUR_A_LA_NORMALE}. Vous pouvez de nouveau nous joindre comme d'habitude."
+_CHANGED = "{% if message %}{{ message }}{% else %}We have changed how to reach us for now.{% endif %}"
+_CHANGE = (
+    "{% if message %}{{ message }}{% else %}Nous changeons de moyen de contact pour le moment.{% endif %}"
+)
 
 _PRIVATE: dict[str, dict[str, TemplateText]] = {
     "outage": {
         "en": TemplateText(
-            subject=f"{_PLATFORMS} unavailable: how to reach us",
-            body=(
-                "Hello {{ contact_name }},\n\n"
-                f"{_PLATFORMS} {_HAS_BEEN_EN} unavailable since {{{{ started_at }}}}.\n\n"
-                f"{_ALTERNATIVES_EN}We will tell you when it works again.\n"
+            subject=_by_kind(
+                unreachable=f"{_N} unavailable: how to reach us",
+                degraded=f"{_N} not working properly: how to reach us",
+            ),
+            body=_HELLO
+            + _by_kind(
+                unreachable=f"{_N} {_HAS} been unavailable since {_STARTED}.\n\n",
+                degraded=f"{_N} {_HAS} not been working properly since {_STARTED}.\n\n",
+            )
+            + _ALTERNATIVES_EN
+            + _by_kind(
+                unreachable=f"We will tell you when {_IT_WORKS} again.\n",
+                degraded=f"We will tell you when {_IT_IS} back to normal.\n",
             ),
         ),
         "fr": TemplateText(
-            subject=f"{_PLATFORMS} {_UNAVAILABLE_FR} : comment nous joindre",
-            body=(
-                "Bonjour {{ contact_name }},\n\n"
-                f"{_PLATFORMS} {_IS_FR} depuis le {{{{ started_at }}}}.\n\n"
-                f"{_ALTERNATIVES_FR}Nous vous préviendrons dès que le service sera rétabli.\n"
+            subject=_by_kind(
+                unreachable=f"{_N} {_INDISPONIBLE} : comment nous joindre",
+                degraded=f"{_N} {_FONCTIONNE} mal : comment nous joindre",
             ),
+            body=_BONJOUR
+            + _by_kind(
+                unreachable=f"{_N} {_EST} {_INDISPONIBLE} depuis le {_STARTED}.\n\n",
+                degraded=f"{_N} {_FONCTIONNE} mal depuis le {_STARTED}.\n\n",
+            )
+            + _ALTERNATIVES_FR
+            + _by_kind(
+                unreachable="Nous vous préviendrons dès que le service sera rétabli.\n",
+                degraded="Nous vous préviendrons dès que tout sera rentré dans l'ordre.\n",
+            ),
+        ),
+    },
+    "update": {
+        "en": TemplateText(
+            subject=_by_kind(
+                unreachable=f"Update: {_N} unavailable",
+                degraded=f"Update: {_N} not working properly",
+            ),
+            body=_HELLO
+            + _MESSAGE
+            + _by_kind(
+                unreachable=f"{_N} {_IS} now unavailable (the outage began on {_STARTED}).\n\n",
+                degraded=f"{_N} {_IS} now not working properly "
+                "(the disruption began on {{ started_at }}).\n\n",
+            )
+            + _ALTERNATIVES_EN
+            + f"We will tell you when {_IT_WORKS} again.\n",
+        ),
+        "fr": TemplateText(
+            subject=_by_kind(
+                unreachable=f"Mise à jour : {_N} {_INDISPONIBLE}",
+                degraded=f"Mise à jour : {_N} {_FONCTIONNE} mal",
+            ),
+            body=_BONJOUR
+            + _MESSAGE
+            + _by_kind(
+                unreachable=f"{_N} {_EST} désormais {_INDISPONIBLE} "
+                "(la panne a commencé le {{ started_at }}).\n\n",
+                degraded=f"{_N} {_FONCTIONNE} désormais mal "
+                "(les perturbations ont commencé le {{ started_at }}).\n\n",
+            )
+            + _ALTERNATIVES_FR
+            + "Nous vous préviendrons dès que le service sera rétabli.\n",
         ),
     },
     "recovery": {
         "en": TemplateText(
-            subject=f"{_PLATFORMS} {_WORK_EN} again",
-            body=(
-                "Hello {{ contact_name }},\n\n"
-                f"{_PLATFORMS} {_WORK_EN} again, after an outage of {{{{ duration }}}} "
-                "that began on {{ started_at }}.\n"
+            subject=_by_kind(
+                unreachable=f"{_N} {_WORKS} again",
+                degraded=f"{_N} {_WORKS} normally again",
+                manual=_BACK_TO_NORMAL,
+            ),
+            body=_HELLO
+            + _by_kind(
+                unreachable=f"{_N} {_WORKS} again, after an outage of {_DURATION} "
+                "that began on {{ started_at }}.\n",
+                degraded=f"{_N} {_WORKS} normally again, after {_DURATION} of disruption "
+                "that began on {{ started_at }}.\n",
+                manual=f"{_AS_USUAL}\n",
             ),
         ),
         "fr": TemplateText(
-            subject=f"{_PLATFORMS} {_WORKS_FR} à nouveau",
-            body=(
-                "Bonjour {{ contact_name }},\n\n"
-                f"{_PLATFORMS} {_WORKS_FR} à nouveau, après une interruption de {{{{ duration }}}} "
-                "commencée le {{ started_at }}.\n"
+            subject=_by_kind(
+                unreachable=f"{_N} {_FONCTIONNE} à nouveau",
+                degraded=f"{_N} {_FONCTIONNE} de nouveau normalement",
+                manual=_RETOUR_A_LA_NORMALE,
+            ),
+            body=_BONJOUR
+            + _by_kind(
+                unreachable=f"{_N} {_FONCTIONNE} à nouveau, après une interruption de {_DURATION} "
+                "commencée le {{ started_at }}.\n",
+                degraded=f"{_N} {_FONCTIONNE} de nouveau normalement, après {_DURATION} "
+                "de perturbations commencées le {{ started_at }}.\n",
+                manual=f"{_COMME_D_HABITUDE}\n",
             ),
         ),
     },
     "manual": {
         "en": TemplateText(
-            subject="How to reach us now",
-            body=(
-                "Hello {{ contact_name }},\n\n"
-                "{% if message %}{{ message }}\n\n{% endif %}"
-                f"{{% if platforms %}}Please do not use {_PLATFORMS} for now.\n{{% endif %}}"
-                f"{_ALTERNATIVES_EN}"
-            ),
+            subject=f"{_N}: how to reach us now",
+            body=_HELLO
+            + _MESSAGE
+            + f"{{% if platforms %}}Please do not use {_N} for now.\n\n{{% endif %}}"
+            + _ALTERNATIVES_EN,
         ),
         "fr": TemplateText(
-            subject="Comment nous joindre en ce moment",
-            body=(
-                "Bonjour {{ contact_name }},\n\n"
-                "{% if message %}{{ message }}\n\n{% endif %}"
-                f"{{% if platforms %}}Merci de ne pas utiliser {_PLATFORMS} pour le moment.\n{{% endif %}}"
-                f"{_ALTERNATIVES_FR}"
-            ),
+            subject=f"{_N} : comment nous joindre en ce moment",
+            body=_BONJOUR
+            + _MESSAGE
+            + f"{{% if platforms %}}Merci de ne pas utiliser {_N} pour le moment.\n\n{{% endif %}}"
+            + _ALTERNATIVES_FR,
         ),
     },
     "reminder": {
         "en": TemplateText(
-            subject=f"Reminder: {_PLATFORMS} still unavailable",
-            body=(
-                "Hello {{ contact_name }},\n\n"
-                f"{_PLATFORMS} {_HAS_BEEN_EN} unavailable since {{{{ started_at }}}} "
-                "({{ duration }}).\n"
-                f"{_ALTERNATIVES_EN}"
+            subject=_by_kind(
+                unreachable=f"Reminder: {_N} still unavailable",
+                degraded=f"Reminder: {_N} still not working properly",
+                manual=f"Reminder: how to reach us ({_N})",
             ),
+            body=_HELLO
+            + _by_kind(
+                unreachable=f"{_N} {_HAS} been unavailable since {_STARTED} ({_DURATION}).\n\n",
+                degraded=f"{_N} {_HAS} not been working properly since {_STARTED} ({{{{ duration }}}}).\n\n",
+                manual=_MESSAGE,
+            )
+            + _ALTERNATIVES_EN,
         ),
         "fr": TemplateText(
-            subject=f"Rappel : {_PLATFORMS} toujours {_UNAVAILABLE_FR}",
-            body=(
-                "Bonjour {{ contact_name }},\n\n"
-                f"{_PLATFORMS} {_STILL_FR}, depuis le {{{{ started_at }}}} "
-                "({{ duration }}).\n"
-                f"{_ALTERNATIVES_FR}"
+            subject=_by_kind(
+                unreachable=f"Rappel : {_N} toujours {_INDISPONIBLE}",
+                degraded=f"Rappel : {_N} {_FONCTIONNE} toujours mal",
+                manual=f"Rappel : comment nous joindre ({_N})",
             ),
+            body=_BONJOUR
+            + _by_kind(
+                unreachable=f"{_N} {_EST} toujours {_INDISPONIBLE} depuis le {_STARTED} "
+                "({{ duration }}).\n\n",
+                degraded=f"{_N} {_FONCTIONNE} toujours mal depuis le {_STARTED} ({{{{ duration }}}}).\n\n",
+                manual=_MESSAGE,
+            )
+            + _ALTERNATIVES_FR,
         ),
     },
 }
@@ -124,50 +222,140 @@ _PRIVATE: dict[str, dict[str, TemplateText]] = {
 _PUBLIC: dict[str, dict[str, TemplateText]] = {
     "outage": {
         "en": TemplateText(
-            subject=f"{_OUR_LINE_EN} {_IS_EN} unavailable",
-            body=f"{_OUR_LINE_EN} {_HAS_BEEN_EN} unavailable since {{{{ started_at }}}}.{_JOIN_EN}",
+            subject=_by_kind(
+                unreachable=f"Our {_N} {_LINE} {_IS} unavailable",
+                degraded=f"Our {_N} {_LINE} {_IS} not working properly",
+            ),
+            body=_by_kind(
+                unreachable=f"Our {_N} {_LINE} {_HAS} been unavailable since {_STARTED}.",
+                degraded=f"Our {_N} {_LINE} {_HAS} not been working properly since {_STARTED}.",
+            )
+            + _JOIN_EN,
         ),
         "fr": TemplateText(
-            subject=f"{_OUR_LINE_FR} {_EST_OR_SONT} {_UNAVAILABLE_FR}",
-            body=f"{_OUR_LINE_FR} {_EST_OR_SONT} {_UNAVAILABLE_FR} depuis le {{{{ started_at }}}}.{_JOIN_FR}",
+            subject=_by_kind(
+                unreachable=f"{_NOTRE_LIGNE} {_N} {_EST} {_INDISPONIBLE}",
+                degraded=f"{_NOTRE_LIGNE} {_N} {_FONCTIONNE} mal",
+            ),
+            body=_by_kind(
+                unreachable=f"{_NOTRE_LIGNE} {_N} {_EST} {_INDISPONIBLE} depuis le {_STARTED}.",
+                degraded=f"{_NOTRE_LIGNE} {_N} {_FONCTIONNE} mal depuis le {_STARTED}.",
+            )
+            + _JOIN_FR,
+        ),
+    },
+    "update": {
+        "en": TemplateText(
+            subject=_by_kind(
+                unreachable=f"Update: our {_N} {_LINE} {_IS} unavailable",
+                degraded=f"Update: our {_N} {_LINE} {_IS} not working properly",
+            ),
+            body=_MESSAGE_INLINE
+            + _by_kind(
+                unreachable=f"Our {_N} {_LINE} {_IS} now unavailable (the outage began on {_STARTED}).",
+                degraded=f"Our {_N} {_LINE} {_IS} now not working properly "
+                "(the disruption began on {{ started_at }}).",
+            )
+            + _JOIN_EN,
+        ),
+        "fr": TemplateText(
+            subject=_by_kind(
+                unreachable=f"Mise à jour : {_NOTRE_LIGNE_LOWER} {_N} {_EST} {_INDISPONIBLE}",
+                degraded=f"Mise à jour : {_NOTRE_LIGNE_LOWER} {_N} {_FONCTIONNE} mal",
+            ),
+            body=_MESSAGE_INLINE
+            + _by_kind(
+                unreachable=f"{_NOTRE_LIGNE} {_N} {_EST} désormais {_INDISPONIBLE} "
+                "(la panne a commencé le {{ started_at }}).",
+                degraded=f"{_NOTRE_LIGNE} {_N} {_FONCTIONNE} désormais mal "
+                "(les perturbations ont commencé le {{ started_at }}).",
+            )
+            + _JOIN_FR,
         ),
     },
     "recovery": {
         "en": TemplateText(
-            subject=f"{_OUR_LINE_EN} {_WORK_EN} again",
-            body=f"{_OUR_LINE_EN} {_WORK_EN} again, after an outage of {{{{ duration }}}}.",
+            subject=_by_kind(
+                unreachable=f"Our {_N} {_LINE} {_WORKS} again",
+                degraded=f"Our {_N} {_LINE} {_WORKS} normally again",
+                manual=_BACK_TO_NORMAL,
+            ),
+            body=_by_kind(
+                unreachable=f"Our {_N} {_LINE} {_WORKS} again, after an outage of {_DURATION}.",
+                degraded=f"Our {_N} {_LINE} {_WORKS} normally again, after {_DURATION} of disruption.",
+                manual=_AS_USUAL,
+            ),
         ),
         "fr": TemplateText(
-            subject=f"{_OUR_LINE_FR} {_WORKS_FR} à nouveau",
-            body=f"{_OUR_LINE_FR} {_WORKS_FR} à nouveau, après {{{{ duration }}}} d'interruption.",
-        ),
-    },
-    "manual": {
-        "en": TemplateText(
-            subject="How to reach us now",
-            body="{% if message %}{{ message }}{% else %}We have changed how to reach us.{% endif %}"
-            + _JOIN_EN,
-        ),
-        "fr": TemplateText(
-            subject="Comment nous joindre en ce moment",
-            body="{% if message %}{{ message }}{% else %}Nous changeons de moyen de contact.{% endif %}"
-            + _JOIN_FR,
-        ),
-    },
-    "reminder": {
-        "en": TemplateText(
-            subject=f"{_OUR_LINE_EN} {_IS_EN} still unavailable",
-            body=f"{_OUR_LINE_EN} {_HAS_BEEN_EN} unavailable since {{{{ started_at }}}}.{_JOIN_EN}",
-        ),
-        "fr": TemplateText(
-            subject=f"{_OUR_LINE_FR} {_EST_OR_SONT} toujours {_UNAVAILABLE_FR}",
-            body=(
-                f"{_OUR_LINE_FR} {_EST_OR_SONT} toujours {_UNAVAILABLE_FR}, "
-                f"depuis le {{{{ started_at }}}}.{_JOIN_FR}"
+            subject=_by_kind(
+                unreachable=f"{_NOTRE_LIGNE} {_N} {_FONCTIONNE} à nouveau",
+                degraded=f"{_NOTRE_LIGNE} {_N} {_FONCTIONNE} de nouveau normalement",
+                manual=_RETOUR_A_LA_NORMALE,
+            ),
+            body=_by_kind(
+                unreachable=f"{_NOTRE_LIGNE} {_N} {_FONCTIONNE} à nouveau, après {_DURATION} d'interruption.",
+                degraded=f"{_NOTRE_LIGNE} {_N} {_FONCTIONNE} de nouveau normalement, "
+                "après {{ duration }} de perturbations.",
+                manual=_COMME_D_HABITUDE,
             ),
         ),
     },
+    "manual": {
+        "en": TemplateText(subject=f"{_N}: how to reach us now", body=_CHANGED + _JOIN_EN),
+        "fr": TemplateText(subject=f"{_N} : comment nous joindre en ce moment", body=_CHANGE + _JOIN_FR),
+    },
+    "reminder": {
+        "en": TemplateText(
+            subject=_by_kind(
+                unreachable=f"Our {_N} {_LINE} {_IS} still unavailable",
+                degraded=f"Our {_N} {_LINE} {_IS} still not working properly",
+                manual=f"Reminder: how to reach us ({_N})",
+            ),
+            body=_by_kind(
+                unreachable=f"Our {_N} {_LINE} {_HAS} been unavailable since {_STARTED}.",
+                degraded=f"Our {_N} {_LINE} {_HAS} not been working properly since {_STARTED}.",
+                manual=_CHANGED,
+            )
+            + _JOIN_EN,
+        ),
+        "fr": TemplateText(
+            subject=_by_kind(
+                unreachable=f"{_NOTRE_LIGNE} {_N} {_EST} toujours {_INDISPONIBLE}",
+                degraded=f"{_NOTRE_LIGNE} {_N} {_FONCTIONNE} toujours mal",
+                manual=f"Rappel : comment nous joindre ({_N})",
+            ),
+            body=_by_kind(
+                unreachable=f"{_NOTRE_LIGNE} {_N} {_EST} toujours {_INDISPONIBLE} depuis le {_STARTED}.",
+                degraded=f"{_NOTRE_LIGNE} {_N} {_FONCTIONNE} toujours mal depuis le {_STARTED}.",
+                manual=_CHANGE,
+            )
+            + _JOIN_FR,
+        ),
+    },
 }
+
+#: ``failover notify-test``: says it is a test, that nothing is down, and shows the
+#: alternatives the contact would be given. Private only, and no route may name it.
+TEST_TEMPLATE = Template(
+    name="test",
+    visibility=Visibility.private,
+    texts=MappingProxyType(
+        {
+            "en": TemplateText(
+                subject="Test message: failover can reach you",
+                body=_HELLO + "This is a test message from failover: no platform is down, and there is "
+                "nothing to do. Should one go dark, this is where we will tell you how to "
+                "reach us.\n\n" + _ALTERNATIVES_EN,
+            ),
+            "fr": TemplateText(
+                subject="Message d'essai : failover peut vous joindre",
+                body=_BONJOUR + "Ceci est un message d'essai de failover : aucune plateforme n'est en panne, "
+                "vous n'avez rien à faire. Si l'une d'elles devient injoignable, c'est ici que "
+                "nous vous dirons comment nous joindre.\n\n" + _ALTERNATIVES_FR,
+            ),
+        }
+    ),
+)
 
 
 def _templates() -> dict[str, Template]:
@@ -180,13 +368,14 @@ def _templates() -> dict[str, Template]:
     return templates
 
 
-#: ``outage``, ``recovery``, ``manual``, ``reminder`` and their ``-public`` variants.
+#: ``outage``, ``update``, ``recovery``, ``manual``, ``reminder`` and their ``-public`` variants.
 BUILTIN_TEMPLATES: Mapping[str, Template] = MappingProxyType(_templates())
 
 _KIND_OF_EVENT = {
     IncidentEvent.opened: "outage",
     IncidentEvent.confirmed: "outage",
-    IncidentEvent.updated: "outage",  # rendered when sent: names every member down by then
+    # rendered when sent, so it names every member down by then; says it is an update
+    IncidentEvent.updated: "update",
     IncidentEvent.resolved: "recovery",
     IncidentEvent.manual: "manual",
     IncidentEvent.reminder: "reminder",
@@ -194,7 +383,9 @@ _KIND_OF_EVENT = {
 
 
 def builtin_template(event: IncidentEvent, visibility: Visibility) -> Template:
-    """The built-in template for an event: outage for opened/confirmed, recovery for
-    resolved, manual, reminder; the ``-public`` variant for a public visibility."""
+    """The built-in template for an event: outage for opened/confirmed, update when more
+    platforms joined, recovery for resolved, manual, reminder; the ``-public`` variant for
+    a public visibility. Each speaks of an outage, a degraded platform or a manual
+    failover in its own words (``kind``)."""
     kind = _KIND_OF_EVENT[event]
     return BUILTIN_TEMPLATES[kind if visibility is Visibility.private else f"{kind}-public"]
