@@ -1,15 +1,20 @@
 """Contacts in and out: CSV and vCard import into the contacts file (checked whole before
-anything is written, merged by id, replaced atomically), and a listing that shows personal
-data only on request. Errors name the row or line and the field, never the value."""
+anything is written, merged by id or name, comments kept, replaced atomically), export back
+to CSV and vCard, and a listing that shows personal data only on request. Errors and warnings
+name the row or line and the field, never the value. The files as each tool writes them are
+in ``tests/test_contacts_formats.py``."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
+import re
 import stat
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 import structlog
@@ -19,9 +24,11 @@ from failover.cli import main
 from failover.config import Config, contact_id, load_config
 from failover.errors import ContactImportError
 from failover.logs import configure_logging
-from failover.service import import_contacts, parse_contacts_csv, parse_vcards
+from failover.service import export_contacts, import_contacts, parse_contacts_csv, parse_vcards
+from tests.kit import SmtpSink
 
 DATA = Path(__file__).with_name("data")
+SAMPLES = DATA / "contacts"
 PERSONAL = ("Alice", "Bob", "Chloé", "alice@", "bob@", "chloe@", "+336", "+33 6", "eve.secret")
 
 CONFIG = """
@@ -32,12 +39,13 @@ builtin = false
 
 [daemon]
 database_url = "sqlite:///{tmp}/failover.db"
+{timezone}
 
 [detection]
 control_quorum = 0
 
 [notify]
-smtp_url = "mailto://127.0.0.1:9?from=failover@example.org"
+smtp_url = "mailto://127.0.0.1:{smtp}?from=failover@example.org"
 {signal}
 
 [platforms.whatsapp]
@@ -53,9 +61,20 @@ port = 9
 """
 
 
-def write_config(tmp_path: Path, *, signal: bool = True, contacts_file: bool = True) -> Path:
-    signal_line = 'signal_url = "signal://127.0.0.1:9/+15551234567"' if signal else ""
-    text = CONFIG.format(tmp=tmp_path, signal=signal_line)
+def write_config(
+    tmp_path: Path,
+    *,
+    signal: bool = True,
+    contacts_file: bool = True,
+    timezone: str | None = None,
+    smtp: int = 9,
+    sender: str = "+15551234567",
+) -> Path:
+    """A configuration with groups team and customers; ``timezone`` is ``daemon.timezone``
+    (UTC if None), ``sender`` the Signal sending number (a US one by default)."""
+    signal_line = f'signal_url = "signal://127.0.0.1:9/{sender}"' if signal else ""
+    zone_line = f'timezone = "{timezone}"' if timezone else ""
+    text = CONFIG.format(tmp=tmp_path, signal=signal_line, timezone=zone_line, smtp=smtp)
     if not contacts_file:
         text = text.replace('contacts_file = "contacts.toml"\n', "")
     path = tmp_path / "failover.toml"
@@ -132,8 +151,6 @@ class TestCsv:
     @pytest.mark.parametrize(
         ("csv_text", "message"),
         [
-            ("name,email\nAlice,not-an-address\n", "row 2: email: not an e-mail address"),
-            ("name,phone\nAlice,0612345678\n", "row 2: phone: not an international phone number"),
             ("name,email,language\nAlice,a@example.org,de\n", "row 2: language: unsupported language"),
             ("name,email,timezone\nAlice,a@example.org,Mars/Olympus\n", "row 2: timezone: unknown time zone"),
             ("name,email,groups\nAlice,a@example.org,team;ops\n", "row 2: groups: unknown group 'ops'"),
@@ -143,7 +160,11 @@ class TestCsv:
             ("name,email\nAlice,a@example.org,extra\n", "row 2: expected 2 fields, found 3"),
             ("name,mail\nAlice,a@example.org\n", "row 1: unknown column 'mail'"),
             ("email\na@example.org\n", "row 1: a 'name' column is required"),
-            ('name,email\n"Multi\nline",a@example.org\nBob,bad\n', "row 4: email: not an e-mail address"),
+            ("name,Name\nAlice,Alice\n", "row 1: a column appears twice"),
+            (
+                'name,email,language\n"Multi\nline",a@example.org,fr\nBob,b@example.org,de\n',
+                "row 4: language: unsupported language",
+            ),
         ],
     )
     def test_errors_name_the_row_and_field_not_the_value(
@@ -152,13 +173,72 @@ class TestCsv:
         with pytest.raises(ContactImportError) as caught:
             parse_contacts_csv(csv_text, config)
         assert str(caught.value).startswith(message)
-        for value in ("not-an-address", "0612345678", "Mars/Olympus", "has space", "a@example.org"):
+        for value in ("Mars/Olympus", "has space", "a@example.org", "b@example.org"):
             assert value not in str(caught.value)
 
-    def test_a_contact_needs_a_channel(self, config: Config) -> None:
+    def test_unreadable_channels_are_left_out_with_a_warning(self, config: Config) -> None:
+        """An address or number that cannot be read drops that channel, not the file; the
+        warning names the row and the column, never the value."""
+        parsed = parse_contacts_csv(
+            "name,email,phone\nAlice,not-an-address,+33612345678\nBob,bob@example.org,0612\n", config
+        )
+        assert [(c.name, c.email, c.phone) for c in parsed.contacts] == [
+            ("Alice", None, "+33612345678"),
+            ("Bob", "bob@example.org", None),
+        ]
+        assert parsed.warnings == (
+            "row 2: email: not an e-mail address; left out",
+            "row 3: phone: not a phone number that can be read (national numbers read as US); left out",
+        )
+        for value in ("not-an-address", "0612"):
+            assert value not in " ".join(parsed.warnings)
+
+    def test_strict_refuses_at_the_first_warning(self, config: Config, tmp_path: Path) -> None:
+        with pytest.raises(ContactImportError) as caught:
+            import_contacts(config, DATA / "contacts-bad-email.csv", strict=True)
+        assert str(caught.value) == "row 4: email: not an e-mail address; left out (and 1 more warnings)"
+        assert not (tmp_path / "contacts.toml").exists()
+
+    def test_encodings(self, config: Config, tmp_path: Path) -> None:
+        """Bytes neither UTF-8 nor Windows-1252 ask for --encoding, which reads them."""
+        path = tmp_path / "mac-roman.csv"
+        path.write_bytes("name,email\nJosé,jose@example.org\n".encode("mac_roman"))  # é is 0x8e there
+        misread = import_contacts(config, path, dry_run=True).parsed
+        assert misread is not None
+        assert misread.contacts[0].name == "Jos\u017d"  # read as Windows-1252: what --encoding is for
+        path.write_bytes(b"name,email\nJos\x81,jose@example.org\n")  # 0x81: no character in Windows-1252
+        with pytest.raises(
+            ContactImportError, match=r"^neither UTF-8 nor Windows-1252 text \(byte 14\); give --encoding$"
+        ):
+            import_contacts(config, path)
+        report = import_contacts(config, path, encoding="latin-1", dry_run=True)
+        assert report.parsed is not None
+        assert report.parsed.encoding == "latin-1"
+        with pytest.raises(ContactImportError, match=r"^unknown encoding 'klingon'$"):
+            import_contacts(config, path, encoding="klingon")
+
+    def test_a_contact_without_a_channel_is_skipped(self, config: Config) -> None:
         """Blank lines are skipped but counted: the row is the file's line."""
-        with pytest.raises(ContactImportError, match=r"^row 3: no channel: no e-mail address$"):
+        parsed = parse_contacts_csv("name,phone\n\nAlice,\nBob,+33612345678\n", config)
+        assert [c.name for c in parsed.contacts] == ["Bob"]
+        assert parsed.skipped == 1
+        assert parsed.warnings == ("row 3: skipped: no e-mail address or phone number failover can use",)
+        with pytest.raises(
+            ContactImportError, match=r"^no contact to import \(1 skipped; the first: row 3: "
+        ):
             import_contacts(config, _write(config, "name,phone\n\nAlice,\n"))
+
+    def test_a_bad_email_skips_that_contact_only(self, config: Config, tmp_path: Path) -> None:
+        report = import_contacts(config, DATA / "contacts-bad-email.csv")
+        assert (report.added, report.written) == (2, True)
+        assert report.parsed is not None
+        assert report.parsed.warnings == (
+            "row 4: email: not an e-mail address; left out",
+            "row 4: skipped: no e-mail address or phone number failover can use",
+        )
+        text = (tmp_path / "contacts.toml").read_text()
+        assert "Eve" not in text
+        assert "eve.secret" not in text
 
     def test_a_bad_row_writes_nothing_and_loses_nothing(
         self, config: Config, tmp_path: Path, captured_logs: io.StringIO
@@ -168,11 +248,15 @@ class TestCsv:
         import_contacts(config, DATA / "contacts.csv")
         target = tmp_path / "contacts.toml"
         before = target.read_bytes()
+        bad = _write(
+            config,
+            "name,email,groups\nAlice Martin,alice@example.org,team\nEve Secret,eve.secret@x.org,ops\n",
+        )
         with pytest.raises(ContactImportError) as caught:
-            import_contacts(config, DATA / "contacts-bad-email.csv")
-        assert str(caught.value) == "row 4: email: not an e-mail address"
+            import_contacts(config, bad)
+        assert str(caught.value) == "row 3: groups: unknown group 'ops'"
         assert target.read_bytes() == before
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["contacts.toml", "failover.toml"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["contacts.toml", "failover.toml", "input.csv"]
         logs = captured_logs.getvalue()
         assert "contacts_imported" in logs
         for value in PERSONAL:
@@ -208,16 +292,21 @@ class TestCsv:
             path.read_text()
             + '\n[[contacts]]\nname = "Alice Martin"\nchannels = [{ email = "alice@example.org" }]\n'
         )
-        with pytest.raises(ContactImportError, match=r"^row 2: name: a contact of the configuration file"):
+        with pytest.raises(
+            ContactImportError, match=r"^row 2: name: a contact configured outside contacts.toml"
+        ):
             import_contacts(load_config(path, env={}), DATA / "contacts.csv")
 
     def test_phones_without_signal_are_left_out_and_counted(self, tmp_path: Path) -> None:
+        """Without a Signal API, a phone number is no channel: counted, and a contact who
+        has nothing else is skipped, saying why."""
         config = load_config(write_config(tmp_path, signal=False), env={})
-        with pytest.raises(ContactImportError, match=r"^row 4: no channel: no e-mail address, and no"):
-            import_contacts(config, DATA / "contacts.csv")
-        csv_path = _write(config, "name,email,phone\nAlice,alice@example.org,+33612345678\n")
-        report = import_contacts(config, csv_path)
-        assert report.phones_left_out == 1
+        report = import_contacts(config, DATA / "contacts.csv")
+        assert (report.added, report.phones_left_out) == (2, 2)
+        assert report.parsed is not None
+        assert report.parsed.warnings == (
+            "row 4: skipped: no e-mail address, and no [notify] signal_url for the phone number",
+        )
         assert "signal" not in (tmp_path / "contacts.toml").read_text()
 
     def test_dry_run_writes_nothing(self, config: Config, tmp_path: Path) -> None:
@@ -236,7 +325,7 @@ class TestVcard:
     """vCard 3.0 and 4.0: folded lines, escapes, preferences, categories as groups."""
 
     def test_import(self, config: Config) -> None:
-        contacts = {c.id: c for c in parse_vcards((DATA / "contacts.vcf").read_text(), config)}
+        contacts = {c.id: c for c in parse_vcards((DATA / "contacts.vcf").read_text(), config).contacts}
         chloe = contacts["chloe"]
         assert chloe.name == "Dupont, Chloé"
         assert chloe.email == "chloe@example.org"  # the preferred one, unfolded
@@ -254,21 +343,10 @@ class TestVcard:
     @pytest.mark.parametrize(
         ("text", "message"),
         [
-            ("BEGIN:VCARD\nVERSION:2.1\nFN:A\nEND:VCARD\n", "line 1: VERSION: expected 3.0 or 4.0"),
-            ("BEGIN:VCARD\nVERSION:4.0\nEND:VCARD\n", "line 1: FN: a formatted name is required"),
-            (
-                "BEGIN:VCARD\nVERSION:4.0\nFN:A\nN:A;;;;\nEMAIL:nope\nEND:VCARD\n",
-                "line 5: EMAIL: not an e-mail address",
-            ),
-            (
-                "BEGIN:VCARD\nVERSION:3.0\nFN:A\nTZ:-05:00\nEND:VCARD\n",
-                "line 4: TZ: unknown time zone",
-            ),
-            (
-                "BEGIN:VCARD\nVERSION:4.0\nFN:A\nCATEGORIES:friends\nEND:VCARD\n",
-                "line 4: CATEGORIES: unknown group 'friends'",
-            ),
+            ("BEGIN:VCARD\nVERSION:5.0\nFN:A\nEND:VCARD\n", "line 1: VERSION: expected 2.1, 3.0 or 4.0"),
+            ("BEGIN:VCARD\nFN:A\nEND:VCARD\n", "line 1: VERSION: expected 2.1, 3.0 or 4.0"),
             ("FN:A\n", "line 1: expected BEGIN:VCARD"),
+            ("BEGIN:VCARD\nVERSION:4.0\nBEGIN:VCARD\n", "line 3: BEGIN:VCARD inside a card"),
             ("BEGIN:VCARD\nVERSION:4.0\nFN:A\n", "line 1: card without END:VCARD"),
             ("BEGIN:VCARD\nVERSION:4.0\nno colon here\nEND:VCARD\n", "line 3: not a vCard property"),
             ("", "no vCard found"),
@@ -279,6 +357,31 @@ class TestVcard:
             parse_vcards(text, config)
         assert str(caught.value).startswith(message)
         assert "nope" not in str(caught.value)
+
+    def test_what_cannot_be_used_is_a_warning_naming_its_line(self, config: Config) -> None:
+        """In a vCard (any tool's), an unreadable address, a time zone that is no IANA name,
+        a category that is no configured group and a card without a name are left out."""
+        text = (
+            "BEGIN:VCARD\nVERSION:4.0\nFN:Ann\nEMAIL:nope\nTEL:+33612345678\nTZ:-05:00\n"
+            "CATEGORIES:friends,team\nEND:VCARD\n"
+            "BEGIN:VCARD\nVERSION:3.0\nN:;;;;\nEMAIL:b@example.org\nEND:VCARD\n"
+        )
+        parsed = parse_vcards(text, config)
+        [ann] = parsed.contacts
+        assert (ann.name, ann.email, ann.phone, ann.timezone, ann.groups) == (
+            "Ann",
+            None,
+            "+33612345678",
+            "UTC",
+            ("team",),
+        )
+        assert parsed.warnings == (
+            "line 4: EMAIL: not an e-mail address; left out",
+            "line 6: TZ: unknown time zone (expected an IANA name such as Europe/Paris)",
+            "line 9: skipped: no name",
+            "label 'friends' (1 contact): not a configured group; left out",
+        )
+        assert parsed.skipped == 1
 
     def test_import_into_the_contacts_file(self, config_path: Path, config: Config) -> None:
         report = import_contacts(config, DATA / "contacts.vcf")
@@ -293,7 +396,7 @@ class TestCli:
     def test_import_and_list_hides_personal_data(self, config_path: Path) -> None:
         result = invoke("contacts", "import", str(DATA / "contacts.csv"), "--config", str(config_path))
         assert result.exit_code == 0, result.output
-        assert "3 added, 0 updated, 0 kept" in result.output
+        assert "3 added, 0 updated, 0 unchanged, 0 kept" in result.output
 
         listed = invoke("contacts", "list", "--config", str(config_path))
         assert listed.exit_code == 0, listed.output
@@ -317,14 +420,20 @@ class TestCli:
         assert alice["channels"] == ["signal: +33612345678", "mailto: alice@example.org"]
 
     def test_import_error_and_dry_run(self, config_path: Path, tmp_path: Path) -> None:
-        bad = invoke("contacts", "import", str(DATA / "contacts-bad-email.csv"), "--config", str(config_path))
+        bad_path = tmp_path / "bad.csv"
+        bad_path.write_text("name,email,timezone\nAlice,alice@example.org,Mars/Olympus\n")
+        bad = invoke("contacts", "import", str(bad_path), "--config", str(config_path))
         assert bad.exit_code == 1
-        assert bad.output == "failover: contacts-bad-email.csv: row 4: email: not an e-mail address\n"
+        assert bad.output == (
+            "failover: bad.csv: row 2: timezone: unknown time zone "
+            "(expected an IANA name such as Europe/Paris)\n"
+        )
         dry = invoke(
             "contacts", "import", str(DATA / "contacts.vcf"), "--dry-run", "--config", str(config_path)
         )
         assert dry.exit_code == 0, dry.output
         assert "would write" in dry.output
+        assert "  + chloe (line 1)\n" in dry.output
         assert not (tmp_path / "contacts.toml").exists()
 
     def test_without_contacts_file_it_says_how_to_read_them(self, tmp_path: Path) -> None:
@@ -333,3 +442,393 @@ class TestCli:
         assert result.exit_code == 0, result.output
         assert 'add contacts_file = "contacts.toml"' in result.output
         assert (tmp_path / "contacts.toml").exists()
+
+
+def _csv(tmp_path: Path, text: str, name: str = "people.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+class TestDefaults:
+    """What a file does not say comes from the configuration, and the report says so."""
+
+    def test_from_the_daemon_time_zone(self, tmp_path: Path) -> None:
+        """Europe/Paris: national numbers are French, the language French, the zone Paris."""
+        config = load_config(write_config(tmp_path, timezone="Europe/Paris"), env={})
+        parsed = parse_contacts_csv("name,email,phone\nAlice,a@example.org,06 12 34 56 78\n", config)
+        [alice] = parsed.contacts
+        assert (alice.phone, alice.language, alice.timezone) == ("+33612345678", "fr", "Europe/Paris")
+        assert alice.defaulted == {"language", "timezone"}
+        assert parsed.region == ("FR", "daemon.timezone Europe/Paris")
+        assert parsed.default_language == (1, "fr", "region FR")
+        assert parsed.default_timezone == (1, "Europe/Paris", "daemon.timezone")
+
+    def test_from_the_signal_sending_number(self, tmp_path: Path) -> None:
+        """A zone of no country (UTC): the country of the organisation's Signal number."""
+        config = load_config(write_config(tmp_path, sender="+33600000001"), env={})
+        parsed = parse_contacts_csv("name,phone\nAlice,06 12 34 56 78\n", config)
+        assert [(c.phone, c.language, c.timezone) for c in parsed.contacts] == [("+33612345678", "fr", "UTC")]
+        assert parsed.region == ("FR", "the [notify] signal_url sending number")
+
+    def test_options_come_first(self, tmp_path: Path) -> None:
+        config = load_config(write_config(tmp_path, timezone="Europe/Paris"), env={})
+        parsed = parse_contacts_csv(
+            "name,phone\nPieter,0470 12 34 56\n",
+            config,
+            region="be",
+            language="en",
+            timezone="Europe/Brussels",
+        )
+        assert [(c.phone, c.language, c.timezone) for c in parsed.contacts] == [
+            ("+32470123456", "en", "Europe/Brussels")
+        ]
+        assert (parsed.default_language, parsed.default_timezone) == (
+            (1, "en", "--language"),
+            (1, "Europe/Brussels", "--timezone"),
+        )
+
+    def test_the_file_comes_before_the_defaults(self, tmp_path: Path) -> None:
+        config = load_config(write_config(tmp_path, timezone="Europe/Paris"), env={})
+        parsed = parse_contacts_csv(
+            "name,email,language,timezone\nAnn,a@example.org,en-GB,America/New_York\n", config, language="fr"
+        )
+        assert [(c.language, c.timezone, c.defaulted) for c in parsed.contacts] == [
+            ("en", "America/New_York", frozenset())
+        ]
+        assert (parsed.default_language[0], parsed.default_timezone[0]) == (0, 0)
+
+    def test_without_a_region_national_numbers_cannot_be_read(self, tmp_path: Path) -> None:
+        config = load_config(write_config(tmp_path, signal=False), env={})
+        parsed = parse_contacts_csv("name,email,phone\nAnn,a@example.org,06 12 34 56 78\n", config)
+        assert parsed.region == (None, "")
+        assert parsed.default_language == (1, "en", "failover's default")
+        assert parsed.warnings == (
+            "row 2: phone: a national phone number, and no region to read it in (give --region); left out",
+        )
+
+    @pytest.mark.parametrize(
+        ("options", "message"),
+        [
+            ({"language": "de"}, "--language: expected fr or en"),
+            ({"timezone": "Mars/Olympus"}, "--timezone: unknown time zone (expected an IANA name)"),
+            ({"groups": ["ops"]}, "--group: unknown group 'ops'"),
+            ({"region": "XX"}, "--region: unknown region (expected a country code such as FR)"),
+        ],
+    )
+    def test_bad_options(self, config: Config, options: dict[str, Any], message: str) -> None:
+        with pytest.raises(ContactImportError, match=f"^{re.escape(message)}$"):
+            parse_contacts_csv("name,email\nAnn,a@example.org\n", config, **options)
+
+    def test_a_group_for_every_contact(self, config: Config) -> None:
+        parsed = parse_contacts_csv(
+            "name,email,groups\nAnn,a@example.org,team\nBo,b@example.org,\n", config, groups=["customers"]
+        )
+        assert [c.groups for c in parsed.contacts] == [("team", "customers"), ("customers",)]
+
+
+class TestHomonyms:
+    """A second import that names someone already in the contacts file."""
+
+    FIRST = "name,email\nJean Martin,jean@example.org\n"
+
+    def test_another_person_of_the_same_name_is_refused(self, config: Config, tmp_path: Path) -> None:
+        """Same name, no address or number in common: refused, naming the row and the
+        contact's id, and nothing else; the file is left as it was."""
+        import_contacts(config, _csv(tmp_path, self.FIRST))
+        before = (tmp_path / "contacts.toml").read_bytes()
+        second = _csv(tmp_path, "name,email\nJean Martin,jean.martin@elsewhere.org\n", "second.csv")
+        with pytest.raises(ContactImportError) as caught:
+            import_contacts(config, second)
+        assert str(caught.value) == (
+            f"row 2: contact {contact_id('Jean Martin')} in contacts.toml has this name, and none of these "
+            "addresses or numbers: another person of the same name? Names are unique: tell them apart in "
+            "the file, or give --replace to replace the contact"
+        )
+        assert (tmp_path / "contacts.toml").read_bytes() == before
+
+    def test_replace(self, config: Config, tmp_path: Path) -> None:
+        import_contacts(config, _csv(tmp_path, self.FIRST))
+        second = _csv(tmp_path, "name,email\nJean Martin,jean.martin@elsewhere.org\n", "second.csv")
+        report = import_contacts(config, second, replace=True)
+        assert (report.added, report.updated, report.replaced) == (0, 0, 1)
+        assert [(c.id, c.kind) for c in report.changes] == [(contact_id("Jean Martin"), "replaced")]
+        text = (tmp_path / "contacts.toml").read_text()
+        assert "jean.martin@elsewhere.org" in text
+        assert "jean@example.org" not in text
+
+    def test_the_same_person_with_a_new_number_is_updated(self, config: Config, tmp_path: Path) -> None:
+        import_contacts(config, _csv(tmp_path, self.FIRST))
+        second = _csv(tmp_path, "name,email,phone\nJean Martin,JEAN@example.org,+33612345678\n", "second.csv")
+        report = import_contacts(config, second)
+        assert (report.added, report.updated, report.replaced) == (0, 1, 0)
+        assert [c.fields for c in report.changes] == [("channels",)]
+
+    def test_an_id_in_the_file_says_who_it_is(self, config: Config, tmp_path: Path) -> None:
+        import_contacts(config, _csv(tmp_path, "id,name,email\njm,Jean Martin,jean@example.org\n"))
+        report = import_contacts(
+            config, _csv(tmp_path, "id,name,email\njm,Jean Martin,new@example.org\n", "b.csv")
+        )
+        assert (report.updated, report.replaced) == (1, 0)
+
+    def test_the_same_file_twice_changes_nothing(self, config: Config, tmp_path: Path) -> None:
+        import_contacts(config, DATA / "contacts.csv")
+        before = (tmp_path / "contacts.toml").read_bytes()
+        report = import_contacts(config, DATA / "contacts.csv")
+        assert (report.added, report.updated, report.unchanged, report.kept) == (0, 0, 3, 0)
+        assert (tmp_path / "contacts.toml").read_bytes() == before
+
+    def test_within_one_file(self, config: Config) -> None:
+        """The same person twice is one contact; two people of one name are an error naming
+        every such row."""
+        twice = parse_contacts_csv("name,email\nAnn,a@example.org\nAnn,a@example.org\n", config)
+        assert [c.name for c in twice.contacts] == ["Ann"]
+        assert twice.warnings == ("row 3: skipped: the same contact as row 2",)
+        with pytest.raises(ContactImportError) as caught:
+            parse_contacts_csv(
+                "name,email\nAnn,a@example.org\nAnn,b@example.org\nBo,c@x.org\nBo,d@x.org\n", config
+            )
+        assert str(caught.value) == (
+            "row 3: name: the same name as row 2; row 5: name: the same name as row 4; "
+            "names must be unique: tell them apart in the file"
+        )
+
+    def test_what_the_file_does_not_say_is_kept(self, config: Config, tmp_path: Path) -> None:
+        """An update keeps the entry's language and time zone when the file has only
+        defaults, its groups when the file has none, and its other channels."""
+        (tmp_path / "contacts.toml").write_text(
+            '[[contacts]]\nname = "Ann"\nlanguage = "fr"\ntimezone = "Europe/Paris"\ngroups = ["team"]\n'
+            'channels = [{ url = "tgram://${env:BOT}/42" }, { email = "a@example.org" }]\n'
+        )
+        report = import_contacts(config, _csv(tmp_path, "name,email,phone\nAnn,a@example.org,+33612345678\n"))
+        assert [c.fields for c in report.changes] == [("channels",)]
+        loaded = load_config(Path(config.source), env={"BOT": "1:x"})
+        [ann] = loaded.contacts
+        assert (ann.language, ann.timezone, ann.groups) == ("fr", "Europe/Paris", ("team",))
+        assert [c.url.split("://")[0] for c in ann.channels] == ["tgram", "mailto", "signal"]
+
+
+HAND_WRITTEN = """\
+# Contacts of the press office. Keep it short.
+# (the mayor's office is in the main configuration)
+
+[[contacts]]
+# Alice runs the team
+id = "alice"
+name = "Alice Martin"   # prefers Signal
+groups = ["team"]
+channels = [{ signal = "+33612345678" }, { url = "tgram://${env:BOT}/42" }]
+
+# --- customers below ---
+
+[[contacts]]
+name = "Bob Durand"
+groups = ["customers"]
+
+[[contacts.channels]]
+email = "bob@example.org"  # his work address
+# end of the file
+"""
+
+
+class TestContactsFile:
+    """The contacts file keeps what an operator wrote in it."""
+
+    def test_comments_survive_an_import(self, config_path: Path, config: Config, tmp_path: Path) -> None:
+        """Every comment is kept; an entry the import does not change is kept byte for byte;
+        a new one is appended."""
+        target = tmp_path / "contacts.toml"
+        target.write_text(HAND_WRITTEN)
+        source = _csv(
+            tmp_path,
+            "name,email,phone,language\n"
+            "Alice Martin,alice@example.org,+33612345678,fr\nZoé,z@example.org,,\n",
+        )
+        report = import_contacts(config, source)
+        assert (report.added, report.updated, report.kept) == (1, 1, 1)
+        text = target.read_text()
+        for line in HAND_WRITTEN.splitlines():
+            if "#" in line:
+                assert line[line.index("#") :] in text, line
+        bob = HAND_WRITTEN[
+            HAND_WRITTEN.index('[[contacts]]\nname = "Bob') : HAND_WRITTEN.index("# end of the file")
+        ]
+        assert bob in text
+        loaded = load_config(config_path, env={"BOT": "1:x"})
+        alice = next(c for c in loaded.contacts if c.id == "alice")
+        assert alice.language == "fr"
+        assert [c.url.split("://")[0] for c in alice.channels] == ["signal", "tgram", "mailto"]
+        assert [c.name for c in loaded.contacts] == ["Alice Martin", "Bob Durand", "Zoé"]
+
+    def test_an_array_of_inline_tables_keeps_its_comments_too(
+        self, config_path: Path, config: Config, tmp_path: Path
+    ) -> None:
+        """A file the cut into entries cannot read (no [[contacts]] header) is rewritten
+        through tomlkit whole: slower, as careful."""
+        target = tmp_path / "contacts.toml"
+        target.write_text(
+            "# written by hand\ncontacts = [\n"
+            '  { name = "Zoé", channels = [{ email = "z@example.org" }] },  # Zoé\n]\n'
+        )
+        import_contacts(config, _csv(tmp_path, "name,email\nAnn,a@example.org\n"))
+        text = target.read_text()
+        assert "# written by hand" in text
+        assert "# Zoé" in text
+        assert [c.name for c in load_config(config_path, env={}).contacts] == ["Zoé", "Ann"]
+
+
+class TestEmailAddresses:
+    """Plus-addressed and internationalised addresses, from the file to the mail server."""
+
+    def test_end_to_end(self, tmp_path: Path, smtp_sink: SmtpSink) -> None:
+        """Imported, validated, listed and mailed: '+' stays a '+', an internationalised
+        domain is sent in its ASCII form."""
+        path = write_config(tmp_path, smtp=smtp_sink.port)
+        source = _csv(
+            tmp_path, "id,name,email\nplus,Alice,alice+news@example.org\nidn,Marie,marie@exämple.fr\n"
+        )
+        imported = invoke("contacts", "import", str(source), "-c", str(path))
+        assert imported.exit_code == 0, imported.output
+        assert invoke("config", "validate", str(path)).exit_code == 0
+        # '+' quoted in the URL, where most parsers would read a space; the domain in ASCII
+        assert [c.channels[0].url.rpartition("&")[2] for c in load_config(path, env={}).contacts] == [
+            "to=alice%2Bnews@example.org",
+            "to=marie@xn--exmple-cua.fr",
+        ]
+        listed = json.loads(invoke("contacts", "list", "--show-personal", "--json", "-c", str(path)).output)
+        assert [c["channels"] for c in listed] == [
+            ["mailto: alice+news@example.org"],
+            ["mailto: marie@xn--exmple-cua.fr"],
+        ]
+        for contact in ("plus", "idn"):
+            sent = invoke("notify-test", contact, "-c", str(path))
+            assert sent.exit_code == 0, sent.output
+        assert [m.rcpt_tos for m in smtp_sink.messages] == [
+            ["alice+news@example.org"],
+            ["marie@xn--exmple-cua.fr"],
+        ]
+        assert [m.message["To"] for m in smtp_sink.messages] == [
+            "alice+news@example.org",
+            "marie@xn--exmple-cua.fr",
+        ]
+
+    def test_a_plus_written_in_a_url_by_hand(self, tmp_path: Path) -> None:
+        """``contacts list`` reads a literal '+' in a hand-written mailto URL as a '+'."""
+        path = write_config(tmp_path)
+        url = "mailto://127.0.0.1:9?from=failover@example.org&to=bob+alerts@example.org"
+        path.write_text(
+            path.read_text() + f'\n[[contacts]]\nname = "Bob"\nchannels = [{{ url = "{url}" }}]\n'
+        )
+        listed = json.loads(invoke("contacts", "list", "--show-personal", "--json", "-c", str(path)).output)
+        assert listed[0]["channels"] == ["mailto: bob+alerts@example.org"]
+
+    def test_letters_beyond_ascii_before_the_at(self, tmp_path: Path, config: Config) -> None:
+        """The mail channel cannot send to josé@…: left out at import, refused by the
+        configuration (rather than failing at the first notice)."""
+        parsed = parse_contacts_csv("name,email,phone\nJosé,josé@example.fr,+33612345678\n", config)
+        assert parsed.warnings == (
+            "row 2: email: letters beyond ASCII before the '@': the mail channel cannot send to such an "
+            "address; left out",
+        )
+        path = write_config(tmp_path)
+        path.write_text(
+            path.read_text() + '\n[[contacts]]\nname = "José"\nchannels = [{ email = "josé@example.fr" }]\n'
+        )
+        refused = invoke("config", "validate", str(path))
+        assert refused.exit_code == 1
+        assert "contacts[0].channels[0].email: letters beyond ASCII before the '@'" in refused.output
+        assert "josé" not in refused.output
+
+
+class TestExport:
+    """``contacts export`` writes what ``contacts import`` reads back."""
+
+    @pytest.mark.parametrize("fmt", ["csv", "vcard"])
+    def test_round_trip(self, tmp_path: Path, fmt: Literal["csv", "vcard"]) -> None:
+        """Samples of every kind imported, exported, and the export imported into another
+        file: the same contacts, ids, languages, zones, groups and channels."""
+        path = write_config(tmp_path, timezone="Europe/Paris")
+        for sample in ("google-legacy.csv", "vcard4.vcf", "android.vcf"):
+            import_contacts(load_config(path, env={}), SAMPLES / sample)
+        config = load_config(path, env={})
+        export = export_contacts(config, fmt)
+        assert (export.contacts, export.channels_left_out) == (len(config.contacts), 0)
+        exported = tmp_path / f"export.{'csv' if fmt == 'csv' else 'vcf'}"
+        exported.write_text(export.text)
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        other = load_config(write_config(elsewhere, timezone="Europe/Paris"), env={})
+        import_contacts(other, exported)
+        first = tomllib.loads((tmp_path / "contacts.toml").read_text())["contacts"]
+        second = tomllib.loads((elsewhere / "contacts.toml").read_text())["contacts"]
+        assert second == first
+
+    def test_what_neither_format_holds_is_counted(self, config: Config, tmp_path: Path) -> None:
+        (tmp_path / "contacts.toml").write_text(
+            '[[contacts]]\nid = "ann"\nname = "Ann"\n'
+            'channels = [{ url = "tgram://1:x/42" }, { email = "a@exämple.fr" }]\n'
+        )
+        export = export_contacts(load_config(Path(config.source), env={}), "vcard")
+        assert export.channels_left_out == 1
+        assert "EMAIL;PREF=1:a@exämple.fr\r\n" in export.text  # as written, not in its ASCII form
+        assert all(len(line.encode()) <= 75 for line in export.text.split("\r\n"))
+
+    def test_csv_header_and_the_cli(self, config_path: Path, tmp_path: Path) -> None:
+        invoke("contacts", "import", str(DATA / "contacts.csv"), "-c", str(config_path))
+        printed = invoke("contacts", "export", "-c", str(config_path))
+        assert printed.exit_code == 0, printed.output
+        assert printed.stdout.splitlines()[0] == "id,name,language,timezone,groups,email,phone"
+        target = tmp_path / "out.vcf"
+        written = invoke("contacts", "export", "--format", "vcard", "-o", str(target), "-c", str(config_path))
+        assert written.exit_code == 0, written.output
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+        assert target.read_text(encoding="utf-8").count("BEGIN:VCARD") == 3
+
+
+class TestCliOutput:
+    """What ``contacts import`` tells the operator."""
+
+    def test_the_mapping_the_warnings_and_the_changes(self, tmp_path: Path) -> None:
+        path = write_config(tmp_path, timezone="Europe/Paris")
+        result = invoke(
+            "contacts", "import", str(SAMPLES / "google-legacy.csv"), "--dry-run", "-c", str(path)
+        )
+        assert result.exit_code == 0, result.output
+        assert result.stdout.splitlines()[:8] == [
+            "read google-legacy.csv (Google Contacts CSV, UTF-16, separator ','): 3 contact(s), 1 skipped",
+            "  name      <- Name (else Name Prefix + Given Name + Additional Name + Family Name "
+            "+ Name Suffix), else Nickname, File As or the organisation",
+            "  email     <- E-mail 1 - Value, E-mail 2 - Value (the one labelled * first)",
+            "  phone     <- Phone 1 - Value, Phone 2 - Value (mobile and * first; fax and pager left out); "
+            "national numbers read as FR (daemon.timezone Europe/Paris)",
+            "  groups    <- Group Membership (system labels ignored: myContacts, starred)",
+            "  language  <- Language; default fr (region FR) for 2 contact(s) without one",
+            "  timezone  <- default Europe/Paris (daemon.timezone) for 3 contact(s)",
+            "  ignored   :  38 (Yomi Name, Given Name Yomi, Additional Name Yomi, Family Name Yomi, "
+            "Initials, Short Name, Maiden Name, Birthday, …)",
+        ]
+        assert f"  + {contact_id('Alice Martin')} (row 2)" in result.stdout
+        assert result.stdout.endswith(
+            "would write " + str(tmp_path / "contacts.toml") + ": 3 added, 0 updated, 0 unchanged, 0 kept\n"
+        )
+        assert result.stderr.splitlines()[:2] == [
+            "4 warning(s):",
+            "  row 3: Phone 1 - Value: a landline, which Signal cannot reach; left out",
+        ]
+        for value in ("alice.martin@", "06 12", "Clients VIP ::: "):
+            assert value not in result.output
+
+    def test_a_progress_bar_on_a_terminal(self, tmp_path: Path) -> None:
+        """Past a few hundred rows, a bar on stderr; none on a pipe."""
+        path = write_config(tmp_path)
+        rows = "".join(f"Person {i},p{i}@example.org\n" for i in range(600))
+        source = _csv(tmp_path, "name,email\n" + rows)
+        on_terminal = CliRunner().invoke(
+            main,
+            ["contacts", "import", str(source), "--dry-run", "-c", str(path)],
+            env={"TTY_COMPATIBLE": "1"},
+        )
+        assert on_terminal.exit_code == 0, on_terminal.output
+        assert "600/600" in on_terminal.stderr
+        on_pipe = invoke("contacts", "import", str(source), "--dry-run", "-c", str(path))
+        assert "600/600" not in on_pipe.stderr

@@ -9,7 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from failover.config import check_email
 from failover.logs import Redactor, configure_logging, get_logger
 
 SECRET = "hunter2-0123456789"
@@ -55,6 +58,15 @@ class TestRedactor:
             ("tel 0612345678", "tel <phone>"),
             ("tel 06.12.34.56.78;", "tel <phone>;"),
             ("tel 06-12-34-56-78", "tel <phone>"),
+            ("to alice+news@example.org,", "to <email>,"),
+            ("à josé.garcía@exämple.fr;", "à <email>;"),
+            ("用户@例子.广告 a écrit", "<email> a écrit"),
+            ("for a@example.org.2 and x@xn--exmple-cua.fr", "for <email>.2 and <email>"),
+            ("id alice@example.org_2", "id <email>"),
+            (
+                "https://example.org/unsubscribe?u=bob@example.org",
+                "https://example.org/unsubscribe?u=<email>",
+            ),
         ],
     )
     def test_redacts(self, text: str, expected: str) -> None:
@@ -76,6 +88,7 @@ class TestRedactor:
             "https://example.org/status?page=2",
             "sqlite:////var/lib/failover/failover.db",
             "incident meta-2021-10-04T15:40Z opened",
+            "fo@db:5432 and root@10.0.0.1",
         ],
     )
     def test_leaves_ordinary_data(self, text: str) -> None:
@@ -93,6 +106,99 @@ class TestRedactor:
         redactor = Redactor([SECRET])
         value = {"a": [SECRET, 3, None, True], "b": ("alice@example.org",), "c": ValueError(SECRET)}
         assert redactor.redact_value(value) == {"a": ["***", 3, None, True], "b": ["<email>"], "c": "***"}
+
+
+def contact_values(index: int) -> list[str]:
+    """What ``Config.secrets`` holds for one contact: addresses, numbers and channel URLs,
+    of every shape a configuration accepts (plus-addressed, internationalised, webhooks,
+    shapes no pattern catches)."""
+    shapes = [f"person{index}@example.org", f"p{index}+news@mail.example.co.uk", f"josé{index}@exämple.fr"]
+    # shapes no pattern takes, as rare as in life: '*' (no character of the e-mail pattern),
+    # a last label without a letter, a 7-digit number (Niue)
+    rare = {0: f"a*b{index}@example.org", 1: f"x{index}@host.123"}
+    email = rare.get(index % 1000, shapes[index % len(shapes)])
+    phone = f"+683{index % 10000:04d}" if index % 1000 == 2 else f"+336{index:08d}"
+    values = [
+        email,
+        phone,
+        f"mailto://127.0.0.1:25?from=failover@example.org&to={email}",
+        f"signal://127.0.0.1:8080/+15551234567/{phone}",
+    ]
+    if index % 11 == 0:
+        values.append(f"https://hooks.example.org/services/T{index}/B{index}/XyZ{index}")
+    return values
+
+
+def lines_about(values: list[str]) -> list[str]:
+    email, phone, mailto, signal, *webhook = values
+    lines = [
+        f"delivery to {email} failed",
+        f"Sent Email to {email}.",
+        f"signal-cli: Failed to send message to {phone}: Unregistered user",
+        f"channel {mailto} refused (and {signal})",
+        f"user={email},{phone};",
+        f"header {SECRET}",
+    ]
+    lines.extend(f"POST {url}/send returned 404, see {url}" for url in webhook)
+    return lines
+
+
+def _accepted(address: str) -> bool:
+    """Whether the configuration takes ``address`` for a contact's e-mail."""
+    try:
+        check_email(address)
+    except ValueError:
+        return False
+    return True
+
+
+class TestRedactionAtScale:
+    """The cost of a line does not grow with the address book, and neither does the result."""
+
+    def test_fifty_thousand_contacts_redact_as_one(self) -> None:
+        """With 50,000 contacts' values added, every line about a contact comes out exactly
+        as it does from a redactor that knows only that contact, and nothing of it is left."""
+        everyone = [value for index in range(50_000) for value in contact_values(index)]
+        large = Redactor([SECRET])
+        large.add_secrets(everyone)
+        for index in (*range(0, 50_000, 997), 1000, 2001, 3002):
+            values = contact_values(index)
+            alone = Redactor([SECRET, *values])
+            for line in lines_about(values):
+                redacted = large.redact(line)
+                assert redacted == alone.redact(line), line
+                for value in (*values, SECRET):
+                    assert value not in redacted, line
+                    assert value.partition("@")[0] not in redacted or "@" not in value, line
+        quiet = "round_judged platform=whatsapp health=down took 0.612345678s at 2021-10-04T15:40:00Z"
+        assert large.redact(quiet) == quiet
+
+    def test_a_configured_webhook_goes_whole(self) -> None:
+        """A secret web URL is redacted whole, also with a path appended; others keep theirs."""
+        hook = "https://hooks.example.org/services/T0/B0/XyZ"
+        redactor = Redactor([hook])
+        assert redactor.redact(f"POST {hook}/send: 404.") == "POST https://***: 404."
+        assert redactor.redact("GET https://example.org/status") == "GET https://example.org/status"
+
+    def test_a_secret_inside_an_address(self) -> None:
+        """A short secret inside a contact's address does not break the address apart."""
+        redactor = Redactor(["alice.martin@example.org", "martin"])
+        out = redactor.redact("to alice.martin@example.org, pw martin")
+        assert "alice" not in out
+        assert "martin" not in out
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        address=st.from_regex(
+            r"[^@\s/?&#=,;:<>\"']{1,12}@[A-Za-z0-9éä例-]{1,8}(\.[A-Za-z0-9éä例-]{1,6}){1,3}", fullmatch=True
+        ).filter(_accepted),
+        before=st.sampled_from(["", " ", "to ", "(", "<", '"', "'", "=", ",", "x", ".", "+", "é"]),
+        after=st.sampled_from(["", " ", ")", ">", '"', "'", ",", ".", ".5", "-", "x", "_2", ";"]),
+    )
+    def test_every_address_a_configuration_accepts(self, address: str, before: str, after: str) -> None:
+        """Any address ``config`` accepts, configured, leaves no trace in any surrounding."""
+        redacted = Redactor([address]).redact(f"{before}{address}{after}")
+        assert address not in redacted
 
 
 class TestConfigureLogging:

@@ -7,8 +7,16 @@ processors, so the same redaction applies to every line the process writes:
 - configured secret values (``Redactor.add_secrets``) → ``***``
 - URL userinfo: ``scheme://user:pass@host`` → ``scheme://***@host``
 - apprise-style URLs (``tgram://``, ``signal://``, ``mailto://``, ``mastodons://`` …) →
-  ``scheme://***``; http(s) URLs lose userinfo and any query naming a token, key or password
-- e-mail addresses → ``<email>``; phone numbers → ``<phone>``
+  ``scheme://***``; http(s) URLs lose userinfo and any query naming a token, key or password,
+  and a configured secret URL (a webhook) or any URL it begins → ``scheme://***``
+- e-mail addresses (internationalised ones too) → ``<email>``; phone numbers → ``<phone>``
+
+The cost of a line does not grow with the address book. ``Config.secrets`` holds every
+contact's address, number and channel URL; they are not searched for one by one. An address
+or number that the patterns above always catch whole is left to them; a URL is looked up in
+a set when the URL pattern meets it; only what no pattern catches (passwords and tokens from
+``${env:…}``/``${file:…}``, an address of an unusual shape) is searched for as text, and
+that list holds the configuration's secrets, not its contacts.
 
 This module stands alone: it imports nothing of failover's.
 """
@@ -20,6 +28,7 @@ import re
 import sys
 import threading
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import structlog
@@ -38,7 +47,11 @@ _SENSITIVE_QUERY_WORDS = ("token", "key", "secret", "pass", "auth", "sig", "cred
 
 _URL = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]{0,30})://(?P<rest>[^\s\"'<>`]*)")
 _TRAILING_PUNCTUATION = ".,;:!?)]}"
-_EMAIL = re.compile(r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+#: local part: RFC 5322 atext without the characters that delimit text in logs (= / ? & ' *
+#: `), any letter (RFC 6531); domain: labels of letters, digits and '-', the last with a
+#: letter (checked in the callback); greedy, so that a match never stops inside an address
+_EMAIL = re.compile(r"(?<![\w.!#$%+^{|}~-])[\w.!#$%+^{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+_LETTER = re.compile(r"[^\W\d_]")
 #: +33612345678, +33 6 12 34 56 78, +1 (555) 123-4567 (digits counted in the callback)
 _INTERNATIONAL_PHONE = re.compile(r"(?<![\w+])\+[1-9]\d{0,3}(?:[ .-]?\(?\d{1,4}\)?){1,6}(?![\d])")
 #: 0612345678, 06 12 34 56 78, 06.12.34.56.78 (one separator throughout, so dates survive)
@@ -71,10 +84,12 @@ def _strip_sensitive_query(rest: str) -> str:
     return f"{base}?{query}{hash_mark}{fragment}"
 
 
-def _redact_url(match: re.Match[str]) -> str:
+def _redact_url(match: re.Match[str], secret_urls: _SecretUrls) -> str:
     scheme = match["scheme"]
     rest, trailing = _split_trailing(match["rest"])
     lowered = scheme.lower()
+    if secret_urls.begins(match[0]):
+        return f"{scheme}://{_REDACTED}{trailing}"
     if lowered in _WEB_SCHEMES:
         rest = _strip_sensitive_query(_strip_userinfo(rest))
     elif lowered.startswith(_LOCATION_SCHEME_PREFIXES):
@@ -85,9 +100,64 @@ def _redact_url(match: re.Match[str]) -> str:
     return f"{scheme}://{rest}{trailing}"
 
 
+def _redact_email(match: re.Match[str]) -> str:
+    # the pattern is greedy; the domain ends at its last label holding a letter
+    # ("a@example.org.2" is an address followed by ".2")
+    domain = match[0].rpartition("@")[2]
+    labels = domain.split(".")
+    while len(labels) > 2 and not _LETTER.search(labels[-1]):
+        labels.pop()
+    if not _LETTER.search(labels[-1]):
+        return match[0]
+    return "<email>" + domain[len(".".join(labels)) :]
+
+
 def _redact_international_phone(match: re.Match[str]) -> str:
     digits = sum(c.isdigit() for c in match[0])
     return "<phone>" if 8 <= digits <= 15 else match[0]
+
+
+def _always_caught(value: str) -> bool:
+    """Whether the e-mail or phone pattern replaces ``value`` whole wherever it appears."""
+    if "@" in value:
+        match = _EMAIL.fullmatch(value)
+        return match is not None and _redact_email(match) == "<email>"
+    if value.startswith("+"):
+        match = _INTERNATIONAL_PHONE.fullmatch(value)
+        return match is not None and _redact_international_phone(match) == "<phone>"
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class _SecretUrls:
+    """Configured URLs that must vanish whole: looked up, at each length that one has,
+    as a prefix of a URL met in the text (a webhook with a path appended is still it)."""
+
+    urls: frozenset[str] = frozenset()
+    lengths: tuple[int, ...] = ()
+
+    def begins(self, url: str) -> bool:
+        for length in self.lengths:
+            if length > len(url):
+                return False
+            if url[:length] in self.urls:
+                return True
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What the redactor looks for besides its patterns; replaced whole, never mutated,
+    so that a line being redacted sees one consistent set."""
+
+    #: secrets that no pattern catches, as one alternation (longest first)
+    pattern: re.Pattern[str] | None = None
+    urls: _SecretUrls = field(default_factory=_SecretUrls)
+
+
+def _alternation(values: Iterable[str]) -> re.Pattern[str]:
+    ordered = sorted(values, key=len, reverse=True)  # longest first: no partial leftovers
+    return re.compile("|".join(map(re.escape, ordered)))
 
 
 class Redactor:
@@ -96,25 +166,54 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
-        self._secrets: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        #: secrets no pattern catches
+        self._opaque: set[str] = set()
+        #: values a pattern catches (addresses, numbers, URLs), kept to be checked against
+        #: the opaque ones: an opaque secret replaced inside an address would break it
+        #: before its pattern sees it, so such a value is searched for whole as well
+        self._caught: set[str] = set()
+        self._urls: set[str] = set()
+        self._known = _Known()
         self.add_secrets(secrets)
 
     def add_secrets(self, values: Iterable[str]) -> None:
         """Redact these exact values from now on (e.g. ``Config.secrets``)."""
         with self._lock:
-            self._secrets.update(v for v in values if v)
-            ordered = sorted(self._secrets, key=len, reverse=True)  # longest first: no partial leftovers
-            self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+            opaque, caught, urls = len(self._opaque), len(self._caught), len(self._urls)
+            for value in values:
+                if not value or value in self._opaque or value in self._caught:
+                    continue
+                if _always_caught(value):
+                    self._caught.add(value)
+                elif "://" in value and (url := _URL.fullmatch(value)) is not None:
+                    self._caught.add(value)
+                    scheme = url["scheme"].lower()
+                    if scheme in _WEB_SCHEMES or scheme.startswith(_LOCATION_SCHEME_PREFIXES):
+                        self._urls.add(value)
+                    # other schemes are redacted whole by the URL pattern
+                else:
+                    self._opaque.add(value)
+            if (opaque, caught, urls) != (len(self._opaque), len(self._caught), len(self._urls)):
+                self._known = self._compile()
+
+    def _compile(self) -> _Known:
+        searched = set(self._opaque)
+        if self._opaque:
+            inside = _alternation(self._opaque)
+            searched.update(value for value in self._caught if inside.search(value))
+        return _Known(
+            pattern=_alternation(searched) if searched else None,
+            urls=_SecretUrls(urls=frozenset(self._urls), lengths=tuple(sorted({len(u) for u in self._urls}))),
+        )
 
     def redact(self, text: str) -> str:
-        pattern = self._pattern
-        if pattern is not None:
-            text = pattern.sub(_REDACTED, text)
+        known = self._known
+        if known.pattern is not None:
+            text = known.pattern.sub(_REDACTED, text)
         if "://" in text:
-            text = _URL.sub(_redact_url, text)
+            text = _URL.sub(lambda match: _redact_url(match, known.urls), text)
         if "@" in text:
-            text = _EMAIL.sub("<email>", text)
+            text = _EMAIL.sub(_redact_email, text)
         if "+" in text:
             text = _INTERNATIONAL_PHONE.sub(_redact_international_phone, text)
         return _FRENCH_PHONE.sub("<phone>", text)
