@@ -21,8 +21,9 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, make_asgi_app
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 from failover.api import (
     MAX_BODY_BYTES,
@@ -150,12 +151,13 @@ class Api:
         return self.client.post(path, json=body, headers=headers, **kwargs)
 
 
-def metrics_registry() -> Callable[[], bytes]:
+def metrics_registry() -> Any:
+    """prometheus_client's ASGI app over a registry holding one series."""
     registry = CollectorRegistry()
     Gauge("failover_platform_up", "1 if the platform is up", ["platform"], registry=registry).labels(
         platform="whatsapp"
     ).set(0)
-    return lambda: generate_latest(registry)
+    return make_asgi_app(registry)
 
 
 @contextmanager
@@ -495,10 +497,10 @@ class TestAuthentication:
 class TestTrigger:
     """POST /api/v1/trigger opens a manual incident from a validated request."""
 
-    def test_a_valid_request_reaches_the_backend_and_is_accepted(self, api: Api) -> None:
+    def test_a_custom_incident_reaches_the_backend_and_is_accepted(self, api: Api) -> None:
         body = {
-            "target": "phone-lines",
-            "scope": "custom",
+            "custom": True,
+            "name": "phone-lines",
             "message": "Our phone lines are down; write to contact@example.org",
             "groups": ["team", "customers"],
             "hold_seconds": 60,
@@ -506,40 +508,65 @@ class TestTrigger:
         response = api.post("/api/v1/trigger", body)
         assert response.status_code == 202
         assert response.json() == {"id": 8, "key": "manual:phone-lines", "notices": 3}
-        assert api.backend.called("trigger") == [
-            TriggerRequest(
-                target="phone-lines",
-                scope=IncidentScope.custom,
-                message="Our phone lines are down; write to contact@example.org",
-                groups=("team", "customers"),
-                hold_seconds=60.0,
-                dry_run=False,
-            )
-        ]
+        [request] = api.backend.called("trigger")
+        assert request == TriggerRequest(
+            custom=True,
+            name="phone-lines",
+            message="Our phone lines are down; write to contact@example.org",
+            groups=("team", "customers"),
+            hold_seconds=60.0,
+            dry_run=False,
+        )
+        assert request.what == "phone-lines"
 
-    def test_only_the_target_is_required(self, api: Api) -> None:
-        assert api.post("/api/v1/trigger", {"target": "meta"}).status_code == 202
-        assert api.backend.called("trigger") == [TriggerRequest(target="meta")]
+    def test_the_target_and_the_message_are_required(self, api: Api) -> None:
+        assert api.post("/api/v1/trigger", {"target": "meta", "message": "m"}).status_code == 202
+        [request] = api.backend.called("trigger")
+        assert request == TriggerRequest(target="meta", message="m")
+        assert (request.what, request.custom, request.update) == ("meta", False, False)
 
     def test_a_dry_run_is_answered_200(self, api: Api) -> None:
-        response = api.post("/api/v1/trigger", {"target": "whatsapp", "dry_run": True})
+        response = api.post("/api/v1/trigger", {"target": "whatsapp", "message": "m", "dry_run": True})
         assert response.status_code == 200
         assert api.backend.called("trigger")[0].dry_run is True
+
+    def test_a_trigger_attached_to_an_open_incident_is_answered_200(
+        self, api: Api, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Nothing was queued: the backend recorded the trigger in the covering incident."""
+
+        async def attach(request: TriggerRequest) -> dict[str, Any]:
+            return {"action": "attached", "id": 7, "attached_to": 7, "notices": 0}
+
+        monkeypatch.setattr(api.backend, "trigger", attach)
+        response = api.post("/api/v1/trigger", {"target": "whatsapp", "message": "m"})
+        assert response.status_code == 200
+        assert response.json()["attached_to"] == 7
 
     @pytest.mark.parametrize(
         ("body", "path"),
         [
-            ({}, "target"),
-            ({"target": ""}, "target"),
-            ({"target": "../etc/passwd"}, "target"),
-            ({"target": "meta", "scope": "planet"}, "scope"),
-            ({"target": "meta", "hold_seconds": "30"}, "hold_seconds"),
-            ({"target": "meta", "hold_seconds": -1}, "hold_seconds"),
-            ({"target": "meta", "hold_seconds": 10**9}, "hold_seconds"),
-            ({"target": "meta", "dry_run": "yes"}, "dry_run"),
-            ({"target": "meta", "groups": "team"}, "groups"),
-            ({"target": "meta", "groups": ["team", 3]}, "groups[1]"),
-            ({"target": "meta", "mesage": "typo"}, "mesage"),
+            ({"target": "meta"}, "message"),
+            ({"target": "meta", "message": ""}, "message"),
+            ({"target": "meta", "message": " \n\t "}, "message"),
+            ({"target": "meta", "message": "m" * 2001}, "message"),
+            ({"message": "m"}, "target"),
+            ({"target": "", "message": "m"}, "target"),
+            ({"target": "../etc/passwd", "message": "m"}, "target"),
+            ({"target": "meta", "message": "m", "scope": "custom"}, "scope"),
+            ({"target": "meta", "message": "m", "custom": "yes"}, "custom"),
+            ({"custom": True, "message": "m"}, "name"),
+            ({"custom": True, "name": "phones", "target": "meta", "message": "m"}, "target"),
+            ({"target": "meta", "name": "phones", "message": "m"}, "name"),
+            ({"custom": True, "name": "not a name!", "message": "m"}, "name"),
+            ({"target": "meta", "message": "m", "update": 1}, "update"),
+            ({"target": "meta", "message": "m", "hold_seconds": "30"}, "hold_seconds"),
+            ({"target": "meta", "message": "m", "hold_seconds": -1}, "hold_seconds"),
+            ({"target": "meta", "message": "m", "hold_seconds": 10**9}, "hold_seconds"),
+            ({"target": "meta", "message": "m", "dry_run": "yes"}, "dry_run"),
+            ({"target": "meta", "message": "m", "groups": "team"}, "groups"),
+            ({"target": "meta", "message": "m", "groups": ["team", 3]}, "groups[1]"),
+            ({"target": "meta", "message": "m", "mesage": "typo"}, "mesage"),
             ([], "(body)"),
         ],
     )
@@ -554,9 +581,10 @@ class TestTrigger:
     @pytest.mark.parametrize(
         ("body", "path"),
         [
-            ({"target": "meta", "groups": ["alice@example.org"]}, "groups[0]"),
-            ({"target": "meta", "alice@example.org": "+33 6 12 34 56 78"}, "<key>"),
-            ({"target": "alice@example.org"}, "target"),
+            ({"target": "meta", "message": "m", "groups": ["alice@example.org"]}, "groups[0]"),
+            ({"target": "meta", "message": "m", "alice@example.org": "+33 6 12 34 56 78"}, "<key>"),
+            ({"target": "alice@example.org", "message": "m"}, "target"),
+            ({"custom": True, "name": "alice@example.org", "message": "m"}, "name"),
         ],
     )
     def test_errors_do_not_echo_what_was_sent(self, api: Api, body: dict[str, Any], path: str) -> None:
@@ -606,12 +634,12 @@ class TestAlertmanager:
         assert payload.group_key == '{}:{alertname="MetaDnsDown"}'
         meta, whatsapp = payload.alerts
         assert meta.fingerprint == "b6f3a1d2c4e5f607"
-        assert meta.target == AlertTarget(scope=None, name="meta")
+        assert meta.target == AlertTarget(label="failover_target", scope=None, name="meta")
         assert meta.message == "Meta's authoritative name servers do not answer"
         assert meta.starts_at == datetime(2021, 10, 4, 15, 40, 3, 123456, tzinfo=UTC)
         assert meta.starts_at.tzinfo is UTC
         assert meta.ends_at == datetime.min.replace(tzinfo=UTC)
-        assert whatsapp.target == AlertTarget(scope=IncidentScope.platform, name="whatsapp")
+        assert whatsapp.target == AlertTarget(label="platform", scope=IncidentScope.platform, name="whatsapp")
         assert whatsapp.message == "web.whatsapp.com answers 503"
 
     def test_a_resolved_group_reaches_the_backend(self, api: Api) -> None:
@@ -738,21 +766,39 @@ class TestAlertMapping:
     @pytest.mark.parametrize(
         ("labels", "target"),
         [
-            ({"failover_target": "meta", "platform": "whatsapp"}, AlertTarget(scope=None, name="meta")),
+            (
+                {"failover_custom": "phones", "platform": "whatsapp"},
+                AlertTarget(label="failover_custom", scope=IncidentScope.custom, name="phones"),
+            ),
+            (
+                {"failover_target": "meta", "platform": "whatsapp"},
+                AlertTarget(label="failover_target", scope=None, name="meta"),
+            ),
             (
                 {"platform": "whatsapp", "family": "meta"},
-                AlertTarget(scope=IncidentScope.platform, name="whatsapp"),
+                AlertTarget(label="platform", scope=IncidentScope.platform, name="whatsapp"),
             ),
-            ({"family": "meta"}, AlertTarget(scope=IncidentScope.family, name="meta")),
-            ({"failover_target": "", "family": "meta"}, AlertTarget(scope=IncidentScope.family, name="meta")),
+            ({"family": "meta"}, AlertTarget(label="family", scope=IncidentScope.family, name="meta")),
+            (
+                {"failover_target": "", "family": "meta"},
+                AlertTarget(label="family", scope=IncidentScope.family, name="meta"),
+            ),
             ({"alertname": "DiskFull"}, None),
-            ({"failover_target": "not a name!"}, None),
         ],
     )
     def test_the_target_comes_from_the_first_naming_label(
         self, labels: dict[str, str], target: AlertTarget | None
     ) -> None:
         assert self.alert(labels).target == target
+
+    @pytest.mark.parametrize(
+        ("name", "valid"), [("whatsapp", True), ("phone-lines", True), ("not a name!", False)]
+    )
+    def test_a_name_is_valid_when_it_follows_the_name_rule(self, name: str, valid: bool) -> None:
+        """An invalid name is kept, so that the service can say why it ignores the alert."""
+        target = self.alert({"failover_custom": name}).target
+        assert target is not None
+        assert (target.name, target.valid) == (name, valid)
 
     @pytest.mark.parametrize(
         ("annotations", "message"),
@@ -802,7 +848,7 @@ class TestFailures:
             ("/healthz", None, "alive"),
             ("/api/v1/status", None, "status"),
             ("/api/v1/incidents", None, "incidents"),
-            ("/api/v1/trigger", {"target": "meta"}, "trigger"),
+            ("/api/v1/trigger", {"target": "meta", "message": "m"}, "trigger"),
             ("/api/v1/incidents/7/resolve", None, "resolve"),
             ("/api/v1/alertmanager", alertmanager_payload(), "alertmanager"),
         ],
@@ -835,7 +881,7 @@ class TestFailures:
             raise RequestRefused(422, "unknown group 'nobody'", ["groups[0]"])
 
         monkeypatch.setattr(api.backend, "trigger", refuse)
-        response = api.post("/api/v1/trigger", {"target": "meta", "groups": ["nobody"]})
+        response = api.post("/api/v1/trigger", {"target": "meta", "message": "m", "groups": ["nobody"]})
         assert response.status_code == 422
         assert response.json() == {"error": "unknown group 'nobody'", "detail": ["groups[0]"]}
 
@@ -851,10 +897,13 @@ class TestFailures:
         assert api.client.get("/healthz").status_code == 200
 
     def test_a_failing_metrics_renderer_is_a_500(self, caplog: pytest.LogCaptureFixture) -> None:
-        def broken() -> bytes:
-            raise RuntimeError("registry broke")
+        class Broken(Collector):
+            def collect(self) -> Any:
+                raise RuntimeError("registry broke")
 
-        app = create_app(FakeBackend(), token=TOKEN, metrics=broken)
+        registry = CollectorRegistry()
+        registry.register(Broken())
+        app = create_app(FakeBackend(), token=TOKEN, metrics=make_asgi_app(registry))
         with (
             caplog.at_level(logging.ERROR, logger="failover.api"),
             serving(app) as url,
@@ -927,13 +976,15 @@ class TestServer:
     """create_server leaves signals to the daemon and logging to the process."""
 
     def test_the_server_installs_no_signal_handlers(self) -> None:
-        server = create_server(create_app(FakeBackend(), token=None, metrics=bytes), host=LOOPBACK, port=0)
+        app = create_app(FakeBackend(), token=None, metrics=metrics_registry())
+        server = create_server(app, host=LOOPBACK, port=0)
         before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         with server.capture_signals():
             assert {sig: signal.getsignal(sig) for sig in before} == before
 
     def test_the_server_runs_no_lifespan_and_writes_no_access_log(self) -> None:
-        server = create_server(create_app(FakeBackend(), token=None, metrics=bytes), host=LOOPBACK, port=9464)
+        app = create_app(FakeBackend(), token=None, metrics=metrics_registry())
+        server = create_server(app, host=LOOPBACK, port=9464)
         assert (server.config.host, server.config.port) == (LOOPBACK, 9464)
         assert server.config.lifespan == "off"
         assert server.config.access_log is False

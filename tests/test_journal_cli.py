@@ -186,7 +186,7 @@ class TestIncidents:
         assert [d["name"] for d in data] == ["meta"]
         data = json.loads(invoke(config, "incidents", "--export", "json", "--since", "1h").stdout)
         assert [d["name"] for d in data] == ["telegram"]
-        assert invoke(config, "incidents", "--since", "soon").exit_code == 2
+        assert invoke(config, "incidents", "--since", "soon").exit_code == 3  # a usage error
 
     def test_table(self, config: Path) -> None:
         """Without --export a table is printed for people."""
@@ -200,9 +200,10 @@ class TestStatus:
     """`failover status` reads what the daemon last judged; it probes nothing."""
 
     def test_never_judged(self, tmp_path: Path) -> None:
-        """A fresh database says no round was judged yet, every platform unknown."""
+        """A fresh database says no round was judged yet, every platform unknown: exit 3
+        (UNKNOWN), as `check` when nothing can be said."""
         result = invoke(write_config(tmp_path), "status", "--json")
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == 3, result.output
         data = json.loads(result.stdout)
         assert data["judged"] is False
         assert {p["health"] for p in data["platforms"].values()} == {"unknown"}
@@ -215,13 +216,14 @@ class TestStatus:
         assert "HTTP 503" in invoke(config, "status").stdout
 
     def test_unreachable_database_is_one_line(self, tmp_path: Path) -> None:
-        """A database that cannot be opened is a one-line error, exit 1, no password shown."""
+        """A database that cannot be opened is a one-line error, exit 3 (UNKNOWN: nothing
+        can be said), no password shown."""
         path = tmp_path / "bad.toml"
         path.write_text(
             '[catalog]\nbuiltin = false\n[daemon]\ndatabase_url = "postgresql+psycopg://u:hunter2@127.0.0.1:1/x"\n'
         )
         result = invoke(path, "status")
-        assert result.exit_code == 1
+        assert result.exit_code == 3
         assert result.stderr.count("\n") == 1
         assert "hunter2" not in result.output
 

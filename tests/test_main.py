@@ -20,6 +20,10 @@ FAILOVER = str(Path(sys.executable).with_name("failover"))
         (["run"], True),
         (["run", "--config", "/etc/failover/failover.toml"], True),
         (["run", "--help"], True),
+        (["--config", "/etc/failover/failover.toml", "run"], True),
+        (["-c", "run.toml", "run"], True),
+        (["--config=/etc/failover/failover.toml", "run"], True),
+        (["-c", "run", "status"], False),  # a configuration file named "run" is not the daemon
         (["-h", "run"], True),
         ([], False),
         (["--version"], False),

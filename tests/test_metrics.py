@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from failover.domain import (
     CONTROL_FAMILY,
@@ -34,7 +36,7 @@ from failover.domain import (
     TcpCheck,
     TlsCheck,
 )
-from failover.metrics import NOTICE_BUCKETS, PROBE_BUCKETS, Metrics, NoticeOutcome, render
+from failover.metrics import NOTICE_BUCKETS, PROBE_BUCKETS, AlertIgnored, Metrics, NoticeOutcome, render
 
 AT = datetime(2021, 10, 4, 15, 40, tzinfo=UTC)
 
@@ -196,11 +198,34 @@ class TestDeclaration:
     """Every series is declared once, in the injected registry, with the failover_ prefix."""
 
     def test_every_series_is_prefixed_and_in_the_given_registry(self, registry: CollectorRegistry) -> None:
+        """Ours carry the failover_ prefix; beside them only the runtime's own collectors."""
         Metrics(registry)
         names = {family.name for family in registry.collect()}
-        assert names
-        assert all(name.startswith("failover_") for name in names)
+        ours = {name for name in names if name.startswith("failover_")}
+        assert ours
+        assert {name for name in names - ours if not name.startswith("process_")} == {"python_info"}
         assert not any(family.name.startswith("failover_") for family in REGISTRY.collect())
+
+    def test_the_process_and_platform_collectors_are_registered(self, registry: CollectorRegistry) -> None:
+        """Resident memory (BENCHMARKS.md's budget), CPU time and the interpreter, from /proc."""
+        Metrics(registry)
+        resident = value(registry, "process_resident_memory_bytes")
+        assert resident is not None
+        assert resident > 1024 * 1024
+        assert value(registry, "process_cpu_seconds_total") is not None
+        assert value(registry, "process_open_fds") is not None
+        infos = [s for f in registry.collect() if f.name == "python_info" for s in f.samples]
+        assert [s.labels["version"] for s in infos] == [".".join(map(str, sys.version_info[:3]))]
+
+    def test_no_series_has_a_created_twin(self, metrics: Metrics, registry: CollectorRegistry) -> None:
+        """Counters and histograms expose no ``*_created`` series, in either format."""
+        metrics.init_platforms(PLATFORMS)
+        metrics.init_channels(["mailtos"])
+        metrics.incident_opened(IncidentScope.platform, IncidentKind.unreachable)
+        metrics.notice_latency(1.0)
+        assert not [s.name for f in registry.collect() for s in f.samples if s.name.endswith("_created")]
+        assert b"_created" not in render(registry)
+        assert b"_created" not in openmetrics_latest(registry)
 
     def test_two_instances_on_two_registries_do_not_collide(self) -> None:
         first, second = CollectorRegistry(), CollectorRegistry()
@@ -558,6 +583,7 @@ _FIXED_LABEL_VALUES = (
     | {str(v) for v in IncidentScope}
     | {str(v) for v in IncidentKind}
     | {str(v) for v in NoticeOutcome}
+    | {str(v) for v in AlertIgnored}
     | {"connect", "tls", "first_byte", "other", "_invalid", ""}
 )
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -614,8 +640,8 @@ class TestBoundedLabels:
         metrics.platform_health(target, Health.down, flapping=False)
         metrics.open_incidents({target: 1})
         metrics.notice(channel, "sent")
-        for _, label, label_value in label_values(registry):
-            if label in {"version", "python", "le"}:
+        for name, label, label_value in label_values(registry):
+            if label in {"version", "python", "le"} or name == "python_info":  # the interpreter's own
                 continue
             assert label_value in _FIXED_LABEL_VALUES or (
                 _NAME.fullmatch(label_value)

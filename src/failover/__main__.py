@@ -25,12 +25,20 @@ __all__ = ["DAEMON_HIDDEN_MODULES", "is_daemon", "main", "without_terminal_libra
 DAEMON_HIDDEN_MODULES = ("rich", "pygments", "trio")
 
 
+#: the root command's options that take a value in the next word (``--config=X`` is one word)
+_ROOT_OPTIONS_WITH_VALUE = frozenset({"-c", "--config"})
+
+
 def is_daemon(arguments: Sequence[str]) -> bool:
-    """Whether the command line (without the program name) runs the daemon: the root
-    command takes no option with a value, so the first word that is not an option is the
-    command."""
-    command = next((word for word in arguments if not word.startswith("-")), None)
-    return command == "run"
+    """Whether the command line (without the program name) runs the daemon: the command
+    is the first word that is neither an option nor the value of the root's ``--config``."""
+    words = iter(arguments)
+    for word in words:
+        if word in _ROOT_OPTIONS_WITH_VALUE:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word == "run"
+    return False
 
 
 def without_terminal_libraries(modules: MutableMapping[str, ModuleType | None]) -> None:

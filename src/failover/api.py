@@ -7,13 +7,16 @@ checks the bearer token and shapes answers.
 =======  ==============================  =====================================================
 method   path                            answers
 =======  ==============================  =====================================================
-GET      /metrics                        200 text exposition (format 0.0.4)
+GET      /metrics                        200 text exposition (format 0.0.4), OpenMetrics
+                                         1.0.0 when asked, gzip when accepted
 GET      /healthz                        200 ``{"status": "ok"}`` · 503 when the loop stalled
 GET      /readyz                         200 ready · 503 not ready, with reasons
 GET      /api/v1/status                  200 the backend's status
 GET      /api/v1/incidents               200 ``{"incidents": [...]}`` · 422 bad query
                                          (``?since=7d`` or an ISO-8601 time, ``&platform=P``)
-POST     /api/v1/trigger                 202 incident opened (200 for a dry run)
+POST     /api/v1/trigger                 202 incident opened or update queued · 200 a dry run,
+                                         or attached to the open incident that covers the
+                                         target (nothing sent) · 422 unknown target
 POST     /api/v1/incidents/{id}/resolve  200 resolved · 404 unknown incident
 POST     /api/v1/alertmanager            200 (Alertmanager webhook, payload version 4)
 =======  ==============================  =====================================================
@@ -53,6 +56,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from failover.config import parse_duration
 from failover.domain import IncidentScope
@@ -75,9 +79,9 @@ __all__ = [
 
 #: The largest request body accepted (Alertmanager groups stay far below it).
 MAX_BODY_BYTES = 1024 * 1024
-#: The classic text exposition format, which every Prometheus 2.x and 3.x scrapes.
-#: (prometheus_client >= 0.22 names format 1.0.0 ``CONTENT_TYPE_LATEST``; the bytes that
-#: ``generate_latest`` writes are the 0.0.4 format, so that is what we announce.)
+#: What ``/metrics`` answers a client that asks for no format in particular: the classic
+#: text exposition format, which every Prometheus 2.x and 3.x reads. (Prometheus itself
+#: asks for OpenMetrics and gets it; prometheus_client's app negotiates.)
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _log = logging.getLogger(__name__)
@@ -116,26 +120,65 @@ class _Incoming(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
-class TriggerRequest(_Incoming):
-    """A manual failover: tell the people who hear of ``target`` that it is down.
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be blank")
+    return text
 
-    ``target`` names a platform, a family, or (``scope = "custom"``) anything else that
-    failed, e.g. ``phone-lines``; without ``scope`` the service looks the name up among
-    platforms, then families, and treats an unknown name as custom.
+
+class TriggerRequest(_Incoming):
+    """A manual failover, checked as ``failover trigger`` checks it: tell the people who
+    hear of a platform or a family that it is down, in the operator's words.
+
+    ``target`` names a configured platform or family; an unknown name is refused (a typo
+    must not page everyone). Anything else that failed, e.g. ``phone-lines``, is a custom
+    incident, asked for explicitly with ``custom: true`` and a ``name`` (the CLI's
+    ``--custom NAME``). The message is required.
+
+    When an open incident already covers the target, the trigger is attached to it
+    (recorded in its journal, nothing sent); ``update: true`` sends the message to that
+    incident's recipients as an update of it instead. A dry run says which it would be.
     """
 
     model_config = ConfigDict(extra="forbid")  # a typo in an operator's request is an error
 
-    target: _Name
-    scope: IncidentScope | None = None
+    #: a configured platform or family (not with ``custom``)
+    target: _Name | None = None
+    #: a custom incident, about ``name``
+    custom: bool = False
+    name: _Name | None = None
     #: what the notices say, in the operator's words
-    message: str = Field(default="", max_length=2000)
+    message: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_not_blank)]
     #: groups to tell; empty means the groups the routes name
     groups: tuple[_Name, ...] = Field(default=(), max_length=64)
     #: seconds during which the trigger can be cancelled before notices go; None: the daemon's default
     hold_seconds: float | None = Field(default=None, ge=0, le=86400)
     #: preview: answer what would be sent, record and send nothing
     dry_run: bool = False
+    #: when an open incident covers the target, send the message as an update of it
+    update: bool = False
+
+    @property
+    def what(self) -> str:
+        """The name triggered: the custom incident's name, else the target."""
+        return (self.name if self.custom else self.target) or ""
+
+    def problems(self) -> list[str]:
+        """``key: problem`` lines for fields that do not go together (empty: none)."""
+        problems: list[str] = []
+        if self.custom:
+            if self.name is None:
+                problems.append('name: required with "custom": true')
+            if self.target is not None:
+                problems.append('target: not with "custom": true (a custom incident has a "name")')
+        else:
+            if self.target is None:
+                problems.append(
+                    'target: required (a platform or a family; anything else: "custom": true and a "name")'
+                )
+            if self.name is not None:
+                problems.append('name: only with "custom": true')
+        return problems
 
 
 class AlertStatus(enum.StrEnum):
@@ -145,14 +188,23 @@ class AlertStatus(enum.StrEnum):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AlertTarget:
-    """What an alert says is affected. ``scope`` None: the service decides by name."""
+    """What an alert says is affected: the ``label`` naming it, the name, and the scope
+    that label implies (None: a platform or a family, the service decides by name;
+    ``custom`` for ``failover_custom``). The name is the label's value, unchecked."""
 
+    label: str
     scope: IncidentScope | None
     name: str
+
+    @property
+    def valid(self) -> bool:
+        """The name follows the configuration's name rule."""
+        return _NAME.fullmatch(self.name) is not None
 
 
 #: Labels naming what an alert is about, in order of preference.
 _TARGET_LABELS: tuple[tuple[str, IncidentScope | None], ...] = (
+    ("failover_custom", IncidentScope.custom),
     ("failover_target", None),
     ("platform", IncidentScope.platform),
     ("family", IncidentScope.family),
@@ -176,12 +228,13 @@ class Alert(_Incoming):
 
     @property
     def target(self) -> AlertTarget | None:
-        """The platform, family or name this alert is about; None if no label names one
-        (or the name is not a valid one), in which case the service ignores the alert."""
+        """What this alert is about, from the first of ``failover_custom``,
+        ``failover_target``, ``platform`` and ``family`` that is set; None if none is (the
+        service ignores the alert, as it ignores one naming nothing it knows)."""
         for label, scope in _TARGET_LABELS:
             value = self.labels.get(label, "")
             if value:
-                return AlertTarget(scope=scope, name=value) if _NAME.fullmatch(value) else None
+                return AlertTarget(label=label, scope=scope, name=value)
         return None
 
     @property
@@ -242,7 +295,9 @@ class ApiBackend(Protocol):
         ...
 
     async def trigger(self, request: TriggerRequest) -> dict[str, Any]:
-        """Open a manual incident (or preview one); answer its id, key and the notices queued."""
+        """Open a manual incident, queue an update of the open incident covering the target,
+        or attach the trigger to it (answering ``attached_to``); or preview which, for a dry
+        run. Refuses an unknown target with :class:`RequestRefused` (422)."""
         ...
 
     async def resolve(self, incident_id: int) -> dict[str, Any] | None:
@@ -250,7 +305,9 @@ class ApiBackend(Protocol):
         ...
 
     async def alertmanager(self, payload: AlertmanagerPayload) -> dict[str, Any]:
-        """Firing alerts open manual incidents (keyed by fingerprint), resolved ones resolve them."""
+        """Firing alerts open manual incidents (keyed by fingerprint) or attach to the open
+        incident covering their target, resolved ones resolve what they opened; alerts
+        naming nothing configured are ignored."""
         ...
 
 
@@ -389,13 +446,11 @@ class _Api:
         backend: ApiBackend,
         *,
         token: str | None,
-        metrics: Callable[[], bytes],
         clock: Callable[[], datetime],
     ) -> None:
         self._backend = backend
         # an empty token would let an empty Authorization through: treat it as none
         self._token = token.encode("utf-8") if token else None
-        self._metrics = metrics
         self._clock = clock
 
     def _authorize(self, request: Request) -> None:
@@ -412,9 +467,6 @@ class _Api:
                 "invalid bearer token",
                 headers={"WWW-Authenticate": f'{_BEARER_REALM}, error="invalid_token"'},
             )
-
-    async def metrics(self, _request: Request) -> Response:
-        return Response(self._metrics(), media_type=METRICS_CONTENT_TYPE)
 
     async def healthz(self, _request: Request) -> Response:
         if await self._backend.alive():
@@ -445,8 +497,13 @@ class _Api:
     async def trigger(self, request: Request) -> Response:
         self._authorize(request)
         trigger = await _parse_body(request, TriggerRequest)
+        problems = trigger.problems()
+        if problems:
+            raise RequestRefused(422, "invalid request body", problems)
         answer = await self._backend.trigger(trigger)
-        return _JSONResponse(answer, status_code=200 if trigger.dry_run else 202)
+        # attached to an open incident: recorded, nothing queued
+        queued = not trigger.dry_run and answer.get("attached_to") is None
+        return _JSONResponse(answer, status_code=202 if queued else 200)
 
     async def resolve(self, request: Request) -> Response:
         self._authorize(request)
@@ -484,14 +541,21 @@ def _host_name(header: str) -> str:
     return name.rstrip(".")
 
 
+def _host_refusal(request: Request, hosts: Collection[str] | None) -> Response | None:
+    """The 400 for a ``Host`` outside ``hosts`` (never echoing it); None when it is one."""
+    if hosts is None or _host_name(request.headers.get("host", "")) in hosts:
+        return None
+    return _error(400, "unexpected Host header", [f"host: one of {', '.join(sorted(hosts))}"])
+
+
 def _guarded(name: str, endpoint: _Endpoint, hosts: Collection[str] | None) -> _Endpoint:
     """Answer refusals as 4xx and any other exception as a generic 500, logged; refuse a
     ``Host`` outside ``hosts`` (never echoing it)."""
-    expected = [f"host: one of {', '.join(sorted(hosts))}"] if hosts is not None else []
 
     async def guarded(request: Request) -> Response:
-        if hosts is not None and _host_name(request.headers.get("host", "")) not in hosts:
-            return _error(400, "unexpected Host header", expected)
+        refusal = _host_refusal(request, hosts)
+        if refusal is not None:
+            return refusal
         try:
             return await endpoint(request)
         except RequestRefused as refused:
@@ -501,6 +565,36 @@ def _guarded(name: str, endpoint: _Endpoint, hosts: Collection[str] | None) -> _
             return _error(500, "internal error")
 
     return guarded
+
+
+class _GuardedApp:
+    """An ASGI app (the metrics exposition) behind the same guard as the endpoints: a
+    foreign ``Host`` is refused, and a failure before the answer started is a logged 500."""
+
+    def __init__(self, name: str, app: ASGIApp, hosts: Collection[str] | None) -> None:
+        self._name = name
+        self._app = app
+        self._hosts = hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = _host_refusal(Request(scope), self._hosts)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_noting_start)
+        except Exception:
+            if started:  # half an answer cannot be taken back: let the server close it
+                raise
+            _log.exception("api_request_failed", extra={"endpoint": self._name})
+            await _error(500, "internal error")(scope, receive, send)
 
 
 async def _http_error(_request: Request, exc: Exception) -> Response:
@@ -513,17 +607,17 @@ def create_app(
     backend: ApiBackend,
     *,
     token: str | None,
-    metrics: Callable[[], bytes],
+    metrics: ASGIApp,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     hosts: Collection[str] | None = None,
 ) -> Starlette:
     """The ASGI app of the HTTP surface. ``token`` guards the POST endpoints (None: they
-    answer 403); ``metrics`` renders the registry; ``clock`` anchors ``?since=7d``;
-    ``hosts`` are the names a request's ``Host`` may carry (None: any; see
-    :func:`local_hosts`)."""
-    api = _Api(backend, token=token, metrics=metrics, clock=clock)
+    answer 403); ``metrics`` is the ASGI app serving ``/metrics`` (prometheus_client's
+    own, from :func:`failover.metrics.exposition_app`: it negotiates OpenMetrics and gzip);
+    ``clock`` anchors ``?since=7d``; ``hosts`` are the names a request's ``Host`` may
+    carry (None: any; see :func:`local_hosts`)."""
+    api = _Api(backend, token=token, clock=clock)
     routes = [
-        ("/metrics", "metrics", api.metrics, "GET"),
         ("/healthz", "healthz", api.healthz, "GET"),
         ("/readyz", "readyz", api.readyz, "GET"),
         ("/api/v1/status", "status", api.status, "GET"),
@@ -534,8 +628,11 @@ def create_app(
     ]
     return Starlette(
         routes=[
-            Route(path, _guarded(name, endpoint, hosts), methods=[method], name=name)
-            for path, name, endpoint, method in routes
+            Route("/metrics", _GuardedApp("metrics", metrics, hosts), methods=["GET"], name="metrics"),
+            *(
+                Route(path, _guarded(name, endpoint, hosts), methods=[method], name=name)
+                for path, name, endpoint, method in routes
+            ),
         ],
         exception_handlers={HTTPException: _http_error},
     )

@@ -3,12 +3,21 @@
 :class:`Metrics` takes a :class:`prometheus_client.CollectorRegistry` (never the global
 one) and offers one method per fact the daemon learns: an observation, a platform's judged
 health, our own connectivity, an incident opened, a notice's outcome, the outbox backlog,
-a round completed. :func:`render` turns the registry into the text exposition format.
+a round completed. :func:`exposition_app` serves the registry over HTTP as Prometheus's
+own client serves it; :func:`render` turns it into the text exposition format.
+
+The registry also carries the process's own series (``process_resident_memory_bytes``,
+``process_cpu_seconds_total``, open file descriptors, start time: what BENCHMARKS.md's memory
+budget is watched by) and ``python_info``. No counter or histogram exposes a ``*_created``
+series: prometheus_client's creation timestamps double the series count and nothing reads
+them (``disable_created_metrics``, a process-wide switch of the library, is thrown before
+any series is declared).
 
 Labels are bounded: platform and check names (validated by the configuration's name rule,
 anything else becomes ``_invalid``), domain enums (check kind, outcome, health, incident
-scope and kind), the three probe phases, notice outcomes, and a channel's URL *scheme*
-(``mailtos``, ``signal``) — never a URL, a contact, an error text or an observation's detail.
+scope and kind), the three probe phases, notice outcomes, why an alert was ignored, and a
+channel's URL *scheme* (``mailtos``, ``signal``) — never a URL, a contact, an error text or
+an observation's detail.
 
 Series (all in base units):
 
@@ -33,6 +42,9 @@ failover_notice_latency_seconds                    histogram  —
 failover_round_duration_seconds                    histogram  —
 failover_last_round_timestamp_seconds              gauge      —
 failover_round_interval_seconds                    gauge      platform
+failover_alerts_ignored_total                      counter    reason
+process_*                                          (various)  — (prometheus_client's process collector)
+python_info                                        gauge      implementation, version, major, minor, …
 =================================================  =========  ==============================
 """
 
@@ -41,14 +53,24 @@ from __future__ import annotations
 import enum
 import platform as _python_platform
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _package_version
-from typing import Final
+from typing import Any, Final, cast
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+    make_asgi_app,
+)
 
 from failover.domain import (
     Check,
@@ -70,11 +92,20 @@ __all__ = [
     "PHASES",
     "PROBE_BUCKETS",
     "ROUND_BUCKETS",
+    "AlertIgnored",
+    "ExpositionApp",
     "Metrics",
     "NoticeOutcome",
     "channel_label",
+    "exposition_app",
     "name_label",
     "render",
+]
+
+_Message = MutableMapping[str, Any]
+#: An ASGI application (scope, receive, send), as starlette and uvicorn spell it.
+ExpositionApp = Callable[
+    [_Message, Callable[[], Awaitable[_Message]], Callable[[_Message], Awaitable[None]]], Awaitable[None]
 ]
 
 #: Probe and phase durations: 5 ms (loopback, a warm resolver) to 30 s (the longest timeout).
@@ -153,6 +184,19 @@ class NoticeOutcome(enum.StrEnum):
     silenced = "silenced"
 
 
+class AlertIgnored(enum.StrEnum):
+    """Why an Alertmanager alert was ignored, as counted by ``failover_alerts_ignored_total``."""
+
+    #: no label names a platform, a family or a custom incident
+    no_target = "no_target"
+    #: it names a platform or family that is not configured (a typo must not page everyone)
+    unknown_target = "unknown_target"
+    #: the name it gives a custom incident breaks the configuration's name rule
+    invalid_target = "invalid_target"
+    #: its message may not go where the incident's notices would (personal data in a public text)
+    refused_message = "refused_message"
+
+
 def name_label(name: str) -> str:
     """``name`` when it follows the configuration's name rule, else ``_invalid``."""
     return name if _NAME.fullmatch(name) else INVALID
@@ -181,12 +225,16 @@ class Metrics:
     """The daemon's series in ``registry``; one instance per registry.
 
     Call :meth:`init_platforms` (and :meth:`init_channels`) with the configuration at
-    start-up so that every known series exists at zero before its first event.
+    start-up so that every known series exists at zero before its first event. The
+    process and platform collectors (``process_*``, ``python_info``) are registered too.
     """
 
     def __init__(self, registry: CollectorRegistry, *, version: str | None = None) -> None:
         if version is None:
             version = _installed_version()
+        # prometheus_client decides per series, when it is declared, whether it gets a
+        # `_created` twin: off before the first declaration (idempotent, process-wide)
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # the library leaves it unannotated
         self._families: dict[str, str] = {}
         self._checks: dict[tuple[str, str, CheckKind], _CheckSeries] = {}
         self._open_platforms: set[str] = set()
@@ -291,9 +339,22 @@ class Metrics:
             ("platform",),
         )
 
+        self.alerts_ignored = counter(
+            "failover_alerts_ignored",
+            "Alertmanager alerts the webhook ignored (opened or attached to nothing), by reason.",
+            ("reason",),
+        )
+
         for scope in IncidentScope:
             for kind in IncidentKind:
                 self.incidents.labels(scope=scope.value, kind=kind.value)
+        for reason in AlertIgnored:
+            self.alerts_ignored.labels(reason=reason.value)
+
+        # the process's memory, CPU and descriptors (from /proc; nothing elsewhere) and
+        # the interpreter's version: the runtime's own series, next to ours
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
 
     # --- start-up -----------------------------------------------------------------------------
 
@@ -452,6 +513,12 @@ class Metrics:
         """Time from the incident event to this notice's delivery."""
         self.notice_latency_seconds.observe(seconds)
 
+    # --- the Alertmanager webhook ---------------------------------------------------------------
+
+    def alert_ignored(self, reason: AlertIgnored) -> None:
+        """Count one alert the webhook ignored."""
+        self.alerts_ignored.labels(reason=AlertIgnored(reason).value).inc()
+
     # --- rounds -------------------------------------------------------------------------------
 
     def round_interval(self, platform: str, seconds: float) -> None:
@@ -468,3 +535,11 @@ class Metrics:
 def render(registry: CollectorRegistry) -> bytes:
     """The registry in the Prometheus text exposition format (version 0.0.4)."""
     return generate_latest(registry)
+
+
+def exposition_app(registry: CollectorRegistry) -> ExpositionApp:
+    """prometheus_client's own ASGI app for ``registry``: the text format (0.0.4) by
+    default, OpenMetrics 1.0.0 when the scraper's ``Accept`` asks for it (Prometheus does),
+    gzip when ``Accept-Encoding`` allows it, and ``?name[]=`` to pick series."""
+    # the library's signature says only "Callable"; its app is a plain ASGI callable
+    return cast("ExpositionApp", make_asgi_app(registry))

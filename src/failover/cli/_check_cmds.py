@@ -1,21 +1,29 @@
-"""``failover check``: one round against the configured platforms and controls."""
+"""``failover check``: one round against the configured platforms and controls.
+
+Its exit code and, with ``--nagios``, its output follow the monitoring-plugins
+guidelines, so that Nagios, Icinga, Sensu or any script reads it as they read
+``check_http``: ``FAILOVER <STATE> - <summary> | <perfdata>`` on the first line, one line
+per platform after it.
+"""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from failover.cli._main import (
-    EXIT_INCONCLUSIVE,
-    EXIT_OK,
-    EXIT_PROBLEM,
+    EXIT_UNKNOWN,
+    PluginState,
     config_option,
     fail,
-    load_configuration,
     main,
+    plugin_state,
+    read_configuration,
 )
 from failover.domain import Health, Observation
 from failover.errors import ConfigError
@@ -27,25 +35,143 @@ _HEALTH_STYLE = {Health.up: "green", Health.degraded: "yellow", Health.down: "re
 @main.command()
 @click.argument("platforms", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print the round as JSON.")
+@click.option(
+    "--nagios",
+    is_flag=True,
+    help="Print one line for Nagios, Icinga or Sensu: FAILOVER <STATE> - summary | perfdata.",
+)
 @config_option
-def check(platforms: tuple[str, ...], as_json: bool, config_path: Path | None) -> None:
+def check(platforms: tuple[str, ...], as_json: bool, nagios: bool, config_path: Path | None) -> None:
     """Run one round of checks against PLATFORMS (default: all) and the controls.
 
-    Exit 0 when every platform is up, 1 when one is degraded or down, 2 when our own
-    connectivity is lost (the controls fail), since nothing can then be said of platforms.
+    Exit codes follow the monitoring-plugins guidelines: 0 OK (every platform up),
+    1 WARNING (one degraded), 2 CRITICAL (one down), 3 UNKNOWN (our own connectivity is
+    lost, so nothing can be said of platforms; or a configuration or usage error).
     """
-    config = load_configuration(config_path)
+    if as_json and nagios:
+        raise click.UsageError("--json and --nagios: choose one")
+    started = time.monotonic()
+    try:
+        config = read_configuration(config_path)
+    except ConfigError as exc:
+        exit_unknown(f"configuration: {exc}", nagios=nagios)
     try:
         report = run_async(check_once(config, platforms))
-    except ConfigError as exc:
-        fail(str(exc))
+    except ConfigError as exc:  # a PLATFORM argument that names no platform
+        exit_unknown(str(exc), nagios=nagios)
+    state = check_state(report)
     if as_json:
         click.echo(json.dumps(report_as_json(report), indent=2))
+    elif nagios:
+        click.echo(nagios_output(report, state=state, seconds=time.monotonic() - started))
     else:
         print_report(report)
-    if report.connectivity_lost:
-        raise SystemExit(EXIT_INCONCLUSIVE)
-    raise SystemExit(EXIT_PROBLEM if report.platforms_in_trouble else EXIT_OK)
+    raise SystemExit(int(state))
+
+
+def exit_unknown(message: str, *, nagios: bool) -> NoReturn:
+    """Exit 3 (UNKNOWN); a monitoring system reads the reason on stdout."""
+    if nagios:
+        click.echo(f"FAILOVER {PluginState.unknown.label} - {message}")
+        raise SystemExit(EXIT_UNKNOWN)
+    fail(message, EXIT_UNKNOWN)
+
+
+def check_state(report: CheckReport) -> PluginState:
+    """OK, WARNING (a platform degraded), CRITICAL (one down) or UNKNOWN (our own
+    connectivity lost)."""
+    return plugin_state(
+        (verdict.health for verdict in report.decision.verdicts.values()),
+        connectivity_lost=report.connectivity_lost,
+    )
+
+
+def _perf_value(value: float | None, unit: str = "") -> str:
+    return "U" if value is None else f"{value:.6g}{unit}"
+
+
+def summary_line(
+    state: PluginState,
+    healths: Mapping[str, Health],
+    *,
+    connectivity: str,
+    connectivity_lost: bool,
+    perfdata: Sequence[str],
+) -> str:
+    """``FAILOVER CRITICAL - down: whatsapp; 3 of 4 up; 3 of 3 controls answer | up=3;;;0;4 …``
+
+    ``connectivity`` says how the controls fare ("" without controls)."""
+    by_health: dict[Health, list[str]] = {}
+    for name, health in healths.items():
+        by_health.setdefault(health, []).append(name)
+    parts: list[str] = []
+    if connectivity_lost:
+        parts.append(f"{connectivity}: platform health unknown, not down")
+    else:
+        for health in (Health.down, Health.degraded, Health.unknown):
+            if by_health.get(health):
+                parts.append(f"{health.value}: {', '.join(by_health[health])}")
+        parts.append(f"{len(by_health.get(Health.up, []))} of {len(healths)} up")
+        if connectivity:
+            parts.append(connectivity)
+    total = len(healths)
+    counts = [
+        f"up={len(by_health.get(Health.up, []))};;;0;{total}",
+        # the thresholds say what the state says: WARNING above 0 degraded, CRITICAL above 0 down
+        f"degraded={len(by_health.get(Health.degraded, []))};0;;0;{total}",
+        f"down={len(by_health.get(Health.down, []))};;0;0;{total}",
+        f"unknown={len(by_health.get(Health.unknown, []))};;;0;{total}",
+    ]
+    return f"FAILOVER {state.label} - {'; '.join(parts)} | {' '.join([*counts, *perfdata])}"
+
+
+def _connectivity_text(report: CheckReport) -> str:
+    connectivity = report.decision.connectivity
+    if connectivity.ok is None:
+        return ""
+    answer = f"{connectivity.passing} of {connectivity.total} controls answer"
+    if connectivity.ok is False:
+        return f"own connectivity lost: {answer}, {connectivity.required} needed"
+    return answer
+
+
+def _check_perfdata(observations: Iterable[Observation]) -> list[str]:
+    """``<target>.<check>=<seconds>s;;;0`` per check, controls included (``U``: no time)."""
+    return [f"{o.target}.{o.check}={_perf_value(o.latency_s, 's')};;;0" for o in observations]
+
+
+def nagios_output(report: CheckReport, *, state: PluginState, seconds: float) -> str:
+    """The plugin output: the summary line with perfdata, then one line per platform."""
+    connectivity = report.decision.connectivity
+    perfdata = []
+    if connectivity.ok is not None:
+        perfdata.append(f"controls={connectivity.passing};;;0;{connectivity.total}")
+    perfdata.append(f"time={_perf_value(seconds, 's')};;;0")
+    perfdata.extend(_check_perfdata(report.observations))
+    healths = {name: verdict.health for name, verdict in report.decision.verdicts.items()}
+    summary = summary_line(
+        state,
+        healths,
+        connectivity=_connectivity_text(report),
+        connectivity_lost=report.connectivity_lost,
+        perfdata=perfdata,
+    )
+    details = [
+        _verdict_line(name, verdict.health, verdict.summary)
+        for name, verdict in report.decision.verdicts.items()
+    ]
+    return "\n".join([summary, *(plugin_text(line) for line in details)])
+
+
+def _verdict_line(name: str, health: Health, summary: str) -> str:
+    """``whatsapp down: authoritative DNS SERVFAIL, …``: a verdict's summary begins with its
+    health; the health alone when it does not."""
+    return f"{name} {summary if summary.startswith(health.value) else health.value}"
+
+
+def plugin_text(text: str) -> str:
+    """One line of long output: no line break, and no ``|``, which would start perfdata."""
+    return " ".join(text.split()).replace("|", "/")
 
 
 def _observation_json(observation: Observation) -> dict[str, Any]:

@@ -14,18 +14,20 @@ import click
 
 from failover.cli._main import EXIT_OK, EXIT_PROBLEM, config_option, fail, load_configuration, main
 from failover.config import Config, find_config_path, load_config, parse_duration
-from failover.domain import IncidentScope
-from failover.errors import AlreadyRunningError, ConfigError, FailoverError
+from failover.domain import IncidentKind, IncidentScope
+from failover.errors import AlreadyRunningError, FailoverError
 from failover.logs import configure_logging
 from failover.service import (
+    Coverage,
     Daemon,
     IncidentNotFoundError,
     ListenError,
     ManualPlan,
+    TriggerAction,
     cancel_manual,
     deliver_manual,
     find_target,
-    plan_manual,
+    preview_manual,
     resolve_manual,
     run_async,
     run_demo,
@@ -87,21 +89,44 @@ def _when(moment: datetime | None, config: Config) -> str:
     return moment.astimezone(ZoneInfo(config.daemon.timezone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
+def _coverage_lines(coverage: Coverage, config: Config) -> list[str]:
+    """What the open incident covering a target already did, and what the trigger will do."""
+    incident = coverage.incident
+    opened_by = "by hand" if incident.kind is IncidentKind.manual else "by the judge"
+    told = (
+        f"already notified {coverage.notified} contact(s) at {_when(coverage.notified_at, config)}"
+        if coverage.notified
+        else "has notified nobody yet"
+    )
+    if coverage.waiting:
+        told += f"; {coverage.waiting} notice(s) still to go"
+    return [
+        f"[yellow]Incident {incident.id}[/] ({incident.scope.value} {incident.name}, opened {opened_by} "
+        f"at {_when(incident.opened_at, config)}) is open and covers this: it {told}.",
+        f"Without --update this trigger is recorded in incident {incident.id}'s journal and nothing is "
+        f"sent; with --update the message below goes to its recipients as an update of it.",
+    ]
+
+
 def print_plan(plan: ManualPlan, console: Console, config: Config, *, title: str) -> None:
     """What would be sent: each text as rendered in each language, recipients per channel
-    kind (counts and schemes, never addresses)."""
+    kind (counts and schemes, never addresses); first, the open incident that already
+    covers the target, if one does."""
     from rich.panel import Panel
     from rich.table import Table
 
-    incident = plan.incident
-    console.print(
-        f"[bold]{title}[/]: {incident.scope.value} [bold]{incident.name}[/]"
-        + (
-            f" ({', '.join(incident.platforms)})"
-            if incident.platforms and incident.platforms != (incident.name,)
-            else ""
-        )
+    target = plan.target
+    scope, name = (
+        (target.scope, target.name) if target is not None else (plan.incident.scope, plan.incident.name)
     )
+    platforms = target.platforms if target is not None else plan.incident.platforms
+    console.print(
+        f"[bold]{title}[/]: {scope.value} [bold]{name}[/]"
+        + (f" ({', '.join(platforms)})" if platforms and platforms != (name,) else "")
+    )
+    if plan.covered_by is not None:
+        for line in _coverage_lines(plan.covered_by, config):
+            console.print(line)
     if plan.hold_until is not None:
         console.print(
             f"held until {_when(plan.hold_until, config)}: cancel before then with `failover cancel ID`"
@@ -134,7 +159,12 @@ def _confirm(question: str, yes: bool) -> None:
 
 
 def _deliver_with_progress(
-    config: Config, incident_id: int, console: Console, hold_until: datetime | None
+    config: Config,
+    incident_id: int,
+    console: Console,
+    hold_until: datetime | None,
+    *,
+    event_key: str | None = None,
 ) -> None:
     from rich.progress import (
         BarColumn,
@@ -164,7 +194,9 @@ def _deliver_with_progress(
             progress.update(task, completed=done, total=total, description=label)
 
         try:
-            report = run_async(deliver_manual(config, incident_id, on_progress=on_progress))
+            report = run_async(
+                deliver_manual(config, incident_id, on_progress=on_progress, event_key=event_key)
+            )
         except KeyboardInterrupt:
             console.print(
                 "[yellow]Interrupted[/]: the notices not yet sent stay queued; `failover run` "
@@ -189,6 +221,11 @@ def _deliver_with_progress(
     show_default=True,
     help="Wait this long before sending (e.g. 60s); `failover cancel ID` stops it meanwhile.",
 )
+@click.option(
+    "--update",
+    is_flag=True,
+    help="When an open incident already covers TARGET, send the message to its recipients as an update.",
+)
 @click.option("--dry-run", is_flag=True, help="Show the preview; record and send nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @config_option
@@ -198,6 +235,7 @@ def trigger(  # noqa: PLR0917 - click passes every option as an argument
     message: str,
     groups: tuple[str, ...],
     hold: timedelta,
+    update: bool,
     dry_run: bool,
     yes: bool,
     config_path: Path | None,
@@ -208,9 +246,15 @@ def trigger(  # noqa: PLR0917 - click passes every option as an argument
     Shows what would be sent and to how many, asks for confirmation, opens a manual
     incident and queues the notices. A running daemon sends them (after the hold);
     without one, this command delivers them itself.
+
+    When an open incident (the judge's or a manual one) already covers TARGET, nobody is
+    told twice: the trigger is recorded in that incident's journal and nothing is sent,
+    unless --update sends the message to its recipients as an update of it.
     """
     if (target is None) == (custom is None):
         fail("name exactly one of PLATFORM, FAMILY or --custom NAME")
+    if not message.strip():
+        fail("--message must not be blank: it is what the notices say")
     from rich.console import Console
 
     config = load_configuration(config_path)
@@ -221,30 +265,46 @@ def trigger(  # noqa: PLR0917 - click passes every option as an argument
         else:
             assert target is not None
             manual_target = find_target(config, target)
-        plan = plan_manual(config, manual_target, message=message, now=utc_now(), groups=groups, hold=hold)
-    except (ConfigError, FailoverError) as exc:
+        plan = preview_manual(config, manual_target, message=message, now=utc_now(), groups=groups, hold=hold)
+    except FailoverError as exc:
         fail(str(exc))
+    if update and plan.covered_by is None:
+        fail(f"--update: no open incident covers {manual_target.name}, so there is nothing to update")
     print_plan(plan, console, config, title="Manual failover" + (" (dry run)" if dry_run else ""))
     if dry_run:
         console.print("dry run: nothing recorded, nothing sent")
         return
-    if not plan.drafts:
-        fail("nobody to tell: no route covers this incident (see [[routes]] and --group)")
-    _confirm(f"Send {plan.recipients} notice(s)?", yes)
+    attach = plan.covered_by is not None and not update
+    if not attach:
+        if not plan.drafts:
+            fail("nobody to tell: no route covers this incident (see [[routes]] and --group)")
+        what = f" as an update of incident {plan.incident.id}" if update else ""
+        _confirm(f"Send {plan.recipients} notice(s){what}?", yes)
     try:
-        outcome = trigger_manual(config, plan, now=utc_now())
+        outcome = trigger_manual(config, plan, now=utc_now(), update=update)
     except FailoverError as exc:
         fail(str(exc))
     incident_id = outcome.incident.id
     assert incident_id is not None
-    console.print(f"incident [bold]{incident_id}[/] opened; {outcome.notices} notice(s) queued")
+    if outcome.action is TriggerAction.attached:
+        console.print(
+            f"recorded in the journal of incident [bold]{incident_id}[/]; nothing sent "
+            "(--update sends your message to its recipients)"
+        )
+        return
+    if outcome.action is TriggerAction.updated:
+        console.print(f"incident [bold]{incident_id}[/] updated; {outcome.notices} notice(s) queued")
+    else:
+        console.print(f"incident [bold]{incident_id}[/] opened; {outcome.notices} notice(s) queued")
     if outcome.daemon_running:
         console.print(
             f"the running daemon delivers them; `failover cancel {incident_id}` withdraws those not yet sent"
         )
         return
     console.print("no daemon is running: delivering from here")
-    _deliver_with_progress(config, incident_id, console, plan.hold_until)
+    # an update follows only its own notices, not those the incident sent before
+    event_key = plan.drafts[0].event_key if outcome.action is TriggerAction.updated else None
+    _deliver_with_progress(config, incident_id, console, plan.hold_until, event_key=event_key)
 
 
 @main.command()

@@ -13,10 +13,19 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from failover.cli._main import EXIT_OK, EXIT_PROBLEM, config_option, fail, load_configuration, main
+from failover.cli._check_cmds import exit_unknown, summary_line
+from failover.cli._main import (
+    PluginState,
+    config_option,
+    fail,
+    load_configuration,
+    main,
+    plugin_state,
+    read_configuration,
+)
 from failover.config import parse_duration
 from failover.domain import Health, Incident
-from failover.errors import StoreError
+from failover.errors import ConfigError, StoreError
 from failover.service import (
     JournalEntry,
     StatusReport,
@@ -54,25 +63,66 @@ def _local(moment: datetime | None, zone: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M:%
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option(
+    "--nagios",
+    is_flag=True,
+    help="Print one line for Nagios, Icinga or Sensu: FAILOVER <STATE> - summary | perfdata.",
+)
 @config_option
-def status(as_json: bool, config_path: Path | None) -> None:
+def status(as_json: bool, nagios: bool, config_path: Path | None) -> None:
     """Each platform's health as last judged by the daemon, since when, the open
-    incidents and our own connectivity. Probes nothing; exits 1 when a platform is
-    degraded or down or connectivity is lost."""
-    config = load_configuration(config_path)
+    incidents and our own connectivity. Probes nothing.
+
+    Exits as `failover check` does for the same state: 0 OK, 1 WARNING (a platform
+    degraded), 2 CRITICAL (one down), 3 UNKNOWN (our own connectivity lost, no round
+    judged yet, or the configuration or the database cannot be read).
+    """
+    if as_json and nagios:
+        raise click.UsageError("--json and --nagios: choose one")
+    try:
+        config = read_configuration(config_path)
+    except ConfigError as exc:
+        exit_unknown(f"configuration: {exc}", nagios=nagios)
     try:
         report = status_report(config)
     except StoreError as exc:
-        fail(str(exc))
+        exit_unknown(str(exc), nagios=nagios)
+    state = status_state(report)
     zone = ZoneInfo(config.daemon.timezone)
     if as_json:
         click.echo(json.dumps(status_as_json(report), indent=2))
+    elif nagios:
+        click.echo(_status_nagios(report, state, zone))
     else:
         _print_status(report, zone)
-    trouble = report.connectivity_lost_since is not None or any(
-        p.health in (Health.degraded, Health.down) for p in report.platforms
+    raise SystemExit(int(state))
+
+
+def status_state(report: StatusReport) -> PluginState:
+    """The state ``failover check`` gives the same health: UNKNOWN also before any round
+    was judged."""
+    if not report.judged:
+        return PluginState.unknown
+    return plugin_state(
+        (p.health for p in report.platforms), connectivity_lost=report.connectivity_lost_since is not None
     )
-    raise SystemExit(EXIT_PROBLEM if trouble else EXIT_OK)
+
+
+def _status_nagios(report: StatusReport, state: PluginState, zone: ZoneInfo) -> str:
+    perfdata = [f"open_incidents={len(report.open_incidents)};;;0"]
+    if not report.judged:
+        return (
+            f"FAILOVER {state.label} - no round judged yet: is the daemon running on this database?"
+            f" | {' '.join(perfdata)}"
+        )
+    lost = report.connectivity_lost_since
+    connectivity = "" if lost is None else f"own connectivity lost since {_local(lost, zone)}"
+    healths = {p.platform: p.health for p in report.platforms}
+    summary = summary_line(
+        state, healths, connectivity=connectivity, connectivity_lost=lost is not None, perfdata=perfdata
+    )
+    details = [f"{p.platform}: {p.health.value} since {_local(p.since, zone)}" for p in report.platforms]
+    return "\n".join([summary, *details])
 
 
 def _incident_json(incident: Incident) -> dict[str, Any]:

@@ -1,10 +1,30 @@
-"""The root command, shared options and the one way commands report errors."""
+"""The root command, shared options, exit codes and the one way commands report errors.
+
+Exit codes mean one thing each, whatever the command (the README's "Exit codes"):
+
+====  ==========================================  ==========================================
+code  ``check`` and ``status`` (monitoring-plugins  every other command
+      guidelines: Nagios, Icinga, Sensu)
+====  ==========================================  ==========================================
+0     OK: every platform up                       success
+1     WARNING: a platform degraded                failure: invalid configuration or input,
+                                                  refused, an error of the command
+2     CRITICAL: a platform down                   (never)
+3     UNKNOWN: our own connectivity is lost, no   a usage error: unknown option or command,
+      verdict yet, configuration or database      missing or malformed argument
+      error, usage error
+====  ==========================================  ==========================================
+
+Click's own usage errors exit 2, which a monitoring system reads as CRITICAL: the root
+command turns them into 3.
+"""
 
 from __future__ import annotations
 
+import enum
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -12,40 +32,138 @@ import click
 
 from failover import __version__
 from failover.config import Config, find_config_path, load_config
+from failover.domain import Health
 from failover.errors import ConfigError
 
-#: Exit codes that scripts can rely on.
+#: Exit codes that scripts and monitoring systems can rely on (see the module docstring).
 EXIT_OK = 0
-EXIT_PROBLEM = 1  # invalid input, or (for `check`) a platform degraded or down
-EXIT_INCONCLUSIVE = 2  # our own connectivity is lost; nothing can be said about platforms
+EXIT_PROBLEM = 1  # the command failed; for check and status: a platform degraded (WARNING)
+EXIT_DOWN = 2  # check and status only: a platform down (CRITICAL)
+EXIT_UNKNOWN = 3  # usage error; for check and status: nothing can be said (UNKNOWN)
+EXIT_USAGE = EXIT_UNKNOWN
+
+
+class PluginState(enum.IntEnum):
+    """The monitoring-plugins states, whose values are the exit codes of ``check`` and
+    ``status``."""
+
+    ok = EXIT_OK
+    warning = EXIT_PROBLEM
+    critical = EXIT_DOWN
+    unknown = EXIT_UNKNOWN
+
+    @property
+    def label(self) -> str:
+        return self.name.upper()
+
+
+#: How health values rank when one state stands for several platforms: as the
+#: monitoring-plugins' ``max_state_alt``, CRITICAL > WARNING > UNKNOWN > OK.
+_HEALTH_STATE = {
+    Health.up: PluginState.ok,
+    Health.unknown: PluginState.unknown,
+    Health.degraded: PluginState.warning,
+    Health.down: PluginState.critical,
+}
+_STATE_RANK = (PluginState.ok, PluginState.unknown, PluginState.warning, PluginState.critical)
+
+
+def plugin_state(healths: Iterable[Health], *, connectivity_lost: bool) -> PluginState:
+    """The one state for these platforms' health: UNKNOWN when our own connectivity is
+    lost (nothing can be said of platforms), else the worst of theirs (OK when none)."""
+    if connectivity_lost:
+        return PluginState.unknown
+    return max((_HEALTH_STATE[health] for health in healths), key=_STATE_RANK.index, default=PluginState.ok)
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+class _Root(click.Group):
+    """The root command: a usage error (here or in any command below) exits 3, never
+    click's 2, which means CRITICAL to a monitoring system."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_USAGE  # type: ignore[misc]  # click reads it from the instance
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_USAGE  # type: ignore[misc]  # click reads it from the instance
+            raise
+
+
+_CONFIG_HELP = (
+    "Configuration file (default: $FAILOVER_CONFIG, ./failover.toml, "
+    "/etc/failover/failover.toml, else built-in)."
+)
+
+
+@click.group(cls=_Root, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "-V", "--version", prog_name="failover")
-def main() -> None:
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help=_CONFIG_HELP + " Also accepted after the command.",
+)
+def main(config_path: Path | None) -> None:
     """Watch the platforms people talk through (Facebook, WhatsApp, Messenger, Instagram,
     Telegram, Signal, …); when one goes dark, tell the people who matter how to reach
     each other through channels that still work.
 
-    Configuration is read from --config, $FAILOVER_CONFIG, ./failover.toml,
-    /etc/failover/failover.toml, or else the built-in default.
+    Configuration is read from --config (before or after the command), $FAILOVER_CONFIG,
+    ./failover.toml, /etc/failover/failover.toml, or else the built-in default.
+
+    Exit codes: 0 success; 1 failure (check and status: a platform degraded); 2 check and
+    status only: a platform down; 3 usage error (check and status: nothing can be said,
+    e.g. our own connectivity is lost).
     """
+    del config_path  # the commands read it from the root context (config_option)
+
+
+def _root_config_path() -> Path | None:
+    """The ``--config`` given before the command, if any."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return None
+    value = ctx.find_root().params.get("config_path")
+    return value if isinstance(value, Path) else None
+
+
+def _with_root_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    before = ctx.find_root().params.get("config_path")
+    if value is not None and before is not None and value != before:
+        raise click.BadParameter(f"{before} before the command and {value} after it: give one")
+    return value if value is not None else before
 
 
 def config_option(func: F) -> F:
-    """The ``-c/--config PATH`` option every command that reads the configuration takes."""
+    """The ``-c/--config PATH`` option every command that reads the configuration takes;
+    without it, the one given before the command (``failover --config X status``)."""
     decorator = click.option(
         "-c",
         "--config",
         "config_path",
         type=click.Path(path_type=Path, dir_okay=False),
         default=None,
-        help="Configuration file (default: $FAILOVER_CONFIG, ./failover.toml, "
-        "/etc/failover/failover.toml, else built-in).",
+        callback=_with_root_config,
+        help=_CONFIG_HELP,
     )
     return decorator(func)
 
@@ -56,15 +174,23 @@ def fail(message: str, code: int = EXIT_PROBLEM) -> NoReturn:
     sys.exit(code)
 
 
-def load_configuration(config_path: Path | None) -> Config:
-    """The configuration the search order finds, its templates rendered against a sample
-    and its channels checked; a one-line error and exit 1 if invalid."""
+def read_configuration(config_path: Path | None) -> Config:
+    """The configuration the search order finds (``config_path``, else the root's
+    ``--config``, ...), its templates rendered against a sample and its channels checked.
+    Raises :class:`ConfigError`."""
     from failover.service import validate_notifications
 
-    try:
-        path = find_config_path(config_path, env=os.environ, cwd=Path.cwd())
-        config = load_config(path, env=os.environ)
-        validate_notifications(config)
-    except ConfigError as exc:
-        fail(str(exc))
+    if config_path is None:
+        config_path = _root_config_path()
+    path = find_config_path(config_path, env=os.environ, cwd=Path.cwd())
+    config = load_config(path, env=os.environ)
+    validate_notifications(config)
     return config
+
+
+def load_configuration(config_path: Path | None, *, code: int = EXIT_PROBLEM) -> Config:
+    """:func:`read_configuration`, or a one-line error and exit ``code`` if invalid."""
+    try:
+        return read_configuration(config_path)
+    except ConfigError as exc:
+        fail(str(exc), code)
