@@ -1,6 +1,7 @@
-"""A dispatcher process for tests/test_fanout_crash.py: loads a configuration, delivers
-its outbox with a NoticePump until nothing is left to send, and on SIGTERM stops
-gracefully (the deliveries in flight end and are recorded, nothing new is claimed).
+"""A dispatcher process for the fan-out tests (tests/test_fanout_crash.py,
+tests/test_outbox_outage.py): loads a configuration, delivers its outbox with a NoticePump
+until nothing is left to send, and on SIGTERM stops gracefully (the deliveries in flight
+end and are recorded, nothing new is claimed). Logs JSON lines on stderr.
 
 Usage: python tests/fanout_worker.py CONFIG
 """
@@ -13,11 +14,14 @@ import sys
 from pathlib import Path
 
 from failover.config import load_config
+from failover.errors import StoreError
+from failover.logs import configure_logging
 from failover.service import NoticePump, open_store
 from failover.store import NoticeState
 
 
 async def deliver(config_path: Path) -> int:
+    configure_logging(level="info", json=True, stream=sys.stderr)
     config = load_config(config_path, env={})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -26,8 +30,11 @@ async def deliver(config_path: Path) -> int:
         async with NoticePump(config=config, store=store) as pump:
             task = asyncio.create_task(pump.run(stop))
             while not stop.is_set():
-                counts = await asyncio.to_thread(store.outbox_counts)
-                if counts[NoticeState.pending] + counts[NoticeState.sending] == 0:
+                try:
+                    counts = await asyncio.to_thread(store.outbox_counts)
+                except StoreError:  # the database is away for a moment (the tests do that)
+                    counts = None
+                if counts is not None and counts[NoticeState.pending] + counts[NoticeState.sending] == 0:
                     stop.set()
                     break
                 await asyncio.sleep(0.1)

@@ -4,7 +4,7 @@ dry runs and draining, with a scripted sender and a fake clock."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +12,7 @@ import pytest
 from failover.domain import Channel, IncidentEvent, Visibility
 from failover.notify import (
     ApprisePlugins,
+    ChannelCursor,
     Dispatcher,
     MemoryOutbox,
     NoticeState,
@@ -19,13 +20,17 @@ from failover.notify import (
     RateLimits,
     RenderedNotice,
     SendResult,
+    SetAside,
+    SetAsideReason,
 )
 
 START = datetime(2021, 10, 4, 15, 40, tzinfo=UTC)
 NOTICE = RenderedNotice(subject="WhatsApp indisponible", body="Joignez-nous par e-mail.\n", language="fr")
 CHANNELS = {
     "c.bridge": Channel(ref="c.bridge", url="json://127.0.0.1:9/hook", depends_on=("whatsapp",)),
-    "c.signal": Channel(ref="c.signal", url="signal://127.0.0.1:9/+15551234567/+15557654321"),
+    "c.signal": Channel(
+        ref="c.signal", url="signal://127.0.0.1:9/+15551234567/+15557654321", depends_on=("signal",)
+    ),
     "c.email": Channel(ref="c.email", url="mailto://127.0.0.1:9?from=a@example.org&to=b@example.org"),
     "shared.announce": Channel(
         ref="shared.announce", url="toot://t@127.0.0.1:9", visibility=Visibility.public
@@ -64,6 +69,7 @@ def make(
     max_attempts: int = 2,
     concurrency: int = 4,
     rate_limits: RateLimits | None = None,
+    down_now: Collection[str] = (),
 ) -> tuple[Dispatcher, MemoryOutbox]:
     outbox = MemoryOutbox()
     dispatcher = Dispatcher(
@@ -76,6 +82,7 @@ def make(
         backoff_base_s=10.0,
         jitter=lambda: 0.5,
         clock=clock,
+        down_platforms=lambda: down_now,
         dry_run=dry_run,
     )
     return dispatcher, outbox
@@ -154,11 +161,11 @@ class TestRetriesAndFallOver:
             ("c.email", True, ""),
         ]
 
-    async def test_all_channels_failing_ends_failed_with_the_reason(self) -> None:
+    async def test_the_last_channel_refusing_for_good_ends_failed_with_the_reason(self) -> None:
         sender = ScriptedSender(
             {
                 "c.signal": [SendResult(ok=False, error="signal: failure (HTTP 500)")],
-                "c.email": [SendResult(ok=False, error="mail: rejected (SMTP 554)")],
+                "c.email": [SendResult(ok=False, error="mail: rejected (SMTP 554)", permanent=True)],
             }
         )
         clock = Clock()
@@ -179,6 +186,8 @@ class TestRetriesAndFallOver:
         assert outbox.get(notice_id).state is NoticeState.sent
 
     async def test_a_sender_that_raises_is_a_failed_attempt(self) -> None:
+        """A bug in a sender is one failed attempt, temporary: the notice is tried again."""
+
         class Broken:
             async def send(
                 self, channel: Channel, notice: RenderedNotice, *, visibility: Visibility
@@ -189,9 +198,97 @@ class TestRetriesAndFallOver:
         notice_id = enqueue(outbox, ["c.email"])
         await dispatcher.dispatch_due()
         record = outbox.get(notice_id)
-        assert record.state is NoticeState.failed
-        assert "hunter2" not in record.reason
+        assert record.state is NoticeState.pending
         assert record.deliveries[0].error == "mailto: RuntimeError"
+        assert record.notice.last_error == "c.email: mailto: RuntimeError"
+
+
+class TestCursor:
+    """Delivery walks the recipient's channels in order with an explicit cursor: a channel
+    whose platform is down is passed over without an attempt, and a notice fails only
+    once every channel after the cursor has been tried or passed over."""
+
+    async def test_a_retry_stays_on_its_channel_with_the_tries_counted(self) -> None:
+        sender = ScriptedSender({"c.signal": [SendResult(ok=False, error="signal: failure (HTTP 500)")]})
+        dispatcher, outbox = make(sender, Clock(), max_attempts=3)
+        notice_id = enqueue(outbox, ["c.signal", "c.email"])
+        await dispatcher.dispatch_due()
+        record = outbox.get(notice_id)
+        assert record.state is NoticeState.pending
+        assert record.notice.cursor == ChannelCursor(index=0, tries=1)
+        assert record.notice.attempts == 1
+
+    async def test_the_first_channels_platform_judged_down_after_it_failed(self) -> None:
+        """Signal fails once and is retried later; meanwhile Signal is judged down: the
+        retry passes it over without an attempt and the e-mail goes out."""
+        down: set[str] = set()
+        sender = ScriptedSender({"c.signal": [SendResult(ok=False, error="signal: failure (HTTP 500)")]})
+        clock = Clock()
+        dispatcher, outbox = make(sender, clock, max_attempts=3, down_now=down)
+        notice_id = enqueue(outbox, ["c.signal", "c.email"], down=())
+        await dispatcher.dispatch_due()
+        down.add("signal")
+        clock.now += timedelta(minutes=1)
+        summary = await dispatcher.dispatch_due()
+        record = outbox.get(notice_id)
+        assert sender.calls == ["c.signal", "c.email"]
+        assert record.state is NoticeState.sent
+        assert record.channel_ref == "c.email"
+        assert (summary.sent, summary.attempts) == (1, 1)
+
+    async def test_down_channels_in_the_middle_are_passed_over(self) -> None:
+        sender = ScriptedSender({"c.signal": [SendResult(ok=False, error="x", refused=True)]})
+        dispatcher, outbox = make(sender, Clock(), max_attempts=2)
+        notice_id = enqueue(outbox, ["c.signal", "c.bridge", "contacts[9].channels[0]", "c.email"])
+        await dispatcher.dispatch_due()
+        assert sender.calls == ["c.signal", "c.email"]
+        assert outbox.get(notice_id).state is NoticeState.sent
+
+    async def test_no_channel_left_after_a_failure_fails_with_every_reason(self) -> None:
+        down: set[str] = set()
+        sender = ScriptedSender({"c.signal": [SendResult(ok=False, error="signal: failure (HTTP 500)")]})
+        clock = Clock()
+        dispatcher, outbox = make(sender, clock, max_attempts=3, down_now=down)
+        notice_id = enqueue(outbox, ["c.signal", "c.bridge"], down=())
+        await dispatcher.dispatch_due()
+        down.update({"signal", "whatsapp"})
+        clock.now += timedelta(minutes=1)
+        await dispatcher.dispatch_due()
+        record = outbox.get(notice_id)
+        assert sender.calls == ["c.signal"]
+        assert record.state is NoticeState.failed
+        assert record.why is not None
+        assert record.why.reason is SetAsideReason.channels_failed
+        assert record.reason == (
+            "all channels failed; last: c.signal: signal: failure (HTTP 500); "
+            "c.signal depends on signal (down); c.bridge depends on whatsapp (down)"
+        )
+
+    async def test_a_handed_back_notice_keeps_its_place(self) -> None:
+        """A notice released by a drain after its first channel gave out resumes on the next."""
+        limits = RateLimits({"mailto": RateLimit(per_minute=1, burst=1)})
+        refused = asyncio.Event()
+
+        class Refusing(ScriptedSender):
+            async def send(
+                self, channel: Channel, notice: RenderedNotice, *, visibility: Visibility
+            ) -> SendResult:
+                if channel.ref == "c.signal":
+                    refused.set()
+                    return SendResult(ok=False, error="x", refused=True)
+                return await super().send(channel, notice, visibility=visibility)
+
+        dispatcher, outbox = make(Refusing(), Clock(), max_attempts=3, rate_limits=limits)
+        enqueue(outbox, ["c.email"], key="takes-the-only-token")
+        notice_id = enqueue(outbox, ["c.signal", "c.email"])
+        running = asyncio.create_task(dispatcher.dispatch_due())
+        await asyncio.wait_for(refused.wait(), timeout=5)
+        await asyncio.sleep(0.01)  # the fall-over now waits a minute for the mail token
+        await asyncio.wait_for(dispatcher.drain(), timeout=5)
+        await running
+        record = outbox.get(notice_id)
+        assert record.state is NoticeState.pending
+        assert record.notice.cursor == ChannelCursor(index=1, tries=0)
 
 
 class TestSkips:
@@ -206,6 +303,8 @@ class TestSkips:
         assert sender.calls == []
         assert record.deliveries == []
         assert record.state is NoticeState.skipped
+        assert record.why is not None
+        assert record.why.reason is SetAsideReason.no_channel
         assert record.reason == (
             "no eligible channel: c.bridge depends on whatsapp (down); c.signal depends on signal (down)"
         )
@@ -249,7 +348,10 @@ class TestDryRunAndDrain:
         record = outbox.get(notice_id)
         assert sender.calls == []
         assert record.state is NoticeState.skipped
-        assert record.reason == "dry run: would send via c.email (mailto://***)"
+        assert record.reason == "dry run: would send via c.email (mailto)"
+        assert record.why == SetAside(
+            reason=SetAsideReason.dry_run, detail=record.reason, channel_ref="c.email"
+        )
 
     async def test_drain_finishes_in_flight_and_claims_nothing_new(self) -> None:
         gate, two_started = asyncio.Event(), asyncio.Event()
@@ -334,3 +436,144 @@ class TestDryRunAndDrain:
 def test_concurrency_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         make(ScriptedSender(), Clock(), concurrency=0)
+
+
+def temporary(error: str = "mail: connection refused") -> SendResult:
+    return SendResult(ok=False, error=error)
+
+
+def permanent(error: str = "mail: recipient refused (SMTP 550)") -> SendResult:
+    return SendResult(ok=False, error=error, permanent=True)
+
+
+def outlasting(sender: object, clock: Clock, **options: object) -> tuple[Dispatcher, MemoryOutbox]:
+    """A dispatcher with waits doubling from 10 s under a 60 s ceiling, giving up after 1 h."""
+    outbox = MemoryOutbox()
+    dispatcher = Dispatcher(
+        outbox,
+        sender,  # type: ignore[arg-type]
+        RateLimits(),
+        channels=CHANNELS,
+        max_attempts=2,
+        backoff_base_s=10.0,
+        backoff_max_s=60.0,
+        give_up_after_s=3600.0,
+        jitter=lambda: 0.5,
+        clock=clock,
+        **options,  # type: ignore[arg-type]
+    )
+    return dispatcher, outbox
+
+
+async def retry_when_due(dispatcher: Dispatcher, outbox: MemoryOutbox, notice_id: int, clock: Clock) -> None:
+    clock.now = outbox.get(notice_id).next_attempt_at
+    await dispatcher.dispatch_due()
+
+
+class TestTemporaryFailuresOutlastTheOutage:
+    """A temporary failure is retried, on the last channel that may be tried, with waits
+    that double up to a ceiling, until it goes out or give_up_after has passed; a refusal
+    for good falls over at once, and ends the notice when no channel follows."""
+
+    async def test_the_only_channel_is_retried_past_max_attempts_until_it_works(self) -> None:
+        sender, clock = ScriptedSender({"c.email": [temporary()] * 7 + [SendResult(ok=True)]}), Clock()
+        dispatcher, outbox = outlasting(sender, clock)
+        notice_id = enqueue(outbox, ["c.email"])
+        await dispatcher.dispatch_due()
+        waits = []
+        while outbox.get(notice_id).state is NoticeState.pending:
+            waits.append((outbox.get(notice_id).next_attempt_at - clock.now).total_seconds())
+            await retry_when_due(dispatcher, outbox, notice_id, clock)
+        record = outbox.get(notice_id)
+        assert record.state is NoticeState.sent
+        assert len(record.deliveries) == 8
+        # (1 + 0.5) * min(10 * 2**(n-1), 60 / 2): doubling, then held under backoff_max
+        assert waits == [15.0, 30.0, 45.0, 45.0, 45.0, 45.0, 45.0]
+
+    async def test_temporary_failures_end_only_after_give_up_after(self) -> None:
+        sender, clock = ScriptedSender({"c.email": [temporary()]}), Clock()
+        dispatcher, outbox = outlasting(sender, clock)
+        notice_id = enqueue(outbox, ["c.email"])
+        await dispatcher.dispatch_due()
+        while outbox.get(notice_id).state is NoticeState.pending:
+            assert clock.now - START < timedelta(hours=1, minutes=1)
+            await retry_when_due(dispatcher, outbox, notice_id, clock)
+        record = outbox.get(notice_id)
+        assert record.state is NoticeState.failed
+        assert clock.now - START >= timedelta(hours=1)
+        assert record.why == SetAside(
+            reason=SetAsideReason.gave_up,
+            detail="gave up after 1 h of temporary failures; last: c.email: mail: connection refused",
+        )
+        assert len(record.deliveries) > 70
+
+    async def test_a_refusal_for_good_ends_the_only_channel_at_once(self) -> None:
+        sender, clock = ScriptedSender({"c.email": [permanent()]}), Clock()
+        dispatcher, outbox = outlasting(sender, clock)
+        notice_id = enqueue(outbox, ["c.email"])
+        await dispatcher.dispatch_due()
+        record = outbox.get(notice_id)
+        assert sender.calls == ["c.email"]
+        assert record.state is NoticeState.failed
+        assert record.why is not None
+        assert record.why.reason is SetAsideReason.channels_failed
+        assert record.reason == "all channels failed; last: c.email: mail: recipient refused (SMTP 550)"
+
+    async def test_a_refusal_for_good_falls_over_without_retrying(self) -> None:
+        sender, clock = ScriptedSender({"c.signal": [permanent("signal: failure (HTTP 400)")]}), Clock()
+        dispatcher, outbox = outlasting(sender, clock)
+        notice_id = enqueue(outbox, ["c.signal", "c.email"])
+        await dispatcher.dispatch_due()
+        assert sender.calls == ["c.signal", "c.email"]
+        assert outbox.get(notice_id).state is NoticeState.sent
+
+    async def test_the_cursor_never_goes_back_to_the_preferred_channel(self) -> None:
+        """Signal fails its tries, e-mail then keeps failing for a while: the notice waits
+        on e-mail, even once Signal would work again, and goes out by e-mail."""
+        sender = ScriptedSender(
+            {
+                "c.signal": [temporary("signal: failure (HTTP 503)")] * 2 + [SendResult(ok=True)],
+                "c.email": [temporary()] * 4 + [SendResult(ok=True)],
+            }
+        )
+        clock = Clock()
+        dispatcher, outbox = outlasting(sender, clock)
+        notice_id = enqueue(outbox, ["c.signal", "c.email"], down=())
+        await dispatcher.dispatch_due()
+        while outbox.get(notice_id).state is NoticeState.pending:
+            await retry_when_due(dispatcher, outbox, notice_id, clock)
+        assert sender.calls == ["c.signal", "c.signal", "c.email", "c.email", "c.email", "c.email", "c.email"]
+        assert outbox.get(notice_id).channel_ref == "c.email"
+
+    async def test_a_one_shot_dispatcher_ends_when_the_last_channels_tries_are_spent(self) -> None:
+        sender, clock = ScriptedSender({"c.email": [temporary()]}), Clock()
+        dispatcher, outbox = outlasting(sender, clock, one_shot=True)
+        notice_id = enqueue(outbox, ["c.email"])
+        await dispatcher.dispatch_due()
+        await retry_when_due(dispatcher, outbox, notice_id, clock)
+        assert sender.calls == ["c.email", "c.email"]
+        assert outbox.get(notice_id).reason == "all channels failed; last: c.email: mail: connection refused"
+
+    async def test_waits_are_spread_by_jitter_and_stay_under_backoff_max(self) -> None:
+        draws = iter([0.0, 0.999, 0.25] * 20)
+        sender, clock = ScriptedSender({"c.email": [temporary()]}), Clock()
+        outbox = MemoryOutbox()
+        dispatcher = Dispatcher(
+            outbox,
+            sender,
+            RateLimits(),
+            channels=CHANNELS,
+            backoff_base_s=1.0,
+            backoff_max_s=8.0,
+            jitter=lambda: next(draws),
+            clock=clock,
+        )
+        notice_id = enqueue(outbox, ["c.email"])
+        await dispatcher.dispatch_due()
+        waits = []
+        for _ in range(8):
+            waits.append((outbox.get(notice_id).next_attempt_at - clock.now).total_seconds())
+            await retry_when_due(dispatcher, outbox, notice_id, clock)
+        assert waits[:3] == [1.0, pytest.approx(3.998), 5.0]  # 1 x 1, 2 x 1.999, 4 x 1.25
+        assert all(wait < 8.0 for wait in waits)
+        assert min(waits[3:]) >= 4.0  # the ceiling (half of backoff_max) times 1 + jitter

@@ -144,7 +144,7 @@ class TestEmail:
         )
         async with ApprisePlugins(max_workers=1) as sender:
             result = await sender.send(channel, NOTICE, visibility=Visibility.private)
-        assert result == SendResult(ok=False, error="mail: recipient refused (SMTP 550)")
+        assert result == SendResult(ok=False, error="mail: recipient refused (SMTP 550)", permanent=True)
 
     async def test_several_recipients_are_refused_without_an_attempt(self, smtp_sink: SmtpSink) -> None:
         channel = Channel(

@@ -1,4 +1,5 @@
-"""The notice outbox: claims by conditional update, settling, retries; silences; the daemon lock."""
+"""The notice outbox: claims by conditional update with a holder and a lease, settling,
+retries; silences; the daemon lock."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from failover.domain import Incident, IncidentEvent, IncidentKind, IncidentScope
 from failover.errors import AlreadyRunningError
-from failover.store import DeliveryOutcome, NoticeDraft, NoticeState, Store
+from failover.store import Claims, DeliveryOutcome, NoticeDraft, NoticeState, Store
+from failover.store._schema import notices
 
 T0 = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -148,13 +151,87 @@ class TestSettle:
         with pytest.raises(ValueError, match="retry_at"):
             store.mark_notice(notice.id, NoticeState.pending, now=T0)
 
-    def test_stale_claims_are_released(self, store: Store) -> None:
-        """A notice whose dispatcher died mid-send is pending again after the grace period."""
+    def test_a_retry_keeps_where_delivery_stands(self, store: Store) -> None:
+        """Put back for a retry, a notice keeps its cursor: the channel reached and the
+        tries made on it; a later retry replaces it."""
+        queue(store, 1)
+        [notice] = store.claim_notices(now=T0)
+        assert (notice.cursor_ref, notice.cursor_tries) == (None, 0)
+        store.mark_notice(
+            notice.id, NoticeState.pending, now=T0, retry_at=T0, cursor=("contacts[0].channels[1]", 2)
+        )
+        [again] = store.claim_notices(now=T0)
+        assert (again.cursor_ref, again.cursor_tries) == ("contacts[0].channels[1]", 2)
+        store.mark_notice(notice.id, NoticeState.pending, now=T0, retry_at=T0)  # no cursor: kept
+        [third] = store.claim_notices(now=T0)
+        assert (third.cursor_ref, third.cursor_tries) == ("contacts[0].channels[1]", 2)
+
+
+class TestClaims:
+    """A claim names its dispatcher and lasts a lease: nobody else settles or takes it
+    back while the lease runs, and it is taken back once it ran out or its holder died."""
+
+    def test_a_claim_carries_its_holder_and_lease(self, store: Store) -> None:
+        queue(store, 1)
+        [notice] = store.claim_notices(now=T0, holder="host:1:a", lease=30 * SECOND)
+        assert (notice.claimed_by, notice.lease_until) == ("host:1:a", T0 + 30 * SECOND)
+        assert store.claims(now=T0) == [Claims(holder="host:1:a", notices=1, expired=0)]
+        assert store.claims(now=T0 + 31 * SECOND) == [Claims(holder="host:1:a", notices=1, expired=1)]
+
+    def test_only_the_holder_settles_its_claim(self, store: Store) -> None:
+        queue(store, 1)
+        [notice] = store.claim_notices(now=T0, holder="host:1:a")
+        assert store.mark_notice(notice.id, NoticeState.sent, now=T0, holder="host:2:b") is False
+        assert store.mark_notice(notice.id, NoticeState.sent, now=T0, holder="host:1:a") is True
+        [sent] = store.notices(notice.incident_id)
+        assert (sent.state, sent.lease_until) == (NoticeState.sent, None)
+
+    def test_an_expired_lease_is_taken_back_and_a_live_one_is_not(self, store: Store) -> None:
+        queue(store, 3)
+        store.claim_notices(now=T0, limit=1, holder="host:1:a", lease=60 * SECOND)
+        store.claim_notices(now=T0 + 30 * SECOND, limit=1, holder="host:2:b", lease=60 * SECOND)
+        assert store.release_expired_claims(now=T0 + 59 * SECOND) == 0
+        assert store.release_expired_claims(now=T0 + 61 * SECOND) == 1
+        assert store.claims(now=T0 + 61 * SECOND) == [Claims(holder="host:2:b", notices=1, expired=0)]
+        [first, *_] = store.claim_notices(now=T0 + 61 * SECOND, limit=3, holder="host:3:c")
+        assert first.contact_ref == "contacts[0]"  # taken back, due as it was: first again
+        assert first.claimed_by == "host:3:c"
+
+    def test_renewal_keeps_a_claim(self, store: Store) -> None:
         queue(store, 2)
-        store.claim_notices(now=T0, limit=1)
-        assert store.release_stale_claims(now=T0 + 60 * SECOND, older_than=120 * SECOND) == 0
-        assert store.release_stale_claims(now=T0 + 180 * SECOND, older_than=120 * SECOND) == 1
-        assert store.outbox_counts()[NoticeState.pending] == 2
+        claimed = store.claim_notices(now=T0, limit=2, holder="host:1:a", lease=60 * SECOND)
+        ids = [notice.id for notice in claimed]
+        assert store.renew_claims("host:2:b", ids, until=T0 + 120 * SECOND) == 0
+        assert store.renew_claims("host:1:a", ids, until=T0 + 120 * SECOND) == 2
+        assert store.release_expired_claims(now=T0 + 90 * SECOND) == 0
+        assert store.release_expired_claims(now=T0 + 121 * SECOND) == 2
+
+    def test_a_holders_claims_are_handed_back_untouched(self, store: Store) -> None:
+        queue(store, 3)
+        mine = store.claim_notices(now=T0, limit=2, holder="host:1:a")
+        store.claim_notices(now=T0, limit=1, holder="host:2:b")
+        assert store.release_claims("host:1:a", [mine[0].id]) == 1
+        assert store.release_claims("host:2:b", [mine[1].id]) == 0  # not b's
+        assert store.release_claims("host:1:a") == 1
+        counts = store.outbox_counts()
+        assert (counts[NoticeState.pending], counts[NoticeState.sending]) == (2, 1)
+        again = store.claim_notices(now=T0, limit=5, holder="host:3:c")
+        assert [n.attempts for n in again] == [0, 0]
+
+    def test_claims_without_a_lease_are_taken_back(self, store: Store) -> None:
+        """Notices left in sending by a version without leases go back at once."""
+        queue(store, 1)
+        [notice] = store.claim_notices(now=T0)
+        with store._writer.begin() as conn:
+            conn.execute(update(notices).values(lease_until=None, claimed_by=None))
+        assert store.claims(now=T0) == [Claims(holder=None, notices=1, expired=1)]
+        assert store.release_expired_claims(now=T0) == 1
+        assert [n.id for n in store.claim_notices(now=T0)] == [notice.id]
+
+    def test_who_was_told_of_an_event(self, store: Store) -> None:
+        incident_id = queue(store, 2)
+        assert store.notice_recipients(incident_id, IncidentEvent.opened) == {"contacts[0]", "contacts[1]"}
+        assert store.notice_recipients(incident_id, IncidentEvent.resolved) == set()
 
 
 class TestSilences:

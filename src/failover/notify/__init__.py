@@ -4,7 +4,8 @@ Rendering (:func:`render_notice`, :func:`validate_template`) is pure. Delivery g
 through the :class:`Dispatcher` over an :class:`Outbox` port (the store's SQL outbox,
 or :class:`MemoryOutbox`), a :class:`Sender` (:class:`ApprisePlugins`) and per-scheme
 :class:`RateLimits`. Channel URLs are secrets: only :func:`redact_channel` forms and
-channel refs ever leave this package.
+channel refs ever leave this package. :func:`public_text_problems` finds personal data
+in text bound for a public channel.
 """
 
 from failover.notify._channels import (
@@ -18,29 +19,48 @@ from failover.notify._channels import (
     mastodon_visibility,
     redact_channel,
 )
-from failover.notify._dispatch import ClaimedNotice, Dispatcher, DispatchSummary, Outbox
+from failover.notify._dispatch import (
+    ChannelCursor,
+    ClaimedNotice,
+    Dispatcher,
+    DispatchSummary,
+    Outbox,
+    SetAside,
+    SetAsideReason,
+)
 from failover.notify._memory import DeliveryAttempt, MemoryOutbox, NoticeRecord, NoticeState
+from failover.notify._public import public_text_problems
 from failover.notify._ratelimit import RateLimit, RateLimits, TokenBucket
 from failover.notify._render import (
     FALLBACK_LANGUAGE,
+    Alternatives,
+    LanguageGap,
     RenderedNotice,
+    alternatives_in,
     format_duration,
     format_time,
+    in_language,
+    join_words,
+    language_gaps,
     render_notice,
     validate_template,
 )
 from failover.notify._send import ApprisePlugins, Sender, SendResult
-from failover.notify._texts import BUILTIN_TEMPLATES, builtin_template
+from failover.notify._texts import BUILTIN_TEMPLATES, TEST_TEMPLATE, builtin_template
 
 __all__ = [
     "BUILTIN_TEMPLATES",
     "FALLBACK_LANGUAGE",
+    "TEST_TEMPLATE",
+    "Alternatives",
     "ApprisePlugins",
+    "ChannelCursor",
     "ChannelRefusedError",
     "ClaimedNotice",
     "DeliveryAttempt",
     "DispatchSummary",
     "Dispatcher",
+    "LanguageGap",
     "MemoryOutbox",
     "NoticeRecord",
     "NoticeState",
@@ -50,7 +70,10 @@ __all__ = [
     "RenderedNotice",
     "SendResult",
     "Sender",
+    "SetAside",
+    "SetAsideReason",
     "TokenBucket",
+    "alternatives_in",
     "builtin_template",
     "channel_platforms",
     "channel_scheme",
@@ -59,8 +82,12 @@ __all__ = [
     "ensure_may_carry",
     "format_duration",
     "format_time",
+    "in_language",
     "ineligibility",
+    "join_words",
+    "language_gaps",
     "mastodon_visibility",
+    "public_text_problems",
     "redact_channel",
     "render_notice",
     "validate_template",

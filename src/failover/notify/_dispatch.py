@@ -7,26 +7,103 @@ update (pending → sending), so a crash loses nothing and sends nothing twice; 
 step is written back before the next is taken. A retry is not a sleep: the notice is
 rescheduled and claimed again when due, so a slow channel never holds a slot.
 
-Which channel an attempt uses follows from the notice's ``attempts``: each eligible
-channel, in the contact's order of preference, gets ``max_attempts`` tries.
+A notice carries a :class:`ChannelCursor` over its recipient's channels, in order of
+preference: the channel delivery has reached and the tries made on it. A channel that
+cannot be used now (its platform is down, it is public and the notice private, it is no
+longer configured) is passed over without an attempt; one that fails ``max_attempts``
+times, or refuses the message for good (:attr:`SendResult.final`: an SMTP 5xx, an HTTP
+4xx), is left for the next, right away. The cursor only moves on: a notice that fell over
+comes back to the preferred channel only with the next event's notice.
+
+Temporary failures outlast the outage: when no channel follows the one that keeps failing,
+the notice stays on it and is tried again and again, each wait twice the last (from
+``backoff_base_s``, stretched by up to as much again at random, never reaching
+``backoff_max_s``), until it goes out or ``give_up_after_s`` has passed since it came due
+(then it fails, :attr:`SetAsideReason.gave_up`). A notice fails at once only when the
+last channel refuses it for good, or when every channel left cannot be used. Why a notice
+ends unsent is a :class:`SetAside` with a typed :class:`SetAsideReason`, never prose to
+parse back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from failover.domain import Channel, IncidentEvent, Visibility
-from failover.notify._channels import channel_scheme, eligible_channels, ineligibility, redact_channel
+from failover.notify._channels import channel_scheme, ineligibility
 from failover.notify._ratelimit import RateLimits
 from failover.notify._render import RenderedNotice
 from failover.notify._send import Sender, SendResult
 
-__all__ = ["ClaimedNotice", "DispatchSummary", "Dispatcher", "Outbox"]
+__all__ = [
+    "ChannelCursor",
+    "ClaimedNotice",
+    "DispatchSummary",
+    "Dispatcher",
+    "Outbox",
+    "SetAside",
+    "SetAsideReason",
+]
+
+
+class SetAsideReason(enum.StrEnum):
+    """Why a notice ends without being sent."""
+
+    #: a dry run sends nothing (``SetAside.channel_ref``: the channel it would have used)
+    dry_run = "dry_run"
+    #: no channel of the recipient could be tried: platforms down, public, not configured
+    no_channel = "no_channel"
+    #: the last channel that could be tried refused the notice for good (or none was
+    #: left that could be used): permanently failed
+    channels_failed = "channels_failed"
+    #: temporary failures went on for ``give_up_after``
+    gave_up = "gave_up"
+    #: (outbox) its incident resolved and the recipient's recovery notice replaces it
+    superseded = "superseded"
+    #: (outbox) the notice's incident is no longer recorded
+    incident_gone = "incident_gone"
+    #: (outbox) a reminder whose incident was resolved before it went out
+    incident_resolved = "incident_resolved"
+    #: (outbox) a silence in force holds the incident's notices
+    silenced = "silenced"
+    #: (outbox) the contact or shared channel is no longer configured
+    recipient_gone = "recipient_gone"
+    #: (outbox) the template does not render any more
+    unrenderable = "unrenderable"
+    #: (outbox) text bound for a public channel carries personal data
+    personal_data = "personal_data"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SetAside:
+    """A notice that ends unsent: why, typed, and a short text for people (kept as the
+    notice's last error: never a URL, an address or a number)."""
+
+    reason: SetAsideReason
+    detail: str
+    #: the channel concerned (the one a dry run would have used), if any
+    channel_ref: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChannelCursor:
+    """How far delivery has gone down a recipient's channels: ``index`` into the
+    notice's ``channel_refs`` and the ``tries`` already made on that channel."""
+
+    index: int = 0
+    tries: int = 0
+
+    def tried(self) -> ChannelCursor:
+        return replace(self, tries=self.tries + 1)
+
+    def next_channel(self) -> ChannelCursor:
+        return ChannelCursor(index=self.index + 1)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -48,13 +125,15 @@ class ClaimedNotice:
     channel_refs: tuple[str, ...]
     visibility: Visibility
     notice: RenderedNotice
-    #: delivery progress: eligible channel n owns attempts n*max_attempts to
-    #: (n+1)*max_attempts-1; on fall-over the unused ones of a channel count as spent,
-    #: so this can exceed the attempts made (those are the recorded deliveries)
+    #: delivery attempts made so far, on every channel (the recorded deliveries)
     attempts: int = 0
+    #: the channel delivery has reached, and the tries made on it
+    cursor: ChannelCursor = ChannelCursor()
     #: platforms known down when the notice was written (the incident's own)
     down_platforms: frozenset[str] = frozenset()
     last_error: str = ""
+    #: when it first came due: ``give_up_after`` runs from here (None: never given up)
+    due_since: datetime | None = None
 
 
 class Outbox(Protocol):
@@ -67,19 +146,22 @@ class Outbox(Protocol):
 
     async def mark_sent(self, notice_id: int, channel_ref: str, now: datetime) -> None: ...
 
-    async def mark_failed(self, notice_id: int, reason: str, now: datetime) -> None: ...
+    async def mark_failed(self, notice_id: int, why: SetAside, now: datetime) -> None: ...
 
-    async def mark_skipped(self, notice_id: int, reason: str, now: datetime) -> None: ...
+    async def mark_skipped(self, notice_id: int, why: SetAside, now: datetime) -> None: ...
 
     async def reschedule(
-        self, notice_id: int, next_attempt_at: datetime, attempts: int, last_error: str
+        self, notice_id: int, next_attempt_at: datetime, cursor: ChannelCursor, last_error: str
     ) -> None:
-        """Back to ``pending``, due at ``next_attempt_at``, with the attempts made so far."""
+        """Back to ``pending``, due at ``next_attempt_at``, delivery standing at ``cursor``
+        (claimed again, the notice carries it)."""
         ...
 
     async def record_attempt(
         self, notice_id: int, channel_ref: str, ok: bool, error: str, now: datetime
-    ) -> None: ...
+    ) -> None:
+        """One delivery attempt, counted in the notice's ``attempts``."""
+        ...
 
 
 @dataclass(kw_only=True, slots=True)
@@ -105,14 +187,36 @@ def _nothing_down() -> Collection[str]:
     return ()
 
 
+def _failures(tasks: Collection[asyncio.Task[None]]) -> list[BaseException]:
+    return [error for task in tasks if not task.cancelled() and (error := task.exception()) is not None]
+
+
+#: no exponent beyond this (2**60 times any base is past every cap already)
+_MAX_DOUBLINGS = 60
+
+
+def _span(seconds: float) -> str:
+    """``6 h``, ``90 min``, ``45 s``: how long, for a reason people read."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:.0f} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:g} s"
+
+
 class Dispatcher:
     """Delivers claimed notices with bounded concurrency.
 
-    ``jitter()`` returns a fraction in [0, 1): the n-th retry on a channel waits
-    ``backoff_base_s * 2**(n-1) * (1 + jitter())``. ``channels`` maps a channel ``ref``
-    to its configured :class:`Channel`; ``down_platforms()`` tells which platforms are
-    down now (added to those the notice carries). In ``dry_run`` nothing is sent: each
-    notice ends ``skipped`` with the channel it would have used.
+    ``jitter()`` returns a fraction in [0, 1): after the n-th failure in a row on a
+    channel the notice waits ``(1 + jitter()) * min(backoff_base_s * 2**(n-1), ceiling)``,
+    where ``ceiling`` is half ``backoff_max_s`` (or ``backoff_base_s`` if that is more), so
+    waits stay under ``backoff_max_s`` and retries that reached it stay spread apart.
+    ``give_up_after_s`` (None: never) ends a notice whose temporary failures went on that
+    long since it came due; a ``one_shot`` dispatcher (``notify-test``) ends the notice
+    once the last channel's ``max_attempts`` are spent. ``channels`` maps a channel ``ref``
+    to its configured :class:`Channel`; ``down_platforms()`` tells which platforms are down
+    now (added to those the notice carries). In ``dry_run`` nothing is sent: each notice
+    ends ``skipped`` with the channel it would have used.
     """
 
     def __init__(
@@ -125,6 +229,9 @@ class Dispatcher:
         concurrency: int = 32,
         max_attempts: int = 3,
         backoff_base_s: float = 5.0,
+        backoff_max_s: float = 60.0,
+        give_up_after_s: float | None = None,
+        one_shot: bool = False,
         jitter: Callable[[], float],
         clock: Callable[[], datetime],
         down_platforms: Callable[[], Collection[str]] = _nothing_down,
@@ -139,6 +246,9 @@ class Dispatcher:
         self._concurrency = concurrency
         self._max_attempts = max_attempts
         self._backoff_base_s = backoff_base_s
+        self._backoff_ceiling_s = max(backoff_max_s / 2, backoff_base_s)
+        self._give_up_after_s = give_up_after_s
+        self._one_shot = one_shot
         self._jitter = jitter
         self._clock = clock
         self._down_platforms = down_platforms
@@ -178,6 +288,7 @@ class Dispatcher:
         come due meanwhile, such as a fall-over to the next channel, are included."""
         summary = DispatchSummary()
         mine: set[asyncio.Task[None]] = set()
+        errors: list[BaseException] = []
         try:
             while not self._draining:
                 free = self._concurrency - len(mine)
@@ -194,9 +305,15 @@ class Dispatcher:
                     break
                 done, _ = await asyncio.wait(mine, return_when=asyncio.FIRST_COMPLETED)
                 mine -= done
+                errors += _failures(done)
         finally:
             if mine:
                 await asyncio.wait(mine)
+                errors += _failures(mine)
+        if errors:
+            # an outbox that failed to record a step (it retries what it can): the pass
+            # says so; the notice's claim runs out and it is taken back
+            raise errors[0]
         return summary
 
     async def _acquire_unless_draining(self, scheme: str) -> bool:
@@ -219,67 +336,138 @@ class Dispatcher:
     def _down(self, notice: ClaimedNotice) -> frozenset[str]:
         return notice.down_platforms | frozenset(self._down_platforms())
 
-    def _resolve(self, notice: ClaimedNotice) -> tuple[list[Channel], list[str]]:
-        known = [self._channels[ref] for ref in notice.channel_refs if ref in self._channels]
-        reasons = [f"{ref} is not configured" for ref in notice.channel_refs if ref not in self._channels]
+    def _first_usable(self, notice: ClaimedNotice, cursor: ChannelCursor) -> tuple[ChannelCursor, list[str]]:
+        """The cursor moved to the first channel, from ``cursor`` on, that may be tried now
+        (past the last one if none may), and why each channel passed over was."""
         down = self._down(notice)
-        for channel in known:
-            reason = ineligibility(channel, down_platforms=down, visibility_needed=notice.visibility)
-            if reason is not None:
-                reasons.append(reason)
-        usable = eligible_channels(known, down_platforms=down, visibility_needed=notice.visibility)
-        return usable, reasons
+        passed: list[str] = []
+        index = cursor.index
+        while index < len(notice.channel_refs):
+            ref = notice.channel_refs[index]
+            channel = self._channels.get(ref)
+            why = (
+                f"{ref} is not configured"
+                if channel is None
+                else ineligibility(channel, down_platforms=down, visibility_needed=notice.visibility)
+            )
+            if why is None:
+                return (cursor if index == cursor.index else ChannelCursor(index=index)), passed
+            passed.append(why)
+            index += 1
+        return ChannelCursor(index=index), passed
 
-    async def _deliver(self, notice: ClaimedNotice, summary: DispatchSummary) -> None:
-        usable, reasons = self._resolve(notice)
-        position, tries_here = divmod(notice.attempts, self._max_attempts)
-        if position >= len(usable):
-            now = self._clock()
-            if notice.attempts == 0:
-                why = "; ".join(reasons) or "the contact has no channel"
-                await self._outbox.mark_skipped(notice.id, f"no eligible channel: {why}", now)
-                summary.skipped += 1
-            else:
-                last = notice.last_error or "; ".join(reasons)
-                await self._outbox.mark_failed(notice.id, f"all channels failed; last: {last}", now)
-                summary.failed += 1
-            return
-        channel = usable[position]
-        if self._dry_run:
-            why = f"dry run: would send via {channel.ref} ({redact_channel(channel.url)})"
-            await self._outbox.mark_skipped(notice.id, why, self._clock())
+    async def _end_unsent(
+        self,
+        notice: ClaimedNotice,
+        summary: DispatchSummary,
+        *,
+        attempted: bool,
+        last_error: str,
+        passed: list[str],
+    ) -> None:
+        now = self._clock()
+        if not attempted:
+            detail = "no eligible channel: " + ("; ".join(passed) or "the contact has no channel")
+            await self._outbox.mark_skipped(
+                notice.id, SetAside(reason=SetAsideReason.no_channel, detail=detail), now
+            )
             summary.skipped += 1
             return
-        scheme = channel_scheme(channel.url)
-        if not await self._acquire_unless_draining(scheme):
-            # nothing was sent: back to pending as it was, for the next start to send
-            await self._outbox.reschedule(notice.id, self._clock(), notice.attempts, notice.last_error or "")
-            summary.released += 1
-            return
-        try:
-            result = await self._sender.send(channel, notice.notice, visibility=notice.visibility)
-        except Exception as exc:  # noqa: BLE001 - a sender bug is one failed attempt, not a lost notice
-            result = SendResult(ok=False, error=f"{scheme}: {type(exc).__name__}")
-        now = self._clock()
-        await self._outbox.record_attempt(notice.id, channel.ref, result.ok, result.error, now)
-        summary.attempts += 1
-        summary.by_scheme[scheme, result.ok] = summary.by_scheme.get((scheme, result.ok), 0) + 1
-        if result.ok:
-            await self._outbox.mark_sent(notice.id, channel.ref, now)
-            summary.sent += 1
-            return
-        error = f"{channel.ref}: {result.error}"
-        if result.refused or tries_here + 1 >= self._max_attempts:
-            # fall over: the next attempt is the first on the next channel, right away
-            attempts = (position + 1) * self._max_attempts
-            if position + 1 >= len(usable):
-                await self._outbox.mark_failed(notice.id, f"all channels failed; last: {error}", now)
-                summary.failed += 1
+        detail = "; ".join([f"all channels failed; last: {last_error or 'unknown'}", *passed])
+        await self._outbox.mark_failed(
+            notice.id, SetAside(reason=SetAsideReason.channels_failed, detail=detail), now
+        )
+        summary.failed += 1
+
+    def _backoff_s(self, tries: int) -> float:
+        """The wait after the ``tries``-th failure in a row on a channel."""
+        doubled = self._backoff_base_s * 2.0 ** min(tries - 1, _MAX_DOUBLINGS)
+        return (1.0 + self._jitter()) * min(doubled, self._backoff_ceiling_s)
+
+    def _past_giving_up(self, notice: ClaimedNotice, now: datetime) -> bool:
+        if self._give_up_after_s is None or notice.due_since is None:
+            return False
+        return (now - notice.due_since).total_seconds() >= self._give_up_after_s
+
+    async def _give_up(self, notice: ClaimedNotice, summary: DispatchSummary, last_error: str) -> None:
+        assert self._give_up_after_s is not None
+        detail = f"gave up after {_span(self._give_up_after_s)} of temporary failures; last: {last_error}"
+        await self._outbox.mark_failed(
+            notice.id, SetAside(reason=SetAsideReason.gave_up, detail=detail), self._clock()
+        )
+        summary.failed += 1
+
+    def _following(self, notice: ClaimedNotice, cursor: ChannelCursor) -> tuple[ChannelCursor, list[str]]:
+        """The first channel after the cursor's that may be tried now (past the last one
+        if none may), and why each channel passed over was."""
+        return self._first_usable(notice, cursor.next_channel())
+
+    async def _deliver(self, notice: ClaimedNotice, summary: DispatchSummary) -> None:
+        cursor = notice.cursor
+        attempted = notice.attempts > 0
+        last_error = notice.last_error
+        passed: list[str] = []
+        if cursor.tries >= self._max_attempts:  # spent before the notice was handed back
+            following, passed_now = self._following(notice, cursor)
+            if following.index < len(notice.channel_refs):
+                cursor, passed = following, passed_now
+            # else: the last channel that may be tried keeps its place, and is tried again
+        while True:
+            cursor, passed_now = self._first_usable(notice, cursor)
+            passed += passed_now
+            if cursor.index >= len(notice.channel_refs):
+                await self._end_unsent(
+                    notice, summary, attempted=attempted, last_error=last_error, passed=passed
+                )
                 return
-            await self._outbox.reschedule(notice.id, now, attempts, error)
-        else:
-            delay_s = self._backoff_base_s * 2**tries_here * (1.0 + self._jitter())
-            await self._outbox.reschedule(
-                notice.id, now + timedelta(seconds=delay_s), notice.attempts + 1, error
-            )
-        summary.rescheduled += 1
+            channel = self._channels[notice.channel_refs[cursor.index]]
+            scheme = channel_scheme(channel.url)
+            if self._dry_run:
+                why = SetAside(
+                    reason=SetAsideReason.dry_run,
+                    detail=f"dry run: would send via {channel.ref} ({scheme})",
+                    channel_ref=channel.ref,
+                )
+                await self._outbox.mark_skipped(notice.id, why, self._clock())
+                summary.skipped += 1
+                return
+            if not await self._acquire_unless_draining(scheme):
+                # nothing was sent: back to pending where it stood, for the next start to send
+                await self._outbox.reschedule(notice.id, self._clock(), cursor, last_error)
+                summary.released += 1
+                return
+            try:
+                result = await self._sender.send(channel, notice.notice, visibility=notice.visibility)
+            except Exception as exc:  # noqa: BLE001 - a sender bug is one failed attempt, not a lost notice
+                result = SendResult(ok=False, error=f"{scheme}: {type(exc).__name__}")
+            now = self._clock()
+            await self._outbox.record_attempt(notice.id, channel.ref, result.ok, result.error, now)
+            attempted = True
+            summary.attempts += 1
+            summary.by_scheme[scheme, result.ok] = summary.by_scheme.get((scheme, result.ok), 0) + 1
+            if result.ok:
+                await self._outbox.mark_sent(notice.id, channel.ref, now)
+                summary.sent += 1
+                return
+            last_error = f"{channel.ref}: {result.error}"
+            cursor = cursor.tried()
+            if result.final or cursor.tries >= self._max_attempts:
+                following, passed_now = self._following(notice, cursor)
+                if following.index < len(notice.channel_refs):
+                    passed += passed_now
+                    cursor = following  # fall over, right away
+                    continue
+                if result.final or self._one_shot:
+                    passed += passed_now
+                    await self._end_unsent(
+                        notice, summary, attempted=True, last_error=last_error, passed=passed
+                    )
+                    return
+                # no channel follows: this one keeps its place while its failures are temporary
+            if self._past_giving_up(notice, now):
+                await self._give_up(notice, summary, last_error)
+                return
+            retry_at = now + timedelta(seconds=self._backoff_s(cursor.tries))
+            await self._outbox.reschedule(notice.id, retry_at, cursor, last_error)
+            summary.rescheduled += 1
+            return

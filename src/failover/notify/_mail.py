@@ -23,11 +23,13 @@ from email.utils import formataddr, formatdate, make_msgid
 
 from failover.notify._render import RenderedNotice
 
-__all__ = ["MailRoute", "SmtpPool", "SmtpServer", "mail_message"]
+__all__ = ["MailFailure", "MailRoute", "SmtpPool", "SmtpServer", "mail_message"]
 
 #: an idle pooled SMTP connection is checked with NOOP before reuse after this long
 _SMTP_IDLE_CHECK_S = 10.0
 _SMTP_ERRORS = (smtplib.SMTPException, OSError)
+#: "service not available, closing transmission channel": smtplib closes the socket
+_CLOSING = 421
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,16 @@ class MailRoute:
     to_name: str | None
     to_addr: str
     headers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MailFailure:
+    """Why a message was not taken: a short, secret-free ``reason``, and whether it is
+    ``permanent`` (a 5xx reply: sending it again will not help) or temporary (a 4xx reply,
+    a refused or dropped connection, a timeout: the server may take it later)."""
+
+    reason: str
+    permanent: bool
 
 
 @dataclass(slots=True)
@@ -128,6 +140,12 @@ class SmtpPool:
         finally:
             pooled.last_used = time.monotonic()
 
+    def _forget(self, server: SmtpServer) -> None:
+        """Drop this thread's connection to ``server`` (after a 421, smtplib closed it)."""
+        pooled = self._mine().get(server)
+        if pooled is not None:
+            self._drop(server, pooled)
+
     def _drop(self, server: SmtpServer, pooled: _PooledSmtp) -> None:
         self._mine().pop(server, None)
         with self._all_lock:
@@ -136,13 +154,22 @@ class SmtpPool:
         with contextlib.suppress(*_SMTP_ERRORS):
             pooled.connection.close()
 
-    def send(self, route: MailRoute, notice: RenderedNotice) -> str | None:
-        """Send ``notice`` along ``route``: None when the server took it, else a short,
-        secret-free reason. Runs in a worker thread."""
+    def send(self, route: MailRoute, notice: RenderedNotice) -> MailFailure | None:
+        """Send ``notice`` along ``route``: None when the server took it, else why not.
+        Runs in a worker thread."""
         message = mail_message(route, notice)
         try:
             with self.connection(route.server) as smtp:
-                smtp.sendmail(route.from_addr, [route.to_addr], message)
+                try:
+                    smtp.sendmail(route.from_addr, [route.to_addr], message)
+                except smtplib.SMTPResponseException as exc:
+                    if exc.smtp_code == _CLOSING:
+                        self._forget(route.server)
+                    raise
+                except smtplib.SMTPRecipientsRefused as exc:
+                    if any(code == _CLOSING for code, _ in exc.recipients.values()):
+                        self._forget(route.server)
+                    raise
         except _SMTP_ERRORS as exc:
             return _smtp_error(exc)
         return None
@@ -188,22 +215,35 @@ def mail_message(route: MailRoute, notice: RenderedNotice) -> bytes:
     return message.as_bytes(policy=_SMTP_POLICY)
 
 
-def _smtp_error(exc: BaseException) -> str:
+def _is_permanent(code: int) -> bool:
+    # RFC 5321 4.2.1: 5yz is a permanent negative completion, 4yz a transient one
+    return 500 <= code < 600
+
+
+def _smtp_error(exc: BaseException) -> MailFailure:
+    """What an SMTP exchange's exception says: the reply code decides permanence; a
+    connection that failed or was dropped is always worth another try."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = sorted({code for code, _ in exc.recipients.values()})
-        return "mail: recipient refused (SMTP " + ", ".join(str(code) for code in codes) + ")"
+        reason = "mail: recipient refused (SMTP " + ", ".join(str(code) for code in codes) + ")"
+        return MailFailure(reason, permanent=bool(codes) and all(_is_permanent(c) for c in codes))
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return f"mail: authentication failed (SMTP {exc.smtp_code})"
+        return MailFailure(
+            f"mail: authentication failed (SMTP {exc.smtp_code})", permanent=_is_permanent(exc.smtp_code)
+        )
     if isinstance(exc, smtplib.SMTPResponseException):
-        return f"mail: rejected (SMTP {exc.smtp_code})"
+        return MailFailure(f"mail: rejected (SMTP {exc.smtp_code})", permanent=_is_permanent(exc.smtp_code))
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        # the server lacks what the URL asks for (STARTTLS, AUTH): it will not grow it
+        return MailFailure("mail: not supported by the server", permanent=True)
     if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return "mail: server disconnected"
+        return MailFailure("mail: server disconnected", permanent=False)
     if isinstance(exc, TimeoutError):
-        return "mail: timeout"
+        return MailFailure("mail: timeout", permanent=False)
     if isinstance(exc, ssl.SSLError):
-        return "mail: TLS error"
+        return MailFailure("mail: TLS error", permanent=False)
     if isinstance(exc, ConnectionRefusedError):
-        return "mail: connection refused"
+        return MailFailure("mail: connection refused", permanent=False)
     if isinstance(exc, OSError):
-        return "mail: connection error"
-    return f"mail: {type(exc).__name__}"
+        return MailFailure("mail: connection error", permanent=False)
+    return MailFailure(f"mail: {type(exc).__name__}", permanent=False)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from failover.domain import IncidentEvent, Visibility
-from failover.notify._dispatch import ClaimedNotice
+from failover.notify._dispatch import ChannelCursor, ClaimedNotice, SetAside
 from failover.notify._render import RenderedNotice
 
 __all__ = ["DeliveryAttempt", "MemoryOutbox", "NoticeRecord", "NoticeState"]
@@ -43,9 +43,15 @@ class NoticeRecord:
     state: NoticeState
     next_attempt_at: datetime
     channel_ref: str | None = None
-    reason: str = ""
+    #: why it ended unsent, if it did
+    why: SetAside | None = None
     finished_at: datetime | None = None
     deliveries: list[DeliveryAttempt] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        """Why it ended unsent, for people (``""`` if sent or not ended)."""
+        return self.why.detail if self.why is not None else ""
 
 
 class MemoryOutbox:
@@ -86,6 +92,7 @@ class MemoryOutbox:
             visibility=visibility,
             notice=notice,
             down_platforms=frozenset(down_platforms),
+            due_since=now,
         )
         self._records[notice_id] = NoticeRecord(
             notice=claimed, state=NoticeState.pending, next_attempt_at=now
@@ -117,38 +124,42 @@ class MemoryOutbox:
             claimed.append(record.notice)
         return claimed
 
-    def _finish(self, notice_id: int, state: NoticeState, reason: str, now: datetime) -> NoticeRecord:
+    def _finish(
+        self, notice_id: int, state: NoticeState, why: SetAside | None, now: datetime
+    ) -> NoticeRecord:
         record = self._records[notice_id]
         if record.state is not NoticeState.sending:
             raise ValueError(f"notice {notice_id} is {record.state}, not sending")
         record.state = state
-        record.reason = reason
+        record.why = why
         record.finished_at = now
         return record
 
     async def mark_sent(self, notice_id: int, channel_ref: str, now: datetime) -> None:
-        self._finish(notice_id, NoticeState.sent, "", now).channel_ref = channel_ref
+        self._finish(notice_id, NoticeState.sent, None, now).channel_ref = channel_ref
 
-    async def mark_failed(self, notice_id: int, reason: str, now: datetime) -> None:
-        self._finish(notice_id, NoticeState.failed, reason, now)
+    async def mark_failed(self, notice_id: int, why: SetAside, now: datetime) -> None:
+        self._finish(notice_id, NoticeState.failed, why, now)
 
-    async def mark_skipped(self, notice_id: int, reason: str, now: datetime) -> None:
-        self._finish(notice_id, NoticeState.skipped, reason, now)
+    async def mark_skipped(self, notice_id: int, why: SetAside, now: datetime) -> None:
+        self._finish(notice_id, NoticeState.skipped, why, now)
 
     async def reschedule(
-        self, notice_id: int, next_attempt_at: datetime, attempts: int, last_error: str
+        self, notice_id: int, next_attempt_at: datetime, cursor: ChannelCursor, last_error: str
     ) -> None:
         record = self._records[notice_id]
         if record.state is not NoticeState.sending:
             raise ValueError(f"notice {notice_id} is {record.state}, not sending")
         record.state = NoticeState.pending
         record.next_attempt_at = next_attempt_at
-        record.notice = replace(record.notice, attempts=attempts, last_error=last_error)
+        record.notice = replace(record.notice, cursor=cursor, last_error=last_error)
         heapq.heappush(self._due, (next_attempt_at, next(self._sequence), notice_id))
 
     async def record_attempt(
         self, notice_id: int, channel_ref: str, ok: bool, error: str, now: datetime
     ) -> None:
-        self._records[notice_id].deliveries.append(
+        record = self._records[notice_id]
+        record.deliveries.append(
             DeliveryAttempt(notice_id=notice_id, channel_ref=channel_ref, ok=ok, error=error, at=now)
         )
+        record.notice = replace(record.notice, attempts=record.notice.attempts + 1)

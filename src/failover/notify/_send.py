@@ -23,6 +23,12 @@ exactly one recipient in its envelope and ``To:`` header; URLs with several reci
 
 Errors returned are short and secret-free: a scheme, a status, an HTTP or SMTP code.
 Never the URL, an address, a token or a server's text (which may echo them).
+
+A failure is temporary unless the other side said no for good, by its protocol: an SMTP
+5xx reply (4xx, a refused, dropped or timed-out connection are temporary); an HTTP 4xx
+other than 408, 425 and 429 (5xx, those three and connection errors are temporary). Where
+apprise's result is all there is (no HTTP status in its log), a failure is temporary:
+the dispatcher retries it until ``give_up_after``, so a doubt never loses a notice.
 """
 
 from __future__ import annotations
@@ -55,14 +61,26 @@ _MASTODON_SCHEMES = frozenset({"mastodon", "mastodons", "toot", "toots"})
 _HTTP_CODE = re.compile(r"\berror=(\d{3})\b")
 
 
+#: HTTP 4xx statuses that say "later", not "never"
+_HTTP_TEMPORARY = frozenset({408, 425, 429})
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SendResult:
     """The outcome of one delivery attempt. ``error`` is short and secret-free.
-    ``refused`` means nothing was attempted and retrying this channel is pointless."""
+    ``refused`` means nothing was attempted and retrying this channel is pointless;
+    ``permanent`` that the server refused the message for good (an SMTP 5xx, an HTTP 4xx).
+    Any other failure is temporary: the channel may take the message later."""
 
     ok: bool
     error: str = ""
     refused: bool = False
+    permanent: bool = False
+
+    @property
+    def final(self) -> bool:
+        """A failure that no retry on this channel can mend."""
+        return not self.ok and (self.refused or self.permanent)
 
 
 class Sender(Protocol):
@@ -73,15 +91,33 @@ class Sender(Protocol):
         ...
 
 
-def _apprise_error(scheme: str, result: Any) -> str:
+def _apprise_failure(scheme: str, result: Any) -> SendResult:
+    """A failed apprise notification as a result: its status, and the HTTP status its
+    plugin logged (``error=NNN``), which alone can make the failure permanent."""
     services = result.results
     status = (services[0].status if services else result.status).name.lower()
     code = None
     for entry in result.logs():
         match = _HTTP_CODE.search(entry.message)
         if match:
-            code = match.group(1)
-    return f"{scheme}: {status}" + (f" (HTTP {code})" if code else "")
+            code = int(match.group(1))
+    permanent = code is not None and 400 <= code < 500 and code not in _HTTP_TEMPORARY
+    error = f"{scheme}: {status}" + (f" (HTTP {code})" if code is not None else "")
+    return SendResult(ok=False, error=error, permanent=permanent)
+
+
+def _plugin_recipients(plugin: Any) -> int:
+    """The recipients an apprise plugin was built with: its targets (or Slack channels,
+    or topics), and the accounts a toot mentions on top of them."""
+    named = 0
+    for attribute in ("targets", "channels", "topics"):
+        value = getattr(plugin, attribute, None)
+        if isinstance(value, list | tuple | set):
+            named += sum(1 for item in value if item is not None)
+    pings = getattr(plugin, "ping", None)
+    if isinstance(pings, list):
+        named += sum(1 for ping in pings if isinstance(ping, str) and ping.startswith("@"))
+    return named
 
 
 class ApprisePlugins:
@@ -167,6 +203,12 @@ class ApprisePlugins:
         service = self._services.get(channel.url)
         if service is None:
             plugin = self._instantiate(channel)
+            recipients = _plugin_recipients(plugin)
+            if recipients > 1:
+                # check_channel read the URL already; this is apprise's own reading of it
+                raise ChannelRefusedError(
+                    f"{channel.ref}: apprise reads {recipients} recipients in it; one message per recipient"
+                )
             scheme = channel_scheme(channel.url)
             if (
                 scheme in _MASTODON_SCHEMES
@@ -227,8 +269,10 @@ class ApprisePlugins:
 
     # Runs in a worker thread.
     def _send_mail(self, pool: SmtpPool, route: MailRoute, notice: RenderedNotice) -> SendResult:
-        error = pool.send(route, notice)
-        return SendResult(ok=True) if error is None else SendResult(ok=False, error=error)
+        failure = pool.send(route, notice)
+        if failure is None:
+            return SendResult(ok=True)
+        return SendResult(ok=False, error=failure.reason, permanent=failure.permanent)
 
     # Runs in a worker thread.
     def _send_apprise(self, scheme: str, service: Any, notice: RenderedNotice) -> SendResult:
@@ -238,6 +282,6 @@ class ApprisePlugins:
             ) as result:
                 if result:
                     return SendResult(ok=True)
-                return SendResult(ok=False, error=_apprise_error(scheme, result))
+                return _apprise_failure(scheme, result)
         except Exception as exc:  # noqa: BLE001 - a plugin bug must be a failed delivery, not a crash
             return SendResult(ok=False, error=f"{scheme}: {type(exc).__name__}")

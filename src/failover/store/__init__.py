@@ -6,8 +6,9 @@ Everything returned is a domain value or a frozen value of this package, never a
 every time is timezone-aware UTC; every failure is a ``StoreError``.
 """
 
-from failover.store._store import Store
+from failover.store._store import NOTE_PREFIX, Store
 from failover.store._values import (
+    Claims,
     ConnectivityEvent,
     ConnectivityEventKind,
     DeliveryOutcome,
@@ -21,6 +22,8 @@ from failover.store._values import (
 )
 
 __all__ = [
+    "NOTE_PREFIX",
+    "Claims",
     "ConnectivityEvent",
     "ConnectivityEventKind",
     "DeliveryOutcome",

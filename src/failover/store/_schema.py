@@ -177,6 +177,13 @@ notices = Table(
     Column("idempotency_key", String(520), nullable=False, unique=True),
     # an operator's text for a manual notice (migration 0002); never a URL or an address of ours
     Column("message", Text(), nullable=True),
+    # who holds the claim of a notice in ``sending`` (``host:pid:token``) and until when;
+    # a claim whose lease ran out, or whose holder died, is taken back (migration 0003)
+    Column("claimed_by", String(200), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    # where delivery stands between two tries: the channel reached and the tries made on it
+    Column("cursor_ref", String(200), nullable=True),
+    Column("cursor_tries", Integer(), nullable=True),
     CheckConstraint(
         "state IN ('pending', 'sending', 'sent', 'failed', 'skipped', 'silenced', 'cancelled')",
         name="state",

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from sqlalchemy import Connection, Engine, RowMapping, and_, case, delete, func, or_, select, text, update
 from sqlalchemy.dialects import sqlite
@@ -33,6 +33,7 @@ from failover.store._engine import WRITE, connect, scrub, translate_errors
 from failover.store._migrate import upgrade_to_head
 from failover.store._rollup import HOUR, aggregate, floor_hour
 from failover.store._values import (
+    Claims,
     ConnectivityEvent,
     ConnectivityEventKind,
     DeliveryOutcome,
@@ -45,7 +46,18 @@ from failover.store._values import (
     Silence,
 )
 
-__all__ = ["Store"]
+__all__ = ["CLAIM_LEASE", "NOTE_PREFIX", "Store"]
+
+#: how long a claim on a notice lasts unless its dispatcher renews it
+CLAIM_LEASE = timedelta(seconds=60)
+#: values per ``IN (…)`` list: well under every backend's limit on bound parameters
+_CHUNK = 500
+_Item = TypeVar("_Item")
+
+#: Evidence lines that start with this are notes added by :meth:`Store.note_incident` (an
+#: alert or an operator's trigger attached to the incident): history, which a later rewrite
+#: of the incident's evidence (the judge's) keeps.
+NOTE_PREFIX = "note: "
 
 _OBSERVATION_COLUMNS = (
     "at",
@@ -250,9 +262,9 @@ class Store:
 
         Incidents, those of events and ``incident_updates`` (changes that tell nobody: a
         kind escalated, a platform incident folded into a family one), are upserted by key:
-        new ones inserted; known ones get the newer kind, platforms, evidence and non-empty
-        cause and message, the earlier opening time, and keep a confirmation or resolution
-        time once set;
+        new ones inserted; known ones get the newer kind, platforms, evidence (keeping the
+        notes of :meth:`note_incident`) and non-empty cause and message, the earlier opening
+        time, and keep a confirmation or resolution time once set;
         transitions and connectivity events are written once; the judge's state snapshot
         (JSON-serialisable) replaces the last; notices enter the outbox unless their
         idempotency key is already there (``pending``, or ``silenced`` when the draft
@@ -305,6 +317,10 @@ class Store:
 
     def _upsert_incident(self, conn: Connection, incident: Incident) -> int:
         c = t.incidents.c
+        evidence = list(incident.evidence)
+        stored = conn.execute(select(c.evidence).where(c.key == incident.key).with_for_update()).scalar()
+        if stored:
+            evidence += [line for line in stored if line.startswith(NOTE_PREFIX) and line not in evidence]
         stmt = self._insert(t.incidents).values(
             key=incident.key,
             scope=incident.scope.value,
@@ -314,7 +330,7 @@ class Store:
             opened_at=incident.opened_at,
             confirmed_at=incident.confirmed_at,
             resolved_at=incident.resolved_at,
-            evidence=list(incident.evidence),
+            evidence=evidence,
             cause=incident.cause,
             message=incident.message,
         )
@@ -334,6 +350,19 @@ class Store:
             },
         )
         return int(conn.execute(stmt.returning(c.id)).scalar_one())
+
+    def note_incident(self, incident_id: int, note: str) -> bool:
+        """Add ``note: <note>`` to an incident's evidence, where the journal shows it, unless
+        the incident already carries that very line. The note stays when the incident is
+        rewritten later. False when the line was there already or there is no such incident."""
+        c = t.incidents.c
+        line = NOTE_PREFIX + note
+        with self._translate("cannot note an incident"), self._writer.begin() as conn:
+            evidence = conn.execute(select(c.evidence).where(c.id == incident_id).with_for_update()).scalar()
+            if evidence is None or line in evidence:
+                return False
+            conn.execute(update(t.incidents).where(c.id == incident_id).values(evidence=[*evidence, line]))
+        return True
 
     def _insert_transitions(self, conn: Connection, transitions: Sequence[Transition]) -> None:
         c = t.transitions.c
@@ -566,6 +595,19 @@ class Store:
                 for row in conn.execute(query).mappings()
             ]
 
+    def watched_hours(self, *, since: datetime) -> dict[str, set[datetime]]:
+        """Per target, the hours from ``since`` on that were rolled up with at least one
+        observation: what the status page's history calls watched. One row per target and
+        hour, none of the figures, so that a daemon's first build does not read 90 days of
+        rollups in full (status page)."""
+        c = t.rollups.c
+        query = select(c.target, c.hour).where(c.hour >= since, c.count > 0).distinct()
+        hours: dict[str, set[datetime]] = {}
+        with self._translate("cannot read rollups"), self._engine.connect() as conn:
+            for target, hour in conn.execute(query):
+                hours.setdefault(target, set()).add(hour)
+        return hours
+
     def prune(self, *, now: datetime, keep: timedelta) -> PruneReport:
         """Roll up, then delete raw observations older than ``keep`` (never any not yet
         rolled up). Rollups, transitions, incidents and the outbox are kept. On SQLite the
@@ -597,10 +639,13 @@ class Store:
 
     # -- the outbox ------------------------------------------------------------------------
 
-    def claim_notices(self, *, now: datetime, limit: int = 20) -> list[Notice]:
+    def claim_notices(
+        self, *, now: datetime, limit: int = 20, holder: str | None = None, lease: timedelta = CLAIM_LEASE
+    ) -> list[Notice]:
         """Claim up to ``limit`` due notices for sending (``pending → sending``), oldest due
-        first. Each claim is a conditional update, so two dispatchers never get the same
-        notice: the loser's update finds the state no longer ``pending``."""
+        first, for ``holder`` (a dispatcher's identity) until ``now + lease``. Each claim is
+        a conditional update, so two dispatchers never get the same notice: the loser's
+        update finds the state no longer ``pending``."""
         n = t.notices.c
         with self._translate("cannot claim notices"), self._writer.begin() as conn:
             due = (
@@ -618,7 +663,12 @@ class Store:
                 result = conn.execute(
                     update(t.notices)
                     .where(n.id == notice_id, n.state == NoticeState.pending.value)
-                    .values(state=NoticeState.sending.value, claimed_at=now)
+                    .values(
+                        state=NoticeState.sending.value,
+                        claimed_at=now,
+                        claimed_by=holder,
+                        lease_until=now + lease,
+                    )
                 )
                 if result.rowcount == 1:
                     claimed.append(notice_id)
@@ -633,34 +683,40 @@ class Store:
         error: str | None = None,
         retry_at: datetime | None = None,
         attempts: int | None = None,
+        holder: str | None = None,
+        cursor: tuple[str | None, int] | None = None,
     ) -> bool:
         """Move a notice on: ``sent``; back to ``pending`` until ``retry_at``; or ``failed``,
         ``skipped``, ``silenced``, ``cancelled``. Returns whether the notice was in a state
         it may leave that way (a cancelled notice is not then marked sent, for instance).
         ``error`` is stored short and without anything that looks like a URL. ``attempts``
         replaces the notice's count (a dispatcher that falls over to the next channel counts
-        the unused tries of the last one as spent)."""
+        the unused tries of the last one as spent). With ``holder``, a notice in ``sending``
+        moves only while that dispatcher holds its claim (one whose claim was taken back
+        changes nothing). ``cursor`` (a channel reference and the tries made on it) is where
+        delivery stands, kept with a notice put back to ``pending``."""
         allowed = _MARK_FROM.get(state)
         if allowed is None:
             raise ValueError(f"a notice is moved to {state} by claim_notices, not mark_notice")
         if state is NoticeState.pending and retry_at is None:
             raise ValueError("a notice put back to pending needs retry_at")
         n = t.notices.c
-        values: dict[str, Any] = {"state": state.value}
+        values: dict[str, Any] = {"state": state.value, "lease_until": None}
         if state is NoticeState.pending:
-            values |= {"next_attempt_at": retry_at, "claimed_at": None}
+            values |= {"next_attempt_at": retry_at, "claimed_at": None, "claimed_by": None}
+            if cursor is not None:
+                values |= {"cursor_ref": cursor[0], "cursor_tries": cursor[1]}
         if state is NoticeState.sent:
             values["sent_at"] = now
         if error is not None:
             values["last_error"] = scrub(error, t.ERROR_MAX)
         if attempts is not None:
             values["attempts"] = attempts
+        where = [n.id == notice_id, n.state.in_([s.value for s in allowed])]
+        if holder is not None:
+            where.append(or_(n.state != NoticeState.sending.value, n.claimed_by == holder))
         with self._translate("cannot update a notice"), self._writer.begin() as conn:
-            result = conn.execute(
-                update(t.notices)
-                .where(n.id == notice_id, n.state.in_([s.value for s in allowed]))
-                .values(**values)
-            )
+            result = conn.execute(update(t.notices).where(*where).values(**values))
             return bool(result.rowcount == 1)
 
     def record_delivery(
@@ -700,17 +756,112 @@ class Store:
         with self._translate("cannot read deliveries"), self._engine.connect() as conn:
             return [(at, ref, DeliveryOutcome(outcome), err) for at, ref, outcome, err in conn.execute(query)]
 
-    def release_stale_claims(self, *, now: datetime, older_than: timedelta) -> int:
-        """Put notices claimed before ``now - older_than`` and never settled (their
-        dispatcher died) back to ``pending``; returns how many."""
+    def renew_claims(self, holder: str, notice_ids: Sequence[int], *, until: datetime) -> int:
+        """Extend ``holder``'s claims on these notices to ``until`` (deliveries that take
+        long: a slow server, a rate limit, a database that was away); returns how many it
+        still held."""
+        if not notice_ids:
+            return 0
         n = t.notices.c
+        renewed = 0
+        with self._translate("cannot renew claims"), self._writer.begin() as conn:
+            for chunk in _chunks(notice_ids):
+                result = conn.execute(
+                    update(t.notices)
+                    .where(n.id.in_(chunk), n.state == NoticeState.sending.value, n.claimed_by == holder)
+                    .values(lease_until=until)
+                )
+                renewed += int(result.rowcount)
+        return renewed
+
+    def release_claims(
+        self, holder: str | None, notice_ids: Sequence[int] | None = None, *, keep: Sequence[int] = ()
+    ) -> int:
+        """Hand back claims of ``holder`` (on these notices, or all of them but those in
+        ``keep``) untouched: ``sending → pending``, due as they were. For a dispatcher that
+        could not go on with what it claimed, or one that died (``holder`` None: claims
+        without a holder). Returns how many."""
+        n = t.notices.c
+        owned = n.claimed_by.is_(None) if holder is None else n.claimed_by == holder
+        released = 0
+        values = {"state": NoticeState.pending.value, "claimed_at": None, "claimed_by": None}
+        with self._translate("cannot release claims"), self._writer.begin() as conn:
+            chunks: list[Sequence[int] | None] = [None] if notice_ids is None else list(_chunks(notice_ids))
+            for chunk in chunks:
+                statement = update(t.notices).where(_UNFINISHED, n.state == NoticeState.sending.value, owned)
+                if chunk is not None:
+                    statement = statement.where(n.id.in_(chunk))
+                if keep:
+                    statement = statement.where(n.id.not_in(keep))
+                result = conn.execute(statement.values(lease_until=None, **values))
+                released += int(result.rowcount)
+        return released
+
+    def release_expired_claims(self, *, now: datetime, sparing: str | None = None) -> int:
+        """Take back every claim whose lease ran out before ``now`` (its dispatcher stopped
+        renewing it: it died, or lost the database for longer than a lease), and those
+        without a lease (claimed by an older version), but those of ``sparing`` (the caller:
+        it renews what it still delivers); returns how many."""
+        n = t.notices.c
+        statement = update(t.notices).where(
+            _UNFINISHED,
+            n.state == NoticeState.sending.value,
+            or_(n.lease_until.is_(None), n.lease_until < now),
+        )
+        if sparing is not None:
+            statement = statement.where(or_(n.claimed_by.is_(None), n.claimed_by != sparing))
         with self._translate("cannot release claims"), self._writer.begin() as conn:
             result = conn.execute(
-                update(t.notices)
-                .where(n.state == NoticeState.sending.value, n.claimed_at < now - older_than)
-                .values(state=NoticeState.pending.value, claimed_at=None, next_attempt_at=now)
+                statement.values(
+                    state=NoticeState.pending.value, claimed_at=None, claimed_by=None, lease_until=None
+                )
             )
             return int(result.rowcount)
+
+    def claims(self, *, now: datetime) -> list[Claims]:
+        """Who holds notices in ``sending``: per holder, how many, and how many of those
+        claims ran out by ``now``. A read: the upkeep of claims looks before it writes."""
+        n = t.notices.c
+        expired = or_(n.lease_until.is_(None), n.lease_until < now)
+        query = (
+            select(n.claimed_by, func.count(), func.sum(case((expired, 1), else_=0)))
+            .where(_UNFINISHED, n.state == NoticeState.sending.value)
+            .group_by(n.claimed_by)
+            .order_by(n.claimed_by)
+        )
+        with self._translate("cannot read claims"), self._engine.connect() as conn:
+            return [
+                Claims(holder=holder, notices=int(count), expired=int(late or 0))
+                for holder, count, late in conn.execute(query)
+            ]
+
+    def hasten_notices(self, cursor_refs: Sequence[str], *, now: datetime) -> int:
+        """Make the notices waiting for a retry on one of these channels due at ``now``
+        (their server answers again); returns how many."""
+        n = t.notices.c
+        hastened = 0
+        with self._translate("cannot hasten notices"), self._writer.begin() as conn:
+            for chunk in _chunks(cursor_refs):
+                result = conn.execute(
+                    update(t.notices)
+                    .where(
+                        _UNFINISHED,
+                        n.state == NoticeState.pending.value,
+                        n.next_attempt_at > now,
+                        n.cursor_ref.in_(chunk),
+                    )
+                    .values(next_attempt_at=now)
+                )
+                hastened += int(result.rowcount)
+        return hastened
+
+    def notice_recipients(self, incident_id: int, event: IncidentEvent) -> set[str]:
+        """Who an incident's notices of ``event`` were queued for (their ``contact_ref``),
+        whatever became of them."""
+        n = t.notices.c
+        query = select(n.contact_ref).where(n.incident_id == incident_id, n.event == event.value).distinct()
+        with self._translate("cannot read notices"), self._engine.connect() as conn:
+            return set(conn.execute(query).scalars())
 
     def cancel_notices(self, incident_id: int) -> int:
         """Cancel an incident's notices still waiting (e.g. within a manual failover's hold)."""
@@ -839,6 +990,11 @@ def _translating(action: str, password: str | None) -> Iterator[None]:
         raise StoreError(f"{action}: {type(exc).__name__}") from exc
 
 
+def _chunks(items: Sequence[_Item]) -> Iterator[Sequence[_Item]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
 def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(_NAIVE)
@@ -883,4 +1039,8 @@ def _notice(row: RowMapping) -> Notice:
         last_error=row["last_error"],
         idempotency_key=row["idempotency_key"],
         message=row["message"],
+        claimed_by=row["claimed_by"],
+        lease_until=row["lease_until"],
+        cursor_ref=row["cursor_ref"],
+        cursor_tries=int(row["cursor_tries"] or 0),
     )

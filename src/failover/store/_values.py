@@ -10,6 +10,7 @@ from datetime import datetime
 from failover.domain import Incident, IncidentEvent, Outcome
 
 __all__ = [
+    "Claims",
     "ConnectivityEvent",
     "ConnectivityEventKind",
     "DeliveryOutcome",
@@ -111,6 +112,23 @@ class Notice:
     last_error: str | None
     idempotency_key: str
     message: str | None = None
+    #: the dispatcher holding the claim (``sending``), or the last one that did
+    claimed_by: str | None = None
+    #: when the claim runs out unless renewed
+    lease_until: datetime | None = None
+    #: where delivery stands: the channel reached (its reference) and the tries made on it
+    cursor_ref: str | None = None
+    cursor_tries: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Claims:
+    """The notices one dispatcher holds in ``sending``: how many, and how many of them
+    have a lease that ran out (``holder`` None: claimed before claims had holders)."""
+
+    holder: str | None
+    notices: int
+    expired: int
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
