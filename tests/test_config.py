@@ -691,12 +691,13 @@ class TestSecrets:
         """A reference may be the whole value or part of it."""
         config = parse(
             f"{BARE}[daemon]\napi_token = '${{env:TOKEN}}'\n"
-            "[channels.mail]\nurl = 'mailtos://u:${env:SMTP_PASS}@smtp.example.org'\n",
+            "[channels.mail]\nurl = 'mailtos://u:${env:SMTP_PASS}@smtp.example.org?to=ops@example.org'\n",
             {"TOKEN": "tok-123456", "SMTP_PASS": "p@ss word"},
         )
         assert config.daemon.api_token == "tok-123456"
-        assert config.channels["mail"].url == "mailtos://u:p@ss word@smtp.example.org"
-        assert {"tok-123456", "p@ss word", "mailtos://u:p@ss word@smtp.example.org"} <= config.secrets
+        url = "mailtos://u:p@ss word@smtp.example.org?to=ops@example.org"
+        assert config.channels["mail"].url == url
+        assert {"tok-123456", "p@ss word", url} <= config.secrets
 
     def test_file_reference(self, tmp_path: Path) -> None:
         """A file's content (less its final newline) replaces the reference; its path may use a variable."""
@@ -712,7 +713,7 @@ class TestSecrets:
     def test_literal_dollar_brace(self) -> None:
         """$${ writes a literal ${."""
         config = parse(f"alternatives = ['costs $${{price}}']\n{BARE}")
-        assert config.alternatives == ("costs ${price}",)
+        assert config.alternatives["en"] == ("costs ${price}",)
 
     def test_missing_variable(self) -> None:
         """A missing variable names the key and the variable."""
@@ -860,12 +861,12 @@ class TestCrossReferences:
                 id="duplicate-route",
             ),
             pytest.param(
-                "[[contacts]]\nname = 'Bob'\ngroups = ['staff']\n[[contacts.channels]]\nurl = 'mailto://h'\n",
+                "[[contacts]]\nname = 'Bob'\ngroups = ['staff']\n[[contacts.channels]]\nurl = 'mailto://h?to=b@example.org'\n",
                 "contacts[1].groups[0]: unknown group 'staff'",
                 id="contact-group",
             ),
             pytest.param(
-                "[[contacts]]\nname = 'Bob'\nlanguage = 'de'\n[[contacts.channels]]\nurl = 'mailto://h'\n",
+                "[[contacts]]\nname = 'Bob'\nlanguage = 'de'\n[[contacts.channels]]\nurl = 'mailto://h?to=b@example.org'\n",
                 "contacts[1].language: Input should be 'fr' or 'en'",
                 id="contact-language",
             ),
@@ -875,7 +876,7 @@ class TestCrossReferences:
                 id="contact-without-channels",
             ),
             pytest.param(
-                "[[contacts]]\nname = 'Bob'\n[[contacts.channels]]\nurl = 'mailto://h'\n"
+                "[[contacts]]\nname = 'Bob'\n[[contacts.channels]]\nurl = 'mailto://h?to=b@example.org'\n"
                 "depends_on = ['myspace']\n",
                 "contacts[1].channels[0].depends_on[0]: unknown platform 'myspace'",
                 id="depends-on",
@@ -899,7 +900,8 @@ class TestCrossReferences:
     def test_duplicate_contact_name_is_not_repeated(self) -> None:
         """A contact's name is personal data: a duplicate points at the other entry instead."""
         message = error_of(
-            CONTACTS + "[[contacts]]\nname = 'Alice'\n[[contacts.channels]]\nurl = 'mailto://h'\n"
+            CONTACTS
+            + "[[contacts]]\nname = 'Alice'\n[[contacts.channels]]\nurl = 'mailto://h?to=b@example.org'\n"
         )
         assert message == "failover.toml: contacts[1].name: duplicate contact name (also contacts[0])"
 
@@ -908,8 +910,9 @@ class TestCrossReferences:
         config = parse(
             "[[contacts]]\nname = 'A'\n"
             "[[contacts.channels]]\nurl = 'whatsapp://token@123/456'\n"
-            "[[contacts.channels]]\nurl = 'mailtos://u:p@smtp.example.org'\n"
-            "[[contacts.channels]]\nurl = 'signal://127.0.0.1:8080/+33600000001'\ndepends_on = []\n"
+            "[[contacts.channels]]\nurl = 'mailtos://u:p@smtp.example.org?to=a@example.org'\n"
+            "[[contacts.channels]]\nurl = 'signal://127.0.0.1:8080/+33600000001/+33600000002'\n"
+            "depends_on = []\n"
         )
         assert [c.depends_on for c in config.contacts[0].channels] == [("whatsapp",), (), ()]
 

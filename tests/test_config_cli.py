@@ -93,7 +93,7 @@ class TestValidate:
             ),
             pytest.param("[daemon]\nlisten = = 1\n", ":2: ", id="syntax"),
             pytest.param(
-                "[groups.team]\n[[contacts]]\nname = 'A'\ngroups = ['staff']\n[[contacts.channels]]\nurl = 'mailto://h'\n",
+                "[groups.team]\n[[contacts]]\nname = 'A'\ngroups = ['staff']\n[[contacts.channels]]\nurl = 'mailto://h?to=b@example.org'\n",
                 "contacts[0].groups[0]: unknown group 'staff'",
                 id="unknown-group",
             ),

@@ -3,6 +3,7 @@ delivers by itself when no daemon runs."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,17 +12,24 @@ from click.testing import CliRunner
 
 from failover.cli import main
 from failover.config import Config, load_config
-from failover.domain import IncidentEvent, IncidentKind, IncidentScope
+from failover.domain import Incident, IncidentEvent, IncidentKind, IncidentScope
 from failover.errors import ConfigError
-from failover.service import IncidentNotFoundError, find_target, open_store, plan_manual
+from failover.service import IncidentNotFoundError, find_target, open_store, plan_manual, plan_notices
 from failover.service._manual import (
     LOCK_STALE_AFTER,
+    CoverageChangedError,
+    NothingToUpdateError,
+    TargetError,
+    TriggerAction,
     cancel_incident,
+    covers,
     daemon_running,
+    find_coverage,
     open_manual,
+    record_trigger,
     resolve_incident,
 )
-from failover.store import NoticeState, Store
+from failover.store import NOTE_PREFIX, NoticeState, Store
 from tests.kit import SmtpSink
 
 NOW = datetime(2026, 10, 4, 15, 40, tzinfo=UTC)
@@ -108,10 +116,24 @@ class TestTargets:
         custom = find_target(config, "phones", scope=IncidentScope.custom)
         assert (custom.scope, custom.platforms) == (IncidentScope.custom, ())
 
-    def test_an_unknown_name_is_refused_unless_lenient(self, config: Config) -> None:
-        with pytest.raises(ConfigError, match=r"unknown platform or family 'whatsap'.*--custom"):
+    def test_an_unknown_name_is_refused_naming_what_is_configured(self, config: Config) -> None:
+        with pytest.raises(ConfigError, match=r"unknown platform or family 'whatsap'.*--custom") as caught:
             find_target(config, "whatsap")
-        assert find_target(config, "phones", strict=False).scope is IncidentScope.custom
+        assert "platforms: facebook, telegram, whatsapp; families: meta" in str(caught.value)
+        assert isinstance(caught.value, TargetError)
+        assert not caught.value.custom
+
+    @pytest.mark.parametrize("name", ["whatsapp", "meta"])
+    def test_a_custom_incident_cannot_take_a_configured_name(self, config: Config, name: str) -> None:
+        """Its incident would name no platform and never meet the judge's."""
+        with pytest.raises(TargetError, match="name it without --custom") as caught:
+            find_target(config, name, scope=IncidentScope.custom)
+        assert caught.value.custom
+
+    def test_a_scope_looks_up_only_that_kind(self, config: Config) -> None:
+        assert find_target(config, "meta", scope=IncidentScope.family).platforms == ("whatsapp", "facebook")
+        with pytest.raises(TargetError):
+            find_target(config, "meta", scope=IncidentScope.platform)
 
 
 class TestPreview:
@@ -190,6 +212,156 @@ class TestCancelAndResolve:
             cancel_incident(store, 42, now=NOW)
 
 
+def judged_outage(
+    store: Store,
+    config: Config,
+    *,
+    name: str = "whatsapp",
+    scope: IncidentScope = IncidentScope.platform,
+    platforms: tuple[str, ...] = ("whatsapp",),
+    confirmed: bool = True,
+) -> Incident:
+    """An outage the judge recorded (confirmed: its notices queued and sent 3 s later)."""
+    incident = Incident(
+        key=f"{scope}:{name}:20261004T1540Z",
+        scope=scope,
+        kind=IncidentKind.unreachable,
+        name=name,
+        platforms=platforms,
+        opened_at=NOW,
+        confirmed_at=NOW if confirmed else None,
+        evidence=("authoritative DNS timed out",),
+    )
+    event = IncidentEvent.confirmed if confirmed else IncidentEvent.opened
+    drafts = plan_notices(config, [(event, incident)], now=NOW) if confirmed else []
+    [stored] = store.record_decision(at=NOW, incident_events=[(event, incident)], notices=drafts)
+    for notice in store.claim_notices(now=NOW):
+        store.mark_notice(notice.id, NoticeState.sent, now=NOW + timedelta(seconds=3))
+    return stored
+
+
+class TestCoverage:
+    """A trigger on what an open incident already covers is not a second outage notice."""
+
+    @pytest.mark.parametrize(
+        ("target", "covered"),
+        [("whatsapp", True), ("facebook", False), ("meta", False), ("telegram", False)],
+    )
+    def test_a_platform_incident_covers_its_platform_only(
+        self, config: Config, store: Store, target: str, covered: bool
+    ) -> None:
+        incident = judged_outage(store, config)
+        assert covers(incident, find_target(config, target)) is covered
+
+    @pytest.mark.parametrize("target", ["whatsapp", "facebook", "meta"])
+    def test_a_family_incident_covers_the_family_and_each_member(
+        self, config: Config, store: Store, target: str
+    ) -> None:
+        incident = judged_outage(
+            store, config, name="meta", scope=IncidentScope.family, platforms=("whatsapp", "facebook")
+        )
+        assert covers(incident, find_target(config, target))
+
+    def test_a_suspicion_or_a_resolved_incident_covers_nothing(self, config: Config, store: Store) -> None:
+        target = find_target(config, "whatsapp")
+        suspected = judged_outage(store, config, confirmed=False)
+        assert not covers(suspected, target)
+        assert find_coverage(store, target) is None
+        resolved = judged_outage(store, config)
+        assert not covers(replace(resolved, resolved_at=NOW + timedelta(hours=1)), target)
+
+    def test_a_custom_incident_covers_its_name(self, config: Config, store: Store) -> None:
+        phones = find_target(config, "phones", scope=IncidentScope.custom)
+        incident = open_manual(store, plan_manual(config, phones, message="m", now=NOW), now=NOW)
+        assert covers(incident, phones)
+        assert not covers(incident, find_target(config, "lines", scope=IncidentScope.custom))
+        assert not covers(incident, find_target(config, "whatsapp"))
+
+    def test_the_coverage_says_whom_the_incident_told_and_when(self, config: Config, store: Store) -> None:
+        incident = judged_outage(store, config)
+        coverage = find_coverage(store, find_target(config, "whatsapp"))
+        assert coverage is not None
+        assert coverage.incident.id == incident.id
+        assert (coverage.notified, coverage.notified_at, coverage.waiting) == (
+            3,
+            NOW + timedelta(seconds=3),
+            0,
+        )
+
+    def test_the_preview_of_a_covered_target_is_an_update_of_the_covering_incident(
+        self, config: Config, store: Store
+    ) -> None:
+        incident = judged_outage(store, config)
+        target = find_target(config, "whatsapp")
+        coverage = find_coverage(store, target)
+        plan = plan_manual(config, target, message="Call 01 23 45 67 89", now=NOW, covered_by=coverage)
+        assert plan.covered_by == coverage
+        assert plan.incident.key == incident.key
+        assert plan.event is IncidentEvent.manual
+        assert {d.incident_key for d in plan.drafts} == {incident.key}
+        assert {d.event_key for d in plan.drafts} == {f"{incident.key}/update/20261004T154000.000000Z"}
+        assert {d.message for d in plan.drafts} == {"Call 01 23 45 67 89"}
+        # the operator's words show, although the judge opened the incident
+        assert all("Call 01 23 45 67 89" in text.body for text in plan.texts)
+
+
+class TestRecordTrigger:
+    """Open, attach or update: one incident per outage, one outage notice per person."""
+
+    def test_an_uncovered_target_opens_a_manual_incident(self, config: Config, store: Store) -> None:
+        plan = plan_manual(config, find_target(config, "telegram"), message="m", now=NOW)
+        record = record_trigger(store, plan, update=False, via="cli", now=NOW)
+        assert record.action is TriggerAction.opened
+        assert (record.incident.kind, record.notices) == (IncidentKind.manual, 3)
+
+    def test_a_covered_target_is_attached_and_sends_nothing(self, config: Config, store: Store) -> None:
+        incident = judged_outage(store, config)
+        assert incident.id is not None
+        target = find_target(config, "whatsapp")
+        plan = plan_manual(config, target, message="m", now=NOW, covered_by=find_coverage(store, target))
+        record = record_trigger(store, plan, update=False, via="api", now=NOW + timedelta(minutes=1))
+        assert record.action is TriggerAction.attached
+        assert (record.incident.id, record.notices) == (incident.id, 0)
+        assert len(store.notices(incident.id)) == 3
+        assert [i.id for i in store.open_incidents()] == [incident.id]
+        [entry] = store.incidents()
+        assert entry.incident.evidence[-1] == (
+            f"{NOTE_PREFIX}trigger via api at 2026-10-04 15:41:00 UTC attached: nothing sent"
+        )
+
+    def test_an_update_queues_the_message_for_the_covering_incidents_recipients(
+        self, config: Config, store: Store
+    ) -> None:
+        incident = judged_outage(store, config)
+        assert incident.id is not None
+        target = find_target(config, "whatsapp")
+        plan = plan_manual(config, target, message="m", now=NOW, covered_by=find_coverage(store, target))
+        record = record_trigger(store, plan, update=True, via="cli", now=NOW)
+        assert record.action is TriggerAction.updated
+        assert (record.incident.id, record.notices) == (incident.id, 3)
+        updates = [n for n in store.notices(incident.id) if n.event is IncidentEvent.manual]
+        assert [(n.state, n.message) for n in updates] == [(NoticeState.pending, "m")] * 3
+        assert store.incidents()[0].incident.evidence[-1].endswith(": 3 notice(s) queued")
+        again = record_trigger(store, plan, update=True, via="cli", now=NOW)
+        assert again.action is TriggerAction.updated
+        assert len(store.notices(incident.id)) == 6, "the same update replayed queues nothing twice"
+
+    def test_an_update_of_nothing_is_refused(self, config: Config, store: Store) -> None:
+        plan = plan_manual(config, find_target(config, "whatsapp"), message="m", now=NOW)
+        with pytest.raises(NothingToUpdateError, match="no open incident covers whatsapp"):
+            record_trigger(store, plan, update=True, via="cli", now=NOW)
+        assert store.open_incidents() == []
+
+    def test_a_preview_overtaken_by_the_judge_records_nothing(self, config: Config, store: Store) -> None:
+        """Previewed uncovered, confirmed by the judge before the operator said yes: the
+        operator's notices would be a second outage notice, so nothing is recorded."""
+        plan = plan_manual(config, find_target(config, "whatsapp"), message="m", now=NOW)
+        incident = judged_outage(store, config)
+        with pytest.raises(CoverageChangedError, match=f"incident {incident.id} now covers whatsapp"):
+            record_trigger(store, plan, update=False, via="cli", now=NOW)
+        assert [i.id for i in store.open_incidents()] == [incident.id]
+
+
 class TestDaemonDetection:
     def test_a_fresh_lock_means_a_daemon_runs(self, store: Store) -> None:
         assert not daemon_running(store, now=NOW)
@@ -250,3 +422,56 @@ class TestTriggerCommand:
         result = CliRunner().invoke(main, ["cancel", "7", "--config", str(path)])
         assert result.exit_code == 1
         assert "no incident 7" in result.output
+
+    @pytest.mark.parametrize(
+        ("arguments", "error"),
+        [
+            (["whatsap", "-m", "x"], "unknown platform or family 'whatsap'"),
+            (["--custom", "whatsapp", "-m", "x"], "name it without --custom"),
+            (["whatsapp", "-m", "  "], "--message must not be blank"),
+            (["whatsapp", "-m", "x", "--update"], "no open incident covers whatsapp"),
+        ],
+    )
+    def test_refused_triggers_record_nothing(self, tmp_path: Path, arguments: list[str], error: str) -> None:
+        path = write_config(tmp_path, 2525)
+        result = CliRunner().invoke(main, ["trigger", *arguments, "--yes", "--config", str(path)])
+        assert result.exit_code == 1
+        assert error in result.output
+        with open_store(load_config(path, env={})) as store:
+            assert store.incidents() == []
+
+    def test_a_covered_target_is_attached_unless_updated(self, tmp_path: Path, smtp_sink: SmtpSink) -> None:
+        """The judge already told everyone: the preview says so, a trigger is recorded in
+        that incident's journal and sends nothing; --update sends the message once."""
+        path = write_config(tmp_path, smtp_sink.port)
+        config = load_config(path, env={})
+        with open_store(config) as store:
+            incident = judged_outage(store, config)
+        runner = CliRunner(env={"COLUMNS": "200"})
+
+        preview = runner.invoke(
+            main, ["trigger", "whatsapp", "-m", "Call us", "--dry-run", "--config", str(path)]
+        )
+        assert preview.exit_code == 0, preview.output
+        assert f"Incident {incident.id} (platform whatsapp, opened by the judge" in preview.output
+        assert "already notified 3 contact(s) at 2026-10-04 15:40:03 UTC" in preview.output
+        assert "Call us" in preview.output  # what an update would send
+
+        # no --yes and no terminal: nothing is sent, so nothing needs confirming
+        attached = runner.invoke(main, ["trigger", "whatsapp", "-m", "Call us", "--config", str(path)])
+        assert attached.exit_code == 0, attached.output
+        assert f"recorded in the journal of incident {incident.id}; nothing sent" in attached.output
+
+        updated = runner.invoke(
+            main, ["trigger", "whatsapp", "-m", "Call us", "--update", "--yes", "--config", str(path)]
+        )
+        assert updated.exit_code == 0, updated.output
+        assert f"incident {incident.id} updated; 3 notice(s) queued" in updated.output
+        assert "3 sent" in updated.output
+        received = smtp_sink.wait_for(3)
+        assert all("Call us" in m.message.get_content() for m in received)
+        assert len(smtp_sink.messages) == 3, "the attached trigger sent nothing"
+        with open_store(config) as store:
+            [entry] = store.incidents()
+        notes = [line for line in entry.incident.evidence if line.startswith(NOTE_PREFIX)]
+        assert [note.split(" at ")[0] for note in notes] == ["note: trigger via cli", "note: update via cli"]

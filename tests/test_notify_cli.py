@@ -88,9 +88,9 @@ class TestSilence:
         assert unknown.exit_code == 1
         assert "unknown platform or family 'myspace'; configured: meta, whatsapp" in unknown.output
         bad = invoke("silence", "meta", "--for", "soon", "--reason", "x", "-c", config)
-        assert bad.exit_code == 2
+        assert bad.exit_code == 3  # a usage error
         assert "expected a duration" in bad.output
-        assert invoke("silence", "meta", "--reason", "x", "-c", config).exit_code == 2  # --for is required
+        assert invoke("silence", "meta", "--reason", "x", "-c", config).exit_code == 3  # --for is required
 
 
 class TestNotifyTest:
@@ -117,7 +117,7 @@ class TestNotifyTest:
         assert result.exit_code == 0, result.output
         lines = result.output.splitlines()
         assert lines[0] == "dry run: would send via contacts[carol].channels[0] (signal), in en:"
-        assert lines[1] == "Subject: How to reach us now"
+        assert lines[1] == "Subject: Test message: failover can reach you"
         assert "Hello Carol Petit" in result.output
         assert "This is a test message from failover" in result.output
         assert smtp_sink.messages == []

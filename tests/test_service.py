@@ -11,7 +11,7 @@ import pytest
 import structlog
 
 from failover.config import Config, load_config
-from failover.domain import Health, IncidentEvent
+from failover.domain import Health, Incident, IncidentEvent, IncidentKind, IncidentScope
 from failover.probes import Prober
 from failover.service import Watcher, open_store, status_report
 from failover.store import Store
@@ -185,4 +185,71 @@ class TestRounds:
                 assert decision.connectivity.ok is False
                 assert not decision.incident_events
             assert store.open_incidents() == []
+            store.close()
+
+
+class TestAlreadyTold:
+    """An operator's trigger or an alert told people first: the judge's confirmation of
+    the same outage sends nothing more; its recovery is still told."""
+
+    async def test_a_manual_incident_covering_the_platform_silences_the_judges_outage_notice(
+        self, tmp_path: Path, world: tuple[DnsServer, HttpTarget, HttpTarget]
+    ) -> None:
+        dns, front_door, control = world
+        path = write_config(tmp_path, dns=dns, front_door=front_door, control=control)
+        path.write_text(
+            path.read_text()
+            + """
+[groups.team]
+description = "everyone"
+
+[[contacts]]
+name = "Alice"
+id = "alice"
+groups = ["team"]
+[[contacts.channels]]
+url = "mailto://127.0.0.1:9?from=failover@example.org&to=alice@example.org"
+
+[[routes]]
+name = "team"
+template = "outage"
+events = ["confirmed", "resolved", "manual"]
+groups = ["team"]
+"""
+        )
+        config = load_config(path, env={})
+        clock = FakeClock()
+        manual = Incident(
+            key="manual:whatsapp:20211004T153000Z",
+            scope=IncidentScope.platform,
+            kind=IncidentKind.manual,
+            name="whatsapp",
+            platforms=("whatsapp",),
+            opened_at=clock.now - timedelta(minutes=10),
+            message="WhatsApp is down, write to us by e-mail",
+        )
+        async with Prober(user_agent="failover-test", clock=clock) as prober:
+            watcher, store = watcher_for(config, clock, prober)
+            (stored,) = store.record_decision(at=clock.now, incident_events=[(IncidentEvent.manual, manual)])
+            await watcher.run_round()
+            go_dark(dns, front_door)
+            clock.advance(30)
+            suspect = await watcher.run_round()
+            for reprobe in suspect.reprobe:
+                clock.advance(reprobe.delay_s)
+                await watcher.run_round(only={reprobe.platform})
+            judged = [i for i in store.open_incidents() if i.kind is not IncidentKind.manual]
+            assert [i.platforms for i in judged] == [("whatsapp",)]
+            assert judged[0].id is not None
+            assert store.notices(judged[0].id) == []  # nobody told twice
+            noted = store.incident(stored.key)
+            assert noted is not None
+            assert any(line.startswith("note: the judge confirmed") for line in noted.evidence)
+
+            come_back(dns, front_door)
+            for _ in range(config.detection.recover_after):
+                clock.advance(30)
+                await watcher.run_round()
+            recovery = store.notices(judged[0].id)
+            assert [(n.event, n.contact_ref) for n in recovery] == [(IncidentEvent.resolved, "alice")]
             store.close()

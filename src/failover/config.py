@@ -36,12 +36,15 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     model_validator,
 )
 
 from failover.domain import (
+    CHANNEL_PLATFORMS,
     CONTROL_FAMILY,
     Channel,
     Check,
@@ -63,6 +66,7 @@ from failover.domain import (
     Visibility,
 )
 from failover.errors import ConfigError
+from failover.reach import Audience, channel_reach
 
 __all__ = [
     "BUILTIN_SOURCE",
@@ -73,6 +77,7 @@ __all__ = [
     "DaemonSettings",
     "NotifySettings",
     "ProbeSettings",
+    "StatusPageSettings",
     "check_email",
     "check_phone",
     "contact_id",
@@ -95,10 +100,12 @@ SYSTEM_CONFIG_PATH = Path("/etc/failover/failover.toml")
 BUILTIN_TEMPLATE_NAMES: frozenset[str] = frozenset(
     {
         "outage",
+        "update",
         "recovery",
         "manual",
         "reminder",
         "outage-public",
+        "update-public",
         "recovery-public",
         "manual-public",
         "reminder-public",
@@ -177,6 +184,27 @@ class ProbeSettings:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class StatusPageSettings:
+    """``[status_page]``: the public status site (``failover.status_page``)."""
+
+    #: where the daemon serves the site, on a listener of its own; None: not served
+    listen: Endpoint | None = None
+    #: where the daemon writes the site (atomically) on every transition and every
+    #: ``publish_every_s``, for any static host to serve; None: not written
+    directory: str | None = None
+    #: the site's languages; the first is the default page's (``index.html``)
+    languages: tuple[str, ...] = ("en", "fr")
+    #: the page's title; None: "Service status" in the reader's language
+    title: str | None = None
+    publish_every_s: float = 300.0
+    #: the address the site is published at (``https://status.example.org/``), for the
+    #: feed's links; None: links relative to the feed
+    base_url: str | None = None
+    #: days of history shown per platform
+    history_days: int = 90
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class NotifySettings:
     dry_run: bool = False
     #: deliveries in flight at the same time, at most
@@ -185,6 +213,10 @@ class NotifySettings:
     max_attempts: int = 3
     #: the first retry waits this long, each next one twice as long
     backoff_base_s: float = 2.0
+    #: no wait between two tries of a channel reaches this long
+    backoff_max_s: float = 60.0
+    #: a notice whose failures stay temporary is tried for this long, then fails
+    give_up_after_s: float = 6 * 3600.0
     #: deliveries per minute per URL scheme; ``default`` for the others
     rate_per_minute: Mapping[str, int] = field(default_factory=lambda: _DEFAULT_RATES)
     #: the apprise mail URL (server, credentials, sender) a contact's ``email`` is sent through
@@ -216,14 +248,21 @@ class Config:
     channels: Mapping[str, Channel]
     routes: tuple[Route, ...]
     templates: Mapping[str, Template]
-    #: free-text "other ways to reach us" lines, given to templates
-    alternatives: tuple[str, ...]
+    #: free-text "other ways to reach us" lines given to templates, by language ("fr",
+    #: "en"); a plain list in the file is every language's; a language left out has none
+    #: (its readers get another language's: see ``failover.notify.alternatives_in``)
+    alternatives: Mapping[str, tuple[str, ...]]
     notify: NotifySettings
     secrets: frozenset[str]
     #: the file read, or ``BUILTIN_SOURCE``
     source: str
     #: where contacts are kept apart from the configuration (``contacts_file``), if anywhere
     contacts_file: str | None = None
+    #: the organisation's own addresses and numbers, which text bound for a public channel
+    #: may carry (those written in ``alternatives`` count too)
+    public_contact_points: tuple[str, ...] = ()
+    #: the public status site (``[status_page]``)
+    status_page: StatusPageSettings = StatusPageSettings()
 
     def contact(self, contact_id: str) -> Contact | None:
         """The contact whose ``id`` is ``contact_id``, if any."""
@@ -383,10 +422,33 @@ _E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 def check_email(address: str) -> str:
     """The address, trimmed; ``ValueError`` (naming no value: it is personal data) if it
-    does not look like one address."""
-    if not _EMAIL.fullmatch(address.strip()):
+    does not look like one address. A plus-address (``alice+news@``) and an internationalised
+    domain (``exämple.fr``, sent as ``xn--exmple-cua.fr``) are addresses; letters beyond
+    ASCII before the ``@`` are refused here rather than at the first notice: the mail channel
+    (apprise over smtplib, without SMTPUTF8) cannot send to them."""
+    text = address.strip()
+    local, at, _ = text.rpartition("@")
+    if at and local and not local.isascii():
+        raise ValueError(
+            "letters beyond ASCII before the '@': the mail channel cannot send to such an address"
+        )
+    if not _EMAIL.fullmatch(_mail_address(text)):
         raise ValueError("not an e-mail address")
-    return address.strip()
+    return text
+
+
+def _mail_address(address: str) -> str:
+    """The address as it is sent: an internationalised domain in its ASCII form (IDNA 2008,
+    UTS #46); the address unchanged if its domain cannot be written so."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    import idna  # loaded for the few addresses that need it
+
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        return address
 
 
 def check_phone(number: str) -> str:
@@ -404,17 +466,27 @@ def _check_contact_id(value: str) -> str:
     return value
 
 
+_ALREADY_NAMES = "already names a recipient, who would get every contact's message: {}"
+
+
 def _check_smtp_base(url: str) -> str:
     match = _SCHEME.match(url)
-    if match is None or match[1].lower() not in ("mailto", "mailtos") or "to=" in url.lower():
-        raise ValueError("expected a mailto:// or mailtos:// URL naming the server and sender, no recipient")
+    hint = "expected a mailto:// or mailtos:// URL naming the server and sender, no recipient"
+    if match is None or match[1].lower() not in ("mailto", "mailtos"):
+        raise ValueError(hint)
+    reach = channel_reach(url)
+    if reach.recipients or (reach.problem and "cc or bcc" in reach.problem):
+        raise ValueError(_ALREADY_NAMES.format(hint))
     return url
 
 
 def _check_signal_base(url: str) -> str:
     match = _SCHEME.match(url)
+    hint = "expected a signal:// or signals:// URL naming the API and the sending number"
     if match is None or match[1].lower() not in ("signal", "signals"):
-        raise ValueError("expected a signal:// or signals:// URL naming the API and the sending number")
+        raise ValueError(hint)
+    if channel_reach(url).recipients:
+        raise ValueError(_ALREADY_NAMES.format(hint))
     return url
 
 
@@ -554,6 +626,8 @@ class _NotifyModel(_Model):
     concurrency: Annotated[int, Field(ge=1, le=1024)] = 16
     max_attempts: Annotated[int, Field(ge=1, le=20)] = 3
     backoff_base: PositiveDuration = 2.0
+    backoff_max: Annotated[PositiveDuration, Field(le=3600)] = 60.0
+    give_up_after: Annotated[PositiveDuration, Field(le=30 * 86400)] = 6 * 3600.0
     rate_per_minute: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
     smtp_url: Annotated[str, AfterValidator(_check_smtp_base)] | None = None
     signal_url: Annotated[str, AfterValidator(_check_signal_base)] | None = None
@@ -566,6 +640,8 @@ class _ContactChannelModel(_Model):
     email: EmailAddress | None = None
     signal: PhoneNumber | None = None
     depends_on: list[NonEmpty] | None = None
+    #: "private" declares that a webhook or topic reaches this contact alone
+    visibility: VisibilityName | None = None
 
     @model_validator(mode="after")
     def _one_way(self) -> _ContactChannelModel:
@@ -578,7 +654,8 @@ class _ContactModel(_Model):
     name: NonEmpty
     id: ContactId | None = None
     language: Literal["fr", "en"] = "en"
-    timezone: TimezoneName = "UTC"
+    #: None: ``daemon.timezone``
+    timezone: TimezoneName | None = None
     groups: list[NonEmpty] = Field(default_factory=list)
     channels: list[_ContactChannelModel] = Field(min_length=1)
 
@@ -589,7 +666,8 @@ class _GroupModel(_Model):
 
 class _SharedChannelModel(_Model):
     url: ChannelUrl
-    visibility: VisibilityName = "private"
+    #: None: what the URL does (see ``failover.reach``)
+    visibility: VisibilityName | None = None
     depends_on: list[NonEmpty] | None = None
     #: the language of what is posted there
     language: Literal["fr", "en"] = "en"
@@ -621,6 +699,40 @@ class _TemplateModel(_Model):
     en: _TemplateTextModel | None = None
 
 
+class _AlternativesModel(_Model):
+    fr: list[NonEmpty] = Field(default_factory=list)
+    en: list[NonEmpty] = Field(default_factory=list)
+
+
+def _alternatives_form(value: Any) -> str:
+    return _PER_LANGUAGE if isinstance(value, dict) else _ONE_LIST
+
+
+#: the forms of ``alternatives``: a table of lists by language, or one list for all; the
+#: tags are no keys, and are left out of error key paths
+_PER_LANGUAGE, _ONE_LIST = "per-language", "one-list"
+_AlternativesField = Annotated[
+    Annotated[_AlternativesModel, Tag(_PER_LANGUAGE)] | Annotated[list[NonEmpty], Tag(_ONE_LIST)],
+    Discriminator(_alternatives_form),
+]
+
+
+def _status_page_languages() -> list[Literal["fr", "en"]]:
+    return ["en", "fr"]
+
+
+class _StatusPageModel(_Model):
+    listen: EndpointText | None = None
+    directory: NonEmpty | None = None
+    languages: Annotated[list[Literal["fr", "en"]], Field(min_length=1)] = Field(
+        default_factory=_status_page_languages
+    )
+    title: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    publish_every: Annotated[PositiveDuration, Field(ge=10)] = 300.0
+    base_url: WebUrl | None = None
+    history_days: Annotated[int, Field(ge=7, le=366)] = 90
+
+
 class _FileModel(_Model):
     catalog: _CatalogModel = Field(default_factory=_CatalogModel)
     daemon: _DaemonModel = Field(default_factory=_DaemonModel)
@@ -634,10 +746,12 @@ class _FileModel(_Model):
     channels: dict[str, _SharedChannelModel] = Field(default_factory=dict)
     templates: dict[str, _TemplateModel] = Field(default_factory=dict)
     routes: list[_RouteModel] = Field(default_factory=list)
-    alternatives: list[NonEmpty] = Field(default_factory=list)
+    alternatives: _AlternativesField = Field(default_factory=list)
+    public_contact_points: list[NonEmpty] = Field(default_factory=list)
     #: more contacts, in a file of their own (``contacts import`` writes there); relative to
     #: the configuration file's directory; a file that does not exist yet holds no contacts
     contacts_file: NonEmpty | None = None
+    status_page: _StatusPageModel = Field(default_factory=_StatusPageModel)
 
 
 class _ContactsFileModel(_Model):
@@ -775,6 +889,8 @@ def _translate(error: Mapping[str, Any]) -> tuple[str, str]:
             continue
         if isinstance(item, str) and ("[" in item and item.endswith("]")) and "-" in item:
             continue  # "function-after[...]" and friends
+        if item in (_PER_LANGUAGE, _ONE_LIST) and raw_loc[:i] == ("alternatives",):
+            continue
         loc.append(item)
     kind = error["type"]
     if kind == "extra_forbidden" and loc:
@@ -932,19 +1048,6 @@ def _targets_to_domain(
     return targets
 
 
-_SCHEME_PLATFORMS: Mapping[str, str] = MappingProxyType(
-    {
-        "whatsapp": "whatsapp",
-        "whapi": "whatsapp",
-        "tgram": "telegram",
-        "signal": "signal",
-        "signals": "signal",
-        "twitter": "x",
-        "x": "x",
-        "discord": "discord",
-        "slack": "slack",
-    }
-)
 _MASTODON_SCHEMES = frozenset({"mastodon", "mastodons", "toot", "toots"})
 
 
@@ -978,14 +1081,15 @@ def infer_depends_on(url: str, platforms: Iterable[Platform]) -> tuple[str, ...]
         if not host:
             return ()
         return tuple(name for name, p in known.items() if host.lower() in _front_door_hosts(p))
-    name = _SCHEME_PLATFORMS.get(scheme)
+    name = CHANNEL_PLATFORMS.get(scheme)
     return (name,) if name in known else ()
 
 
 def _with_query(url: str, name: str, value: str) -> str:
     base, hash_mark, fragment = url.partition("#")
     joiner = "&" if "?" in base else "?"
-    return f"{base}{joiner}{name}={quote(value, safe='@+')}{hash_mark}{fragment}"
+    # '+' quoted: a query's '+' is a space to most URL parsers (alice+news@ would be lost)
+    return f"{base}{joiner}{name}={quote(value, safe='@')}{hash_mark}{fragment}"
 
 
 def _with_path_segment(url: str, segment: str) -> str:
@@ -1002,7 +1106,7 @@ def _contact_channel_url(
         if notify.smtp_url is None:
             problems.add(f"{key}.email", "needs [notify] smtp_url, the mail server to send through")
             return "mailto://unset"
-        return _with_query(notify.smtp_url, "to", model.email)
+        return _with_query(notify.smtp_url, "to", _mail_address(model.email))
     if model.signal is not None:
         if notify.signal_url is None:
             problems.add(f"{key}.signal", "needs [notify] signal_url, the Signal API to send through")
@@ -1010,6 +1114,46 @@ def _contact_channel_url(
         return _with_path_segment(notify.signal_url, model.signal)
     assert model.url is not None  # the model's validator asks for exactly one
     return model.url
+
+
+def _channel_visibility(
+    model: _ContactChannelModel | _SharedChannelModel, url: str, *, key: str, problems: _Problems
+) -> Visibility:
+    """What a channel's URL does (``failover.reach``), or what its configuration declares
+    where the URL cannot tell (a webhook, a topic: public unless declared private). A URL
+    reaching several recipients, a public audience declared private and a contact's channel
+    that is not that contact's alone are problems."""
+    shared = isinstance(model, _SharedChannelModel)
+    declared = None if model.visibility is None else Visibility(model.visibility)
+    if not shared and model.url is None:
+        return Visibility.private  # `email` or `signal`: one address or number on a checked base
+    reach = channel_reach(url)
+    if reach.problem is not None:
+        problems.add(f"{key}.url", reach.problem)
+        return declared or Visibility.private
+    if reach.audience is Audience.public:
+        if not shared:
+            problems.add(
+                f"{key}.url",
+                f"{reach.kind} is read by the public or a group: "
+                "a contact's channel reaches that contact alone",
+            )
+        elif declared is Visibility.private:
+            problems.add(f"{key}.visibility", f"{reach.kind} is read by the public or a group: it is public")
+        return Visibility.public
+    if not shared:
+        if declared is Visibility.public:
+            problems.add(f"{key}.visibility", "a contact's channel is private: it reaches that contact alone")
+        elif reach.audience is Audience.unknown and declared is None:
+            problems.add(
+                f"{key}.url",
+                f"{reach.kind} reaches whoever its receiving end hands it to: add "
+                "visibility = 'private' if it reaches this contact alone",
+            )
+        return Visibility.private
+    if declared is not None:
+        return declared
+    return Visibility.private if reach.audience is Audience.person else Visibility.public
 
 
 def _channel_to_domain(
@@ -1024,12 +1168,8 @@ def _channel_to_domain(
     """``ref`` names the channel for good (the outbox keeps it); ``key`` is where it is in
     the file, for errors (the ref when not given)."""
     key = key or ref
-    language = None
-    if isinstance(model, _SharedChannelModel):
-        visibility = Visibility(model.visibility)
-        language = model.language
-    else:
-        visibility = Visibility.private
+    language = model.language if isinstance(model, _SharedChannelModel) else None
+    visibility = _channel_visibility(model, url, key=key, problems=problems)
     if model.depends_on is None:
         depends_on = infer_depends_on(url, platforms)
     else:
@@ -1128,7 +1268,7 @@ def _contacts(
                 name=contact_model.name,
                 id=identifier,
                 language=contact_model.language,
-                timezone=contact_model.timezone,
+                timezone=contact_model.timezone or model.daemon.timezone,
                 groups=tuple(contact_model.groups),
                 channels=tuple(channels),
             )
@@ -1166,6 +1306,15 @@ def _read_contacts_file(path: Path, *, resolver: _Resolver) -> list[_ContactMode
         errors = exc.errors(include_url=False, include_input=False)
         key, message = _translate(errors[0])
         raise _config_error(message, key=key, source=source, more=len(errors) - 1) from None
+
+
+def _alternatives(model: _FileModel) -> Mapping[str, tuple[str, ...]]:
+    given = model.alternatives
+    if isinstance(given, _AlternativesModel):
+        by_language = {language: tuple(getattr(given, language)) for language in _LANGUAGES}
+    else:
+        by_language = dict.fromkeys(_LANGUAGES, tuple(given))
+    return MappingProxyType(by_language)
 
 
 def _templates(model: _FileModel, *, problems: _Problems) -> dict[str, Template]:
@@ -1299,6 +1448,8 @@ def _settings(
         concurrency=model.notify.concurrency,
         max_attempts=model.notify.max_attempts,
         backoff_base_s=model.notify.backoff_base,
+        backoff_max_s=model.notify.backoff_max,
+        give_up_after_s=model.notify.give_up_after,
         rate_per_minute=MappingProxyType(
             {**_DEFAULT_RATES, **{k.lower(): v for k, v in model.notify.rate_per_minute.items()}}
         ),
@@ -1365,6 +1516,7 @@ def _build(
     problems.raise_if_any()
 
     daemon, probes, notify = _settings(model, resolvers=resolvers, env=env, cwd=cwd)
+    status_page = _status_page_settings(model.status_page, daemon=daemon, source=source)
     all_secrets = set(secrets)
     all_secrets.update(c.url for contact in contacts for c in contact.channels)
     all_secrets.update(c.url for c in channels.values())
@@ -1386,11 +1538,43 @@ def _build(
         channels=MappingProxyType(channels),
         routes=routes,
         templates=MappingProxyType(templates),
-        alternatives=tuple(model.alternatives),
+        alternatives=_alternatives(model),
         notify=notify,
         secrets=frozenset(all_secrets),
         source=source,
         contacts_file=contacts_source,
+        public_contact_points=tuple(model.public_contact_points),
+        status_page=status_page,
+    )
+
+
+def _status_page_settings(
+    model: _StatusPageModel, *, daemon: DaemonSettings, source: str
+) -> StatusPageSettings:
+    listen = None if model.listen is None else _parse_endpoint(model.listen, 8080)
+    if (
+        listen is not None
+        and listen.port == daemon.listen.port
+        and (
+            listen.host == daemon.listen.host or "0.0.0.0" in (listen.host, daemon.listen.host)  # noqa: S104
+        )
+    ):
+        raise _config_error(
+            "the status page needs a listener of its own, apart from daemon.listen",
+            key="status_page.listen",
+            source=source,
+        )
+    base_url = model.base_url
+    if base_url is not None and not base_url.endswith("/"):
+        base_url += "/"
+    return StatusPageSettings(
+        listen=listen,
+        directory=model.directory,
+        languages=tuple(dict.fromkeys(model.languages)),
+        title=model.title,
+        publish_every_s=model.publish_every,
+        base_url=base_url,
+        history_days=model.history_days,
     )
 
 
@@ -1585,7 +1769,8 @@ _STARTER = """\
 #   "${env:NAME}"    the environment variable NAME
 #   "${file:/path}"  the content of a file (e.g. a systemd credential)
 
-# Other ways to reach you, listed in every notice.
+# Other ways to reach you, listed in every notice: one list for every language, or one
+# per language: alternatives = { fr = ["Courriel : …"], en = ["E-mail: …"] }
 alternatives = [
   # "E-mail: contact@example.org",
 ]
@@ -1593,7 +1778,7 @@ alternatives = [
 [daemon]
 # database_url = "sqlite:///var/lib/failover/failover.db"   # default: $STATE_DIRECTORY/failover.db
 listen = "127.0.0.1:9464"      # /metrics, /healthz and the API
-timezone = "UTC"               # how times are shown to you
+timezone = "UTC"               # how times are shown to you, to the public, and to contacts without one
 # api_token = "${env:FAILOVER_API_TOKEN}"                   # enables POST /api/v1/trigger
 log_level = "info"
 dry_run = false                # true: decide and record, but send nothing
@@ -1619,9 +1804,13 @@ description = "The people who answer customers"
 # [[contacts.channels]]        # in order of preference
 # url = "mailtos://${env:SMTP_USER}:${env:SMTP_PASS}@smtp.example.org?to=alice@example.org"
 
-# [templates.outage]
+# The built-in template "outage" has a text for every event (outage, recovery, …) in
+# English and French. One of your own is used for every event of its routes: test `event`.
+# [templates.team]
 # visibility = "private"
-# en = { subject = "{{ platform }} is down", body = "Reach us by e-mail or Signal meanwhile." }
+# [templates.team.en]
+# subject = "{{ names }} {{ 'works again' if event == 'resolved' else 'is down' }}"
+# body = "{% if event == 'resolved' %}Back to normal.{% else %}Reach us by e-mail or Signal.{% endif %}"
 
 # [[routes]]
 # name = "team"

@@ -11,8 +11,10 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 
 __all__ = [
+    "CHANNEL_PLATFORMS",
     "CONTROL_FAMILY",
     "Channel",
     "Check",
@@ -367,11 +369,33 @@ class Incident:
         return (self.resolved_at or now) - self.opened_at
 
 
+#: The one channel→platform table: the apprise schemes whose messages travel through a
+#: watched platform. A channel of such a scheme depends on that platform unless its
+#: configuration says otherwise (an explicit ``depends_on``, even an empty one, always wins).
+#: Mastodon's schemes are not here: a toot depends on the watched platform serving the
+#: instance it is posted to, if any, which only the configuration can tell.
+CHANNEL_PLATFORMS: Mapping[str, str] = MappingProxyType(
+    {
+        "whatsapp": "whatsapp",
+        "whapi": "whatsapp",
+        "tgram": "telegram",
+        "signal": "signal",
+        "signals": "signal",
+        "twitter": "x",
+        "x": "x",
+        "tweet": "x",
+        "discord": "discord",
+        "slack": "slack",
+    }
+)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Channel:
     """A way to reach someone: an apprise URL (a secret: never logged or stored),
-    its visibility, and the platforms it depends on (inferred from the scheme unless
-    configured). ``ref`` is a stable, secret-free reference such as ``contacts[2].channels[0]``
+    its visibility, and the platforms it depends on (as configured, else what
+    :data:`CHANNEL_PLATFORMS` implies: the configuration fills it in, nobody infers it
+    later). ``ref`` is a stable, secret-free reference such as ``contacts[2].channels[0]``
     or ``channels.mastodon-public``."""
 
     ref: str

@@ -7,27 +7,49 @@ counts, times and states, never an address, a channel URL or a token.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from failover.api import AlertmanagerPayload, AlertStatus, ReadyReport, RequestRefused, TriggerRequest
+from failover.api import (
+    Alert,
+    AlertmanagerPayload,
+    AlertStatus,
+    ReadyReport,
+    RequestRefused,
+    TriggerRequest,
+)
+from failover.config import Config
 from failover.detect import health_of
-from failover.domain import Incident, IncidentKind
+from failover.domain import Incident, IncidentKind, IncidentScope
 from failover.errors import ConfigError
+from failover.metrics import AlertIgnored
 from failover.service._manual import (
+    Coverage,
+    CoverageChangedError,
     IncidentNotFoundError,
     ManualPlan,
+    ManualTarget,
+    TargetError,
+    TriggerAction,
+    find_coverage,
     find_target,
     open_manual,
     plan_manual,
+    record_trigger,
     resolve_incident,
 )
-from failover.store import JournalEntry, NoticeState
+from failover.store import NOTE_PREFIX, JournalEntry, NoticeState, Store
 
 if TYPE_CHECKING:
     from failover.service._daemon import Daemon
 
-__all__ = ["DaemonBackend", "incident_json", "plan_json"]
+__all__ = ["DaemonBackend", "coverage_json", "incident_json", "plan_json"]
+
+#: An alert's name as shown in logs and the journal: Prometheus alert names are metric
+#: names; anything else (free text) is left out.
+_ALERT_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]{0,99}")
 
 
 def incident_json(incident: Incident) -> dict[str, Any]:
@@ -59,8 +81,26 @@ def _entry_json(entry: JournalEntry) -> dict[str, Any]:
     }
 
 
+def coverage_json(coverage: Coverage) -> dict[str, Any]:
+    """The open incident covering a trigger's target, and whom it told when."""
+    incident = coverage.incident
+    return {
+        "id": incident.id,
+        "key": incident.key,
+        "scope": incident.scope.value,
+        "kind": incident.kind.value,
+        "name": incident.name,
+        "platforms": list(incident.platforms),
+        "opened_at": incident.opened_at,
+        "notified": coverage.notified,
+        "notified_at": coverage.notified_at,
+        "waiting": coverage.waiting,
+    }
+
+
 def plan_json(plan: ManualPlan) -> dict[str, Any]:
-    """A manual incident's preview: texts per language and recipients per channel kind."""
+    """A manual incident's preview: texts per language and recipients per channel kind;
+    for a target already covered, the texts of an update of the covering incident."""
     return {
         "recipients": plan.recipients,
         "channels": dict(plan.channels),
@@ -85,11 +125,59 @@ def _alert_key(fingerprint: str, starts_at: datetime) -> str:
     return f"alertmanager:{fingerprint}:{starts_at.strftime('%Y%m%dT%H%M%SZ')}"
 
 
+def _alert_name(alert: Alert) -> str:
+    name = alert.labels.get("alertname", "")
+    return name if _ALERT_NAME.fullmatch(name) else ""
+
+
+def _alert_reference(alert: Alert) -> str:
+    """How the journal names an alert: stable while it fires, so a note is written once."""
+    since = alert.starts_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (
+        f"Alertmanager alert {_alert_name(alert) or '(unnamed)'} "
+        f"(fingerprint {alert.fingerprint}, firing since {since})"
+    )
+
+
+def _noted_in(store: Store, reference: str, since: datetime) -> Incident | None:
+    """The incident whose journal notes the alert ``reference`` (attached to it), if any."""
+    for entry in store.incidents(since=since):
+        if any(line.startswith(NOTE_PREFIX) and reference in line for line in entry.incident.evidence):
+            return entry.incident
+    return None
+
+
+def _configured(config: Config) -> str:
+    platforms = sorted(p.name for p in config.platforms)
+    families = sorted({p.family for p in config.platforms if p.family})
+    return f"platforms: {', '.join(platforms) or 'none'}; families: {', '.join(families) or 'none'}"
+
+
+def _target_refused(exc: TargetError) -> RequestRefused:
+    """A trigger's target refused: what is configured, never the name that was sent."""
+    if exc.custom:
+        return RequestRefused(
+            422,
+            "a custom incident cannot take the name of a platform or family",
+            ['name: a configured platform or family; send it as "target", without "custom"'],
+        )
+    return RequestRefused(
+        422,
+        "unknown target",
+        [
+            f"target: not a configured platform or family ({exc.configured}); "
+            'for anything else, send "custom": true and a "name"'
+        ],
+    )
+
+
 class DaemonBackend:
     """:class:`failover.api.ApiBackend` over the daemon."""
 
     def __init__(self, daemon: Daemon) -> None:
         self._daemon = daemon
+        #: one trigger or webhook call at a time decides whether a target is covered
+        self._lock = asyncio.Lock()
 
     async def alive(self) -> bool:
         return self._daemon.alive
@@ -167,47 +255,88 @@ class DaemonBackend:
         return [_entry_json(entry) for entry in reversed(entries)]
 
     async def trigger(self, request: TriggerRequest) -> dict[str, Any]:
+        problems = request.problems()
+        if problems:
+            raise RequestRefused(422, "invalid request body", problems)
         daemon = self._daemon
-        now = daemon.clock()
-        try:
-            target = find_target(daemon.config, request.target, scope=request.scope, strict=False)
-            plan = plan_manual(
-                daemon.config,
-                target,
-                message=request.message,
-                now=now,
-                groups=request.groups,
-                hold=timedelta(seconds=request.hold_seconds or 0.0),
-            )
-        except ConfigError as exc:
-            # a well-formed request naming what does not exist: the caller's mistake
-            raise RequestRefused(422, exc.message, [exc.key] if exc.key else ()) from exc
-        if request.dry_run:
-            return {"accepted": True, "dry_run": True, "preview": plan_json(plan)}
         store = daemon.store
         if store is None:
-            raise RuntimeError("database not connected")
-        incident = await daemon.in_thread(open_manual, store, plan, now=now)
-        daemon.wake_pump()
+            raise RequestRefused(503, "database not available")
+        now = daemon.clock()
+        try:
+            target = find_target(
+                daemon.config, request.what, scope=IncidentScope.custom if request.custom else None
+            )
+        except TargetError as exc:
+            raise _target_refused(exc) from exc
+        async with self._lock:
+            covered_by = await daemon.in_thread(find_coverage, store, target)
+            if request.update and covered_by is None:
+                raise RequestRefused(
+                    422, "nothing to update", [f"update: no open incident covers {target.name}"]
+                )
+            try:
+                plan = plan_manual(
+                    daemon.config,
+                    target,
+                    message=request.message,
+                    now=now,
+                    groups=request.groups,
+                    hold=timedelta(seconds=request.hold_seconds or 0.0),
+                    covered_by=covered_by,
+                )
+            except ConfigError as exc:
+                # a well-formed request naming what does not exist: the caller's mistake
+                raise RequestRefused(422, exc.message, [exc.key] if exc.key else ()) from exc
+            if request.dry_run:
+                action = (
+                    TriggerAction.opened
+                    if covered_by is None
+                    else TriggerAction.updated
+                    if request.update
+                    else TriggerAction.attached
+                )
+                return {
+                    "accepted": True,
+                    "dry_run": True,
+                    "action": action,
+                    "covered_by": coverage_json(covered_by) if covered_by is not None else None,
+                    "preview": plan_json(plan),
+                }
+            try:
+                record = await daemon.in_thread(
+                    record_trigger, store, plan, update=request.update, via="api", now=now
+                )
+            except CoverageChangedError as exc:
+                raise RequestRefused(409, str(exc)) from exc
+        incident = record.incident
+        if record.notices:
+            daemon.wake_pump()
         daemon.log.info(
-            "manual_incident_opened",
+            f"manual_incident_{record.action}",
             incident=incident.id,
             key=incident.key,
             scope=incident.scope.value,
             name=incident.name,
-            notices=plan.recipients,
-            hold_until=plan.hold_until.isoformat() if plan.hold_until else None,
+            notices=record.notices,
+            hold_until=plan.hold_until.isoformat() if plan.hold_until and record.notices else None,
             via="api",
         )
-        return {
+        answer: dict[str, Any] = {
             "accepted": True,
             "dry_run": False,
+            "action": record.action,
             "id": incident.id,
             "key": incident.key,
-            "notices": plan.recipients,
-            "hold_until": plan.hold_until,
-            "channels": dict(plan.channels),
+            "notices": record.notices,
+            "hold_until": plan.hold_until if record.notices else None,
+            "channels": dict(plan.channels) if record.notices else {},
         }
+        if covered_by is not None:
+            answer["covered_by"] = coverage_json(covered_by)
+        if record.action is TriggerAction.attached:
+            answer["attached_to"] = incident.id
+        return answer
 
     async def resolve(self, incident_id: int) -> dict[str, Any] | None:
         daemon = self._daemon
@@ -252,40 +381,122 @@ class DaemonBackend:
             raise RuntimeError("database not connected")
         opened: list[int | None] = []
         resolved: list[int | None] = []
+        attached: list[int | None] = []
         ignored = 0
-        for alert in payload.alerts:
-            target = alert.target
-            if target is None:
-                ignored += 1
-                continue
-            key = _alert_key(alert.fingerprint, alert.starts_at)
-            existing = await daemon.in_thread(store.incident, key)
-            if alert.status is AlertStatus.firing:
-                if existing is not None:
-                    continue  # Alertmanager repeats itself; the incident is already open (or was)
-                now = daemon.clock()
-                try:
-                    manual_target = find_target(daemon.config, target.name, scope=target.scope, strict=False)
-                except ConfigError:
-                    manual_target = find_target(daemon.config, target.name, scope=None, strict=False)
-                name = alert.labels.get("alertname", "")
-                message = alert.message or (f"Alertmanager: {name}" if name else "Alertmanager alert")
-                plan = plan_manual(daemon.config, manual_target, message=message, now=now, key=key)
-                incident = await daemon.in_thread(open_manual, store, plan, now=now)
-                opened.append(incident.id)
-                daemon.log.info(
-                    "manual_incident_opened",
-                    incident=incident.id,
-                    key=key,
-                    notices=plan.recipients,
-                    via="alertmanager",
-                )
-            elif existing is not None and existing.is_open and existing.id is not None:
-                outcome = await daemon.in_thread(
-                    resolve_incident, store, daemon.config, existing.id, now=daemon.clock()
-                )
-                resolved.append(outcome.incident.id)
-                daemon.log.info("manual_incident_resolved", incident=existing.id, via="alertmanager")
+        async with self._lock:
+            for alert in payload.alerts:
+                target = self._alert_target(alert)
+                if target is None:
+                    ignored += 1
+                    continue
+                key = _alert_key(alert.fingerprint, alert.starts_at)
+                existing = await daemon.in_thread(store.incident, key)
+                if alert.status is AlertStatus.firing:
+                    if existing is not None:
+                        continue  # Alertmanager repeats itself; the incident is already open (or was)
+                    fired = await self._fire(alert, target, key)
+                    if fired is not None:
+                        action, incident_id = fired
+                        (opened if action is TriggerAction.opened else attached).append(incident_id)
+                elif existing is not None and existing.is_open and existing.id is not None:
+                    outcome = await daemon.in_thread(
+                        resolve_incident, store, daemon.config, existing.id, now=daemon.clock()
+                    )
+                    resolved.append(outcome.incident.id)
+                    daemon.log.info("manual_incident_resolved", incident=existing.id, via="alertmanager")
+                elif existing is None:
+                    await self._note_resolution(alert)
         if opened or resolved:
             daemon.wake_pump()
-        return {"opened": opened, "resolved": resolved, "ignored": ignored}
+        return {"opened": opened, "resolved": resolved, "attached": attached, "ignored": ignored}
+
+    def _alert_target(self, alert: Alert) -> ManualTarget | None:
+        """What a firing or resolved alert is about, or None: then the alert is ignored,
+        logged (no label value: they are free text) and counted."""
+        config = self._daemon.config
+        named = alert.target
+        reason = AlertIgnored.no_target
+        if named is not None and named.valid:
+            # a platform label naming a family (or the reverse), or a custom name that is a
+            # configured platform: the alert is about what the name is
+            for scope in dict.fromkeys((named.scope, None)):
+                try:
+                    return find_target(config, named.name, scope=scope)
+                except TargetError:
+                    continue
+            reason = AlertIgnored.unknown_target
+        elif named is not None:
+            custom = named.scope is IncidentScope.custom
+            reason = AlertIgnored.invalid_target if custom else AlertIgnored.unknown_target
+        self._daemon.metrics.alert_ignored(reason)
+        self._daemon.log.warning(
+            "alert_ignored",
+            reason=reason.value,
+            label=named.label if named is not None else None,
+            alertname=_alert_name(alert),
+            fingerprint=alert.fingerprint,
+            status=alert.status.value,
+            configured=_configured(config),
+        )
+        return None
+
+    async def _fire(self, alert: Alert, target: ManualTarget, key: str) -> tuple[TriggerAction, int] | None:
+        """Open the alert's incident, or attach the alert to the open incident that covers
+        its target (recorded in its journal, nothing sent): what was done, to which
+        incident. None if the alert was attached before (Alertmanager repeats itself)."""
+        daemon = self._daemon
+        store = daemon.store
+        assert store is not None
+        reference = _alert_reference(alert)
+        if await daemon.in_thread(_noted_in, store, reference, alert.starts_at) is not None:
+            return None
+        covered_by = await daemon.in_thread(find_coverage, store, target)
+        if covered_by is not None:
+            incident = covered_by.incident
+            assert incident.id is not None
+            await daemon.in_thread(store.note_incident, incident.id, f"{reference} attached: nothing sent")
+            daemon.log.info(
+                "alert_attached",
+                incident=incident.id,
+                key=incident.key,
+                alertname=_alert_name(alert),
+                fingerprint=alert.fingerprint,
+                notified=covered_by.notified,
+            )
+            return TriggerAction.attached, incident.id
+        now = daemon.clock()
+        name = _alert_name(alert)
+        message = alert.message or (f"Alertmanager: {name}" if name else "Alertmanager alert")
+        try:
+            plan = plan_manual(daemon.config, target, message=message, now=now, key=key)
+        except ConfigError as exc:
+            # e.g. personal data bound for a public channel: answering 500 would only make
+            # Alertmanager send it again; the reason names no value
+            daemon.metrics.alert_ignored(AlertIgnored.refused_message)
+            daemon.log.warning(
+                "alert_ignored",
+                reason=AlertIgnored.refused_message.value,
+                problem=exc.message,
+                alertname=name,
+                fingerprint=alert.fingerprint,
+                status=alert.status.value,
+            )
+            return None
+        opened = await daemon.in_thread(open_manual, store, plan, now=now)
+        assert opened.id is not None
+        daemon.log.info(
+            "manual_incident_opened", incident=opened.id, key=key, notices=plan.recipients, via="alertmanager"
+        )
+        return TriggerAction.opened, opened.id
+
+    async def _note_resolution(self, alert: Alert) -> None:
+        """A resolved alert that was attached to an incident still open: say so in its journal
+        (the incident goes on: the judge, or whoever opened it, resolves it)."""
+        daemon = self._daemon
+        store = daemon.store
+        assert store is not None
+        reference = _alert_reference(alert)
+        incident = await daemon.in_thread(_noted_in, store, reference, alert.starts_at)
+        if incident is not None and incident.is_open and incident.id is not None:
+            when = alert.ends_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+            await daemon.in_thread(store.note_incident, incident.id, f"{reference} resolved at {when}")

@@ -51,7 +51,7 @@ from failover.detect import Decision, health_of
 from failover.domain import Health, IncidentEvent, Observation, Platform
 from failover.errors import AlreadyRunningError, ConfigError, StoreError
 from failover.logs import Redactor, get_logger
-from failover.metrics import Metrics, render
+from failover.metrics import Metrics, exposition_app
 from failover.notify import Sender
 from failover.probes import Prober
 from failover.service._backend import DaemonBackend
@@ -59,6 +59,7 @@ from failover.service._manual import LOCK_STALE_AFTER, lock_holder
 from failover.service._notices import NoticePump
 from failover.service._record import Watcher, open_store
 from failover.service._runtime import utc_now
+from failover.service._status_page import StatusPageListenError, StatusPagePublisher, start_status_page
 from failover.store import NoticeState, Store
 
 __all__ = ["Daemon", "DaemonTimings", "ListenError"]
@@ -168,6 +169,8 @@ class Daemon:
         self._last_tick = time.monotonic()
         self.rounds = 0
         self.last_round_at: datetime | None = None
+        #: the public status site ([status_page]), when it is asked for
+        self.status_page: StatusPagePublisher | None = None
 
     # ------------------------------------------------------------------ signals (flags only)
 
@@ -221,6 +224,9 @@ class Daemon:
     def wake_pump(self) -> None:
         if self.pump is not None:
             self.pump.wake()
+        # status page: notices mean an incident opened, changed or ended; publish it now
+        if self.status_page is not None:
+            self.status_page.publish_soon()
 
     async def in_thread(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a store call off the loop, noting whether the database answered."""
@@ -283,6 +289,11 @@ class Daemon:
             self._prober.metrics = self.metrics
             await stack.enter_async_context(self._prober)
             self.watcher = Watcher(config=self.config, store=store, prober=self._prober, clock=self.clock)
+            # status page: its own listener, published now, on every transition and on a timer
+            try:
+                self.status_page = await start_status_page(self, stack)
+            except StatusPageListenError as exc:
+                raise ListenError(str(exc)) from exc
             pump = NoticePump(
                 config=self.config,
                 store=store,
@@ -441,7 +452,7 @@ class Daemon:
         app = create_app(
             DaemonBackend(self),
             token=self.config.daemon.api_token,
-            metrics=lambda: render(self.registry),
+            metrics=exposition_app(self.registry),
             clock=self.clock,
             hosts=local_hosts(listen.host),
         )
@@ -655,6 +666,9 @@ class Daemon:
         metrics.round_completed(duration_s, time.time())
         if decision.incident_events:
             self.wake_pump()
+        # status page: a platform's state changed; publish it now
+        if decision.transitions and self.status_page is not None:
+            self.status_page.publish_soon()
 
     async def _tick(self) -> None:
         self._last_tick = time.monotonic()

@@ -360,6 +360,7 @@ groups = ["team"]
 [[contacts.channels]]
 url = "json://{_LOOPBACK}:{world.webhook.port}/whatsapp-bridge"
 depends_on = ["whatsapp"]
+visibility = "private"
 [[contacts.channels]]
 url = "{mail}&to=chloe@example.org"
 

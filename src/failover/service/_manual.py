@@ -1,6 +1,11 @@
 """Manual failover: open an incident by hand (or from Alertmanager), preview and queue its
 notices, cancel them within the hold, resolve it with recovery notices.
 
+A trigger names a configured platform or family, or explicitly a custom incident (a typo
+must not page everyone). One outage is one incident: a trigger on what an open incident
+already covers (:func:`find_coverage`) is attached to that incident, a note in its
+journal, and sends nothing, unless the operator sends it as an update of that incident.
+
 Everything here goes through the same record path as the rounds: :func:`plan_notices`
 decides who hears of what, and one ``Store.record_decision`` call writes the incident and
 its notices in one transaction, so the daemon's notice pump delivers them like any other.
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import enum
 import os
 import socket
 from collections import Counter
@@ -34,33 +40,44 @@ from failover.logs import get_logger
 from failover.notify import (
     channel_scheme,
     eligible_channels,
+    public_text_problems,
     render_notice,
 )
 from failover.service._notices import SHARED_PREFIX, NoticePump, notice_template, plan_notices
 from failover.service._record import open_store
 from failover.service._runtime import utc_now
-from failover.store import NoticeDraft, NoticeState, Store
+from failover.store import Notice, NoticeDraft, NoticeState, Store
 
 __all__ = [
     "LOCK_STALE_AFTER",
     "CancelOutcome",
+    "Coverage",
+    "CoverageChangedError",
     "DeliveryReport",
     "IncidentNotFoundError",
     "ManualPlan",
     "ManualTarget",
+    "NothingToUpdateError",
     "PreviewText",
     "ResolveOutcome",
     "ResolveReport",
+    "TargetError",
+    "TriggerAction",
     "TriggerOutcome",
+    "TriggerRecord",
     "cancel_incident",
     "cancel_manual",
+    "covers",
     "daemon_running",
     "deliver_manual",
+    "find_coverage",
     "find_target",
     "lock_holder",
     "manual_incident",
     "open_manual",
     "plan_manual",
+    "preview_manual",
+    "record_trigger",
     "resolve_incident",
     "resolve_manual",
     "trigger_manual",
@@ -78,6 +95,40 @@ _PREVIEW_CONTACT_NAME = "<contact name>"
 
 class IncidentNotFoundError(FailoverError):
     """No incident has this id (or it cannot be handled by hand)."""
+
+
+class TargetError(ConfigError):
+    """A trigger names no configured platform or family (``custom`` False), or gives a
+    custom incident the name of one (``custom`` True). Carries what is configured, so
+    that each surface can say how to do it right."""
+
+    def __init__(self, name: str, *, custom: bool, platforms: Sequence[str], families: Sequence[str]) -> None:
+        self.name = name
+        self.custom = custom
+        self.platforms = tuple(platforms)
+        self.families = tuple(families)
+        if custom:
+            message = f"{name!r} is a configured platform or family: name it without --custom"
+        else:
+            message = (
+                f"unknown platform or family {name!r} ({self.configured}); "
+                "use --custom NAME for anything else"
+            )
+        super().__init__(message)
+
+    @property
+    def configured(self) -> str:
+        """``platforms: a, b; families: meta``, as the error messages show it."""
+        platforms = ", ".join(self.platforms) or "none"
+        return f"platforms: {platforms}; families: {', '.join(self.families) or 'none'}"
+
+
+class NothingToUpdateError(FailoverError):
+    """An update was asked for, but no open incident covers the target."""
+
+
+class CoverageChangedError(FailoverError):
+    """The open incident covering the target is not the one the preview showed."""
 
 
 def lock_holder(role: str = "") -> str:
@@ -114,44 +165,84 @@ class ManualTarget:
     platforms: tuple[str, ...]
 
 
-def find_target(
-    config: Config, name: str, *, scope: IncidentScope | None = None, strict: bool = True
-) -> ManualTarget:
-    """The platform or family called ``name`` (a configured platform first), or a custom
-    target. With ``scope`` given, only that kind is looked up. ``strict`` refuses an unknown
-    name without ``scope=custom`` (the CLI: a typo must not page everyone about nothing);
-    otherwise an unknown name is custom (the API and Alertmanager)."""
+def find_target(config: Config, name: str, *, scope: IncidentScope | None = None) -> ManualTarget:
+    """The platform or family called ``name`` (a configured platform first), or, with
+    ``scope=custom``, a custom target of that name. With ``scope`` platform or family,
+    only that kind is looked up.
+
+    Raises :class:`TargetError` for a name that is not configured (a typo must not page
+    everyone about nothing), and for a custom name that is a configured platform or
+    family (whose incidents name their platforms and meet the judge's)."""
     platforms = {p.name: p for p in config.platforms}
     families: dict[str, list[str]] = {}
     for platform in config.platforms:
         if platform.family:
             families.setdefault(platform.family, []).append(platform.name)
     if scope is IncidentScope.custom:
-        return ManualTarget(scope=IncidentScope.custom, name=name, platforms=())
-    if scope in (None, IncidentScope.platform) and name in platforms:
+        if name not in platforms and name not in families:
+            return ManualTarget(scope=IncidentScope.custom, name=name, platforms=())
+    elif scope in (None, IncidentScope.platform) and name in platforms:
         return ManualTarget(scope=IncidentScope.platform, name=name, platforms=(name,))
-    if scope in (None, IncidentScope.family) and name in families:
+    elif scope in (None, IncidentScope.family) and name in families:
         return ManualTarget(scope=IncidentScope.family, name=name, platforms=tuple(families[name]))
-    if strict or scope is not None:
-        known = ", ".join(sorted({*platforms, *families})) or "none"
-        what = {
-            None: "platform or family",
-            IncidentScope.platform: "platform",
-            IncidentScope.family: "family",
-        }
-        raise ConfigError(
-            f"unknown {what.get(scope, 'target')} {name!r} (configured: {known}); "
-            "use --custom NAME for anything else"
+    raise TargetError(
+        name,
+        custom=scope is IncidentScope.custom,
+        platforms=sorted(platforms),
+        families=sorted(families),
+    )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Coverage:
+    """An open incident that already covers a trigger's target, and what it told whom."""
+
+    incident: Incident
+    #: recipients told so far (a notice of the incident sent to them)
+    notified: int
+    #: when the first of those notices went out; None before any did
+    notified_at: datetime | None
+    #: notices of the incident still to go (held back, waiting or being sent)
+    waiting: int
+
+
+def covers(incident: Incident, target: ManualTarget) -> bool:
+    """Whether ``incident`` is open, told (confirmed, or opened by hand), and about all of
+    ``target``: every platform of it, or, for a custom target, the custom incident of
+    that name. An outage the judge only suspects covers nothing yet."""
+    if not incident.is_open or incident.confirmed_at is None:
+        return False
+    if target.scope is IncidentScope.custom:
+        return incident.scope is IncidentScope.custom and incident.name == target.name
+    return bool(target.platforms) and set(target.platforms) <= set(incident.platforms)
+
+
+def find_coverage(store: Store, target: ManualTarget) -> Coverage | None:
+    """The oldest open incident covering ``target``, if any, with what it told."""
+    for incident in store.open_incidents():
+        if incident.id is None or not covers(incident, target):
+            continue
+        notices = store.notices(incident.id)
+        sent = [n for n in notices if n.state is NoticeState.sent]
+        times = [n.sent_at for n in sent if n.sent_at is not None]
+        return Coverage(
+            incident=incident,
+            notified=len({n.contact_ref for n in sent}),
+            notified_at=min(times) if times else None,
+            waiting=sum(1 for n in notices if n.state in (NoticeState.pending, NoticeState.sending)),
         )
-    return ManualTarget(scope=IncidentScope.custom, name=name, platforms=())
+    return None
+
+
+def _stamp(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 def manual_incident(target: ManualTarget, *, message: str, now: datetime, key: str | None = None) -> Incident:
     """A new manual incident, opened and confirmed ``now``. Its key never collides with the
     judge's (``manual:`` prefix); ``key`` overrides it (Alertmanager's fingerprint)."""
-    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     return Incident(
-        key=key or f"manual:{target.scope}:{target.name}:{stamp}",
+        key=key or f"manual:{target.scope}:{target.name}:{_stamp(now)}",
         scope=target.scope,
         kind=IncidentKind.manual,
         name=target.name,
@@ -191,6 +282,11 @@ class ManualPlan:
     #: (scheme, recipients) in decreasing order; ``"none"`` for recipients without a usable channel
     channels: tuple[tuple[str, int], ...]
     hold_until: datetime | None
+    #: what was triggered (None: a plan that is no trigger, e.g. a recovery)
+    target: ManualTarget | None = None
+    #: the open incident that already covers the target: then ``incident`` is that one, and
+    #: the drafts are what an update of it would send
+    covered_by: Coverage | None = None
 
     @property
     def recipients(self) -> int:
@@ -221,10 +317,13 @@ def plan_for(
     now: datetime,
     groups: Collection[str] = (),
     hold_until: datetime | None = None,
+    event_key: str | None = None,
 ) -> ManualPlan:
-    """The notices an incident event would queue, with their preview."""
+    """The notices an incident event would queue, with their preview. ``event_key`` names
+    an occurrence of an event that repeats (an update of an incident)."""
     drafts = tuple(
-        plan_notices(
+        dataclasses.replace(draft, event_key=event_key) if event_key else draft
+        for draft in plan_notices(
             config,
             [IncidentChange(event=event, incident=incident)],
             now=now,
@@ -250,6 +349,8 @@ def plan_for(
             now=now,
             alternatives=config.alternatives,
             platform_names={p.name: p.display_name for p in config.platforms},
+            # the operator's words, shown even in an update of an incident the judge opened
+            message=incident.message or None,
         )
         texts.append(
             PreviewText(
@@ -280,21 +381,126 @@ def plan_manual(
     groups: Sequence[str] = (),
     hold: timedelta = timedelta(0),
     key: str | None = None,
+    covered_by: Coverage | None = None,
 ) -> ManualPlan:
-    """A manual incident about ``target`` and the notices it would queue (nothing written)."""
+    """A manual incident about ``target`` and the notices it would queue (nothing written).
+
+    With ``covered_by`` (see :func:`find_coverage`), the notices are those an update of
+    that incident would queue: the operator's message to the incident's recipients, as an
+    occurrence of its own (``<key>/update/<time>``), so that each update is sent once."""
     unknown = [group for group in groups if group not in config.groups]
     if unknown:
         known = ", ".join(sorted(config.groups)) or "none"
         raise ConfigError(f"unknown group {unknown[0]!r} (configured: {known})")
-    incident = manual_incident(target, message=message, now=now, key=key)
     hold_until = now + hold if hold > timedelta(0) else None
-    return plan_for(config, incident, IncidentEvent.manual, now=now, groups=groups, hold_until=hold_until)
+    if covered_by is not None:
+        incident = dataclasses.replace(covered_by.incident, message=message)
+        plan = plan_for(
+            config,
+            incident,
+            IncidentEvent.manual,
+            now=now,
+            groups=groups,
+            hold_until=hold_until,
+            event_key=f"{incident.key}/update/{_stamp(now)}",
+        )
+    else:
+        incident = manual_incident(target, message=message, now=now, key=key)
+        plan = plan_for(config, incident, IncidentEvent.manual, now=now, groups=groups, hold_until=hold_until)
+    _refuse_personal_data_in_public(config, plan, message)
+    return dataclasses.replace(plan, target=target, covered_by=covered_by)
+
+
+def _refuse_personal_data_in_public(config: Config, plan: ManualPlan, message: str) -> None:
+    """A message bound for a public channel may carry no e-mail address or phone number
+    but the organisation's own, and no contact's name: refused before anything is queued."""
+    public = sorted(
+        {
+            draft.contact_ref
+            for draft in plan.drafts
+            if notice_template(config, draft.template, plan.event).visibility is Visibility.public
+        }
+    )
+    problems = public_text_problems(message, config) if public else []
+    if problems:
+        raise ConfigError(
+            f"the message goes to public channels ({', '.join(public)}) and may carry no personal "
+            f"data: {'; '.join(problems)}",
+            key="message",
+        )
 
 
 def open_manual(store: Store, plan: ManualPlan, *, now: datetime) -> Incident:
     """Record the incident and queue its notices in one transaction; the incident as stored."""
     stored = store.record_decision(at=now, incident_events=[(plan.event, plan.incident)], notices=plan.drafts)
     return stored[0]
+
+
+class TriggerAction(enum.StrEnum):
+    """What a manual trigger did."""
+
+    #: a manual incident opened, its notices queued
+    opened = "opened"
+    #: recorded in the journal of the open incident that covers the target; nothing sent
+    attached = "attached"
+    #: the message queued for the recipients of the covering incident, as an update of it
+    updated = "updated"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TriggerRecord:
+    action: TriggerAction
+    #: the incident opened, attached to or updated, as stored
+    incident: Incident
+    #: notices queued
+    notices: int
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def record_trigger(store: Store, plan: ManualPlan, *, update: bool, via: str, now: datetime) -> TriggerRecord:
+    """Record a planned trigger: open its incident, or, when an open incident covers its
+    target, attach the trigger to that incident's journal (nothing sent) or, with
+    ``update``, queue the update the plan shows. ``via`` (``cli``, ``api``) goes into
+    the journal.
+
+    Raises :class:`NothingToUpdateError` for an update that no open incident covers, and
+    :class:`CoverageChangedError` when the incident covering the target is no longer the
+    one the plan was made with (the operator saw another preview): nothing is recorded."""
+    if plan.target is not None:
+        current = find_coverage(store, plan.target)
+        planned = plan.covered_by.incident.id if plan.covered_by is not None else None
+        if (current.incident.id if current is not None else None) != planned:
+            now_covered = (
+                f"incident {current.incident.id} now covers {plan.target.name}"
+                if current is not None
+                else f"no open incident covers {plan.target.name} any more"
+            )
+            raise CoverageChangedError(f"{now_covered}; nothing recorded: look at the preview again")
+    covering = plan.covered_by
+    if covering is None:
+        if update:
+            raise NothingToUpdateError(
+                f"no open incident covers {plan.incident.name}: there is nothing to update"
+            )
+        return TriggerRecord(
+            action=TriggerAction.opened, incident=open_manual(store, plan, now=now), notices=plan.recipients
+        )
+    incident_id = covering.incident.id
+    assert incident_id is not None  # incidents read from the store have ids
+    if update:
+        store.record_decision(at=now, notices=plan.drafts)
+        store.note_incident(
+            incident_id, f"update via {via} at {_when(now)}: {plan.recipients} notice(s) queued"
+        )
+        action, queued = TriggerAction.updated, plan.recipients
+    else:
+        store.note_incident(incident_id, f"trigger via {via} at {_when(now)} attached: nothing sent")
+        action, queued = TriggerAction.attached, 0
+    stored = store.incident(incident_id)
+    return TriggerRecord(action=action, incident=stored or covering.incident, notices=queued)
 
 
 # ------------------------------------------------------------------------------ cancel, resolve
@@ -366,9 +572,14 @@ def resolve_incident(store: Store, config: Config, incident_id: int, *, now: dat
     return ResolveOutcome(incident=stored, queued=len(plan.drafts), cancelled=0)
 
 
-def pending_of(store: Store, incident_id: int) -> tuple[int, int]:
-    """(notices finished, notices in all) of one incident."""
+def _notices_of(store: Store, incident_id: int, event_key: str | None) -> list[Notice]:
     notices = store.notices(incident_id)
+    return [n for n in notices if n.event_key == event_key] if event_key is not None else notices
+
+
+def pending_of(store: Store, incident_id: int, event_key: str | None = None) -> tuple[int, int]:
+    """(notices finished, notices in all) of one incident, or of one of its events."""
+    notices = _notices_of(store, incident_id, event_key)
     return sum(1 for n in notices if n.state in FINAL_STATES), len(notices)
 
 
@@ -381,14 +592,38 @@ class TriggerOutcome:
     notices: int
     #: a daemon holds the database and will deliver; otherwise the caller should
     daemon_running: bool
+    action: TriggerAction = TriggerAction.opened
 
 
-def trigger_manual(config: Config, plan: ManualPlan, *, now: datetime) -> TriggerOutcome:
-    """Record a planned manual incident and its notices; say whether a daemon will send them."""
+def preview_manual(
+    config: Config,
+    target: ManualTarget,
+    *,
+    message: str,
+    now: datetime,
+    groups: Sequence[str] = (),
+    hold: timedelta = timedelta(0),
+) -> ManualPlan:
+    """``failover trigger``'s preview: :func:`plan_manual`, knowing from the database
+    whether an open incident already covers the target (nothing written)."""
     with open_store(config) as store:
-        incident = open_manual(store, plan, now=now)
+        covered_by = find_coverage(store, target)
+    return plan_manual(
+        config, target, message=message, now=now, groups=groups, hold=hold, covered_by=covered_by
+    )
+
+
+def trigger_manual(
+    config: Config, plan: ManualPlan, *, now: datetime, update: bool = False
+) -> TriggerOutcome:
+    """Record a planned trigger (see :func:`record_trigger`); say whether a daemon will
+    send what it queued."""
+    with open_store(config) as store:
+        record = record_trigger(store, plan, update=update, via="cli", now=now)
         running = daemon_running(store, now=now)
-    return TriggerOutcome(incident=incident, notices=plan.recipients, daemon_running=running)
+    return TriggerOutcome(
+        incident=record.incident, notices=record.notices, daemon_running=running, action=record.action
+    )
 
 
 def cancel_manual(config: Config, incident_id: int, *, now: datetime) -> CancelOutcome:
@@ -428,13 +663,16 @@ async def deliver_manual(
     incident_id: int,
     *,
     on_progress: Callable[[int, int], None],
+    event_key: str | None = None,
     clock: Callable[[], datetime] = utc_now,
     poll_s: float = 0.2,
 ) -> DeliveryReport:
     """Deliver an incident's notices from this process (no daemon runs): the hold is
     respected (held notices are not due before it ends), ``on_progress(done, total)`` is
-    called as they finish. Cancelled (Ctrl-C), the notices still waiting stay in the outbox
-    for the next daemon or command; a notice in flight ends first."""
+    called as they finish. ``event_key`` follows and reports only the notices of that
+    event (an update of an incident that told people before). Cancelled (Ctrl-C), the
+    notices still waiting stay in the outbox for the next daemon or command; a notice in
+    flight ends first."""
     with open_store(config) as store:
         incident = store.incident(incident_id)
         platforms = incident.platforms if incident is not None else ()
@@ -451,7 +689,7 @@ async def deliver_manual(
             finished = False
             try:
                 while not task.done():
-                    done, total = await asyncio.to_thread(pending_of, store, incident_id)
+                    done, total = await asyncio.to_thread(pending_of, store, incident_id, event_key)
                     on_progress(done, total)
                     if done >= total:
                         finished = True
@@ -462,5 +700,5 @@ async def deliver_manual(
                 stop.set()
                 await pump.drain(5.0)
                 await task
-        notices = store.notices(incident_id)
+        notices = _notices_of(store, incident_id, event_key)
     return DeliveryReport(states=dict(Counter(n.state for n in notices)), finished=finished)

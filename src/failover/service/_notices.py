@@ -6,9 +6,12 @@ The outbox holds no text, no address and no URL: a notice names its contact by t
 contact's id, its channel by a reference (``contacts[alice].channels[1]``,
 ``channels.mastodon-public``) and its template by name. It is rendered when it is claimed,
 from the incident as stored and the configuration as loaded, in the contact's language and
-time zone. A claim is a conditional update, so two dispatchers never share a notice; a
-process killed mid-delivery leaves its notices in ``sending``, put back to ``pending`` at the
-next start (the only way a message can go out twice, at most once per delivery in flight).
+time zone. A claim is a conditional update, so two dispatchers never share a notice, and
+it names its dispatcher and lasts a lease that the dispatcher renews: a daemon starting
+while ``failover trigger`` delivers leaves that command's notices alone. A process killed
+mid-delivery leaves its notices in ``sending``; they are taken back at once by the next
+dispatcher of the same host (their holder died), else when their lease runs out: the only
+way a message can go out twice, at most once per delivery that was in flight.
 """
 
 from __future__ import annotations
@@ -16,14 +19,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
-import re
+import secrets
+import socket
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from types import MappingProxyType
-from typing import Self
+from typing import Any, Self
+from urllib.parse import urlsplit
 
 from structlog.stdlib import BoundLogger
 
@@ -45,7 +52,9 @@ from failover.logs import get_logger
 from failover.metrics import Metrics, NoticeOutcome
 from failover.notify import (
     BUILTIN_TEMPLATES,
+    TEST_TEMPLATE,
     ApprisePlugins,
+    ChannelCursor,
     ChannelRefusedError,
     ClaimedNotice,
     Dispatcher,
@@ -54,15 +63,17 @@ from failover.notify import (
     RateLimit,
     RateLimits,
     Sender,
+    SetAside,
+    SetAsideReason,
     builtin_template,
     channel_scheme,
     check_channel,
+    public_text_problems,
     render_notice,
     validate_template,
 )
-from failover.notify import NoticeState as MemoryNoticeState
 from failover.service._runtime import utc_now
-from failover.store import DeliveryOutcome, Notice, NoticeDraft, NoticeState, Silence, Store
+from failover.store import Claims, DeliveryOutcome, Notice, NoticeDraft, NoticeState, Silence, Store
 
 __all__ = [
     "NoticePump",
@@ -85,13 +96,20 @@ SHARED_PREFIX = "channels."
 POLL_INTERVAL_S = 1.0
 #: how often :meth:`NoticePump.run` queues the reminders that came due
 REMINDER_CHECK_S = 30.0
-#: a claim older than this belongs to a delivery that will never be recorded (its pass
-#: failed); no delivery takes this long, rate-limit waits and send timeouts included
-STALE_CLAIM = timedelta(minutes=10)
+#: how long a claim on a notice lasts unless renewed: a dispatcher that dies (or loses the
+#: database) for longer lets its notices go to another; a dispatcher renews its claims
+#: every RENEW_EVERY_S while their deliveries go on (slow servers, rate limits)
+CLAIM_LEASE = timedelta(seconds=60)
+RENEW_EVERY_S = 15.0
+#: how often a pump looks for claims to take back: leases that ran out, holders that died
+SWEEP_EVERY_S = 5.0
+#: a step of a delivery the database refused (locked, restarting) is written again after
+#: this long, then twice as long each time, up to WRITE_RETRY_MAX_S
+WRITE_RETRY_FIRST_S = 0.1
+WRITE_RETRY_MAX_S = 2.0
+#: notices waiting on a server that answers again are brought forward at most this often
+HASTEN_EVERY_S = 5.0
 
-_REDACTED_URL = re.compile(r"\b([a-z][a-z0-9+.-]*)://\*\*\*")
-#: the dispatcher's reason for a notice a dry run did not send, naming the channel it would use
-_DRY_RUN_VIA = re.compile(r"dry run: would send via (\S+)")
 #: how each end state of a notice is counted in ``failover_notices_total``
 _OUTCOME_OF_STATE = {
     NoticeState.sent: NoticeOutcome.sent,
@@ -315,20 +333,38 @@ def _reminder_drafts(
 
 def validate_notifications(config: Config) -> None:
     """What the notifier checks when a configuration is loaded: every template renders
-    against a sample incident, and every channel may be used (one mail recipient, a
-    private Mastodon channel sends direct messages …). Raises :class:`ConfigError` naming
-    the template or channel."""
+    against a sample incident, a public one carries no personal data, and every channel
+    may be used (one recipient, a private channel no public audience …). Raises
+    :class:`ConfigError` naming the template or channel."""
     for name, template in config.templates.items():
         try:
-            validate_template(template)
+            validate_template(template, events=_events_using(config, name))
         except TemplateError as exc:
             raise ConfigError(str(exc), key=f"templates.{name}", source=config.source) from None
+        if template.visibility is Visibility.public:
+            for language, text in template.texts.items():
+                for part in ("subject", "body"):
+                    if problems := public_text_problems(getattr(text, part), config):
+                        raise ConfigError(
+                            f"a public template may carry no personal data: {'; '.join(problems)}",
+                            key=f"templates.{name}.{language}.{part}",
+                            source=config.source,
+                        )
     for channel in notice_channels(config).values():
         try:
             check_channel(channel)
         except ChannelRefusedError as exc:
             # the message starts with the channel's ref already
             raise ConfigError(str(exc), source=config.source) from None
+
+
+def _events_using(config: Config, template: str) -> set[IncidentEvent]:
+    """The events the routes naming ``template`` send it for (an update wherever the
+    outage is sent)."""
+    events = {event for route in config.routes if route.template == template for event in route.events}
+    if IncidentEvent.confirmed in events:
+        events.add(IncidentEvent.updated)
+    return events
 
 
 def notice_channels(config: Config) -> Mapping[str, Channel]:
@@ -372,15 +408,28 @@ class _Tracked:
 
 @dataclass(frozen=True, slots=True)
 class _SetAside:
-    """A claimed notice that will not be delivered, and why."""
+    """A claimed notice that will not be delivered: the state it ends in, and why."""
 
     state: NoticeState
-    reason: str
+    why: SetAside
+
+    @classmethod
+    def of(cls, state: NoticeState, reason: SetAsideReason, detail: str) -> _SetAside:
+        return cls(state, SetAside(reason=reason, detail=detail))
 
 
 class _StoreOutbox:
     """notify's ``Outbox`` port over the store: claims are rendered here, and every step
-    is written back (in a worker thread: the store is synchronous) and logged."""
+    is written back (in a worker thread: the store is synchronous) and logged.
+
+    Claims are ``holder``'s, for ``lease``: :class:`NoticePump` renews those in flight
+    (:attr:`in_flight_ids`). A step that cannot be written (SQLite locked, PostgreSQL
+    restarting) is written again and again, a little later each time, until it is: the
+    delivery it records happened, and its notice must neither stay claimed nor be sent
+    again. Notices claimed and never handed over (the database failed while they were
+    being prepared, or committed a claim whose answer was lost) are handed back at once,
+    else by :meth:`release_orphans` at the pump's next sweep.
+    """
 
     def __init__(
         self,
@@ -390,53 +439,141 @@ class _StoreOutbox:
         channels: Callable[[], Mapping[str, Channel]],
         clock: Callable[[], datetime],
         log: BoundLogger,
+        holder: str,
+        lease: timedelta = CLAIM_LEASE,
         metrics: Metrics | None = None,
+        on_hastened: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._config = config
         self._channels = channels
         self._clock = clock
         self._log = log
+        self._holder = holder
+        self._lease = lease
         self._metrics = metrics
         self._claimed: dict[int, ClaimedNotice] = {}
         self._tracked: dict[int, _Tracked] = {}
+        #: claimed, and being prepared (rendered, or set aside) in a worker thread
+        self._preparing: set[int] = set()
+        #: a claim and the registration of what it claimed are one step for release_orphans
+        self._claim_lock = asyncio.Lock()
+        #: servers whose last attempt failed, and when notices waiting on each were last hastened
+        self._failing: set[_Server] = set()
+        self._hastened_at: dict[_Server, float] = {}
+        self._servers: dict[str, _Server] = {}
+        self._on_hastened = on_hastened
 
     @property
     def in_flight(self) -> int:
         return len(self._claimed)
 
-    async def claim(self, now: datetime, limit: int) -> list[ClaimedNotice]:
-        return await asyncio.to_thread(self._claim, now, limit)
+    @property
+    def in_flight_ids(self) -> list[int]:
+        return list(self._claimed)
 
-    def _claim(self, now: datetime, limit: int) -> list[ClaimedNotice]:
-        notices = self._store.claim_notices(now=now, limit=limit)
+    @property
+    def held(self) -> int:
+        """Claims this dispatcher knows it holds: in flight or being prepared."""
+        return len(self._claimed) + len(self._preparing)
+
+    async def _write(self, step: str, notice_id: int, write: Callable[[], object]) -> None:
+        """Run one store write in a worker thread until it goes through."""
+        delay_s = WRITE_RETRY_FIRST_S
+        failures = 0
+        while True:
+            try:
+                written = await asyncio.to_thread(write)
+            except StoreError as exc:
+                failures += 1
+                if failures == 1:
+                    self._log.warning("notice_write_failed", notice_id=notice_id, step=step, error=str(exc))
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, WRITE_RETRY_MAX_S)
+                continue
+            if failures:
+                self._log.info("notice_write_recovered", notice_id=notice_id, step=step, failures=failures)
+            if written is False:
+                # no longer ours to settle: its claim was taken back (it ran out while the
+                # database was away) or the notice was cancelled meanwhile
+                self._log.warning("notice_no_longer_held", notice_id=notice_id, step=step)
+            return
+
+    async def claim(self, now: datetime, limit: int) -> list[ClaimedNotice]:
+        async with self._claim_lock:
+            notices = await asyncio.to_thread(
+                self._store.claim_notices, now=now, limit=limit, holder=self._holder, lease=self._lease
+            )
+            ids = [notice.id for notice in notices]
+            self._preparing.update(ids)
         if not notices:
             return []
+        ended: set[int] = set()
+        try:
+            ready = await asyncio.to_thread(self._prepare_claimed, notices, now, ended)
+        except StoreError:
+            # claimed, never handed over: hand them back now rather than when the lease runs out
+            for notice_id in ids:
+                self._preparing.discard(notice_id)
+                self._claimed.pop(notice_id, None)
+                self._tracked.pop(notice_id, None)
+            await self.release_orphans()
+            raise
+        self._preparing.difference_update(ids)
+        return ready
+
+    async def release_orphans(self) -> int:
+        """Hand back this dispatcher's claims that none of its deliveries holds; a database
+        that still refuses leaves them for the next sweep. Returns how many went back."""
+        async with self._claim_lock:
+            keep = sorted({*self._claimed, *self._preparing})
+            try:
+                released = await asyncio.to_thread(self._store.release_claims, self._holder, keep=keep)
+            except StoreError as exc:
+                self._log.warning("notice_claims_not_released", error=str(exc))
+                return 0
+        if released:
+            self._log.warning("notice_claims_released", notices=released, reason="not_handed_over")
+        return released
+
+    def _prepare_claimed(
+        self, notices: Sequence[Notice], now: datetime, ended: set[int]
+    ) -> list[ClaimedNotice]:
         config = self._config()
         silences = self._store.active_silences(now)
         incidents: dict[int, Incident | None] = {}
+        recovered: dict[int, set[str]] = {}
         ready: list[ClaimedNotice] = []
         for notice in notices:
             if notice.incident_id not in incidents:
                 incidents[notice.incident_id] = self._store.incident(notice.incident_id)
-            prepared = _prepare(config, notice, incidents[notice.incident_id], silences, now)
+            incident = incidents[notice.incident_id]
+            if _may_be_superseded(notice, incident) and notice.incident_id not in recovered:
+                recovered[notice.incident_id] = self._store.notice_recipients(
+                    notice.incident_id, IncidentEvent.resolved
+                )
+            prepared = _prepare(
+                config, notice, incident, silences, now, recovered=recovered.get(notice.incident_id, set())
+            )
             scheme = self._first_scheme(notice, prepared)
             if isinstance(prepared, _SetAside):
-                self._store.mark_notice(notice.id, prepared.state, now=now, error=prepared.reason)
+                self._store.mark_notice(
+                    notice.id, prepared.state, now=now, error=prepared.why.detail, holder=self._holder
+                )
+                ended.add(notice.id)
                 self._count(scheme, _OUTCOME_OF_STATE[prepared.state])
                 self._log.info(
                     f"notice_{prepared.state}",
                     notice_id=notice.id,
                     contact=notice.contact_ref,
                     incident_event=str(notice.event),
-                    reason=prepared.reason,
+                    reason=str(prepared.why.reason),
+                    detail=prepared.why.detail,
                 )
                 continue
             self._claimed[notice.id] = prepared
             if self._metrics is not None:
-                self._tracked[notice.id] = _Tracked(
-                    since=_event_time(notice, incidents[notice.incident_id]), scheme=scheme
-                )
+                self._tracked[notice.id] = _Tracked(since=_event_time(notice, incident), scheme=scheme)
             ready.append(prepared)
         return ready
 
@@ -486,53 +623,59 @@ class _StoreOutbox:
             **fields,
         )
 
+    def _mark(self, notice_id: int, state: NoticeState, now: datetime, **values: Any) -> Callable[[], object]:
+        return partial(self._store.mark_notice, notice_id, state, now=now, holder=self._holder, **values)
+
     async def mark_sent(
         self,
         notice_id: int,
         channel_ref: str,
         now: datetime,
     ) -> None:
-        await asyncio.to_thread(self._store.mark_notice, notice_id, NoticeState.sent, now=now)
+        await self._write("mark_sent", notice_id, self._mark(notice_id, NoticeState.sent, now))
         self._claimed.pop(notice_id, None)  # the attempt's line said it all
         self._end(notice_id, NoticeOutcome.sent, scheme=self._scheme_of(channel_ref), now=now)
 
-    async def mark_failed(self, notice_id: int, reason: str, now: datetime) -> None:
-        await asyncio.to_thread(self._store.mark_notice, notice_id, NoticeState.failed, now=now, error=reason)
-        self._log_end(notice_id, "failed", reason=reason)
+    async def mark_failed(self, notice_id: int, why: SetAside, now: datetime) -> None:
+        await self._write(
+            "mark_failed", notice_id, self._mark(notice_id, NoticeState.failed, now, error=why.detail)
+        )
+        self._log_end(notice_id, "failed", reason=str(why.reason), detail=why.detail)
         self._end(notice_id, NoticeOutcome.failed)
 
-    async def mark_skipped(self, notice_id: int, reason: str, now: datetime) -> None:
-        reason = _REDACTED_URL.sub(r"\1", reason)  # "(mailto://***)" says no more than "(mailto)"
-        await asyncio.to_thread(
-            self._store.mark_notice, notice_id, NoticeState.skipped, now=now, error=reason
+    async def mark_skipped(self, notice_id: int, why: SetAside, now: datetime) -> None:
+        await self._write(
+            "mark_skipped", notice_id, self._mark(notice_id, NoticeState.skipped, now, error=why.detail)
         )
-        self._log_end(notice_id, "skipped", reason=reason)
+        self._log_end(notice_id, "skipped", reason=str(why.reason), detail=why.detail)
         # a dry run is a deliberate silence; otherwise no channel was eligible
-        dry_run = _DRY_RUN_VIA.match(reason)
-        if dry_run is not None:
-            self._end(notice_id, NoticeOutcome.silenced, scheme=self._scheme_of(dry_run[1]) or None)
+        if why.reason is SetAsideReason.dry_run:
+            self._end(notice_id, NoticeOutcome.silenced, scheme=self._scheme_of(why.channel_ref) or None)
         else:
             self._end(notice_id, NoticeOutcome.skipped)
 
     async def reschedule(
-        self, notice_id: int, next_attempt_at: datetime, attempts: int, last_error: str
+        self, notice_id: int, next_attempt_at: datetime, cursor: ChannelCursor, last_error: str
     ) -> None:
-        await asyncio.to_thread(
-            self._store.mark_notice,
+        claimed = self._claimed.get(notice_id)
+        refs = claimed.channel_refs if claimed is not None else ()
+        at = refs[cursor.index] if cursor.index < len(refs) else None
+        mark = self._mark(
             notice_id,
             NoticeState.pending,
-            now=self._clock(),
+            self._clock(),
             error=last_error,
             retry_at=next_attempt_at,
-            attempts=attempts,
+            cursor=(at, cursor.tries),
         )
+        await self._write("reschedule", notice_id, mark)
         self._claimed.pop(notice_id, None)
         self._tracked.pop(notice_id, None)  # claimed again when due, and tracked afresh
 
     async def record_attempt(
         self, notice_id: int, channel_ref: str, ok: bool, error: str, now: datetime
     ) -> None:
-        await asyncio.to_thread(
+        record = partial(
             self._store.record_delivery,
             notice_id,
             at=now,
@@ -540,11 +683,16 @@ class _StoreOutbox:
             outcome=DeliveryOutcome.sent if ok else DeliveryOutcome.failed,
             error=error or None,
         )
+        await self._write("record_attempt", notice_id, record)
         claimed = self._claimed.get(notice_id)
+        if claimed is not None:  # a fall-over makes several attempts in one claim
+            self._claimed[notice_id] = replace(claimed, attempts=claimed.attempts + 1)
         channel = self._channels().get(channel_ref)
         tracked = self._tracked.get(notice_id)
         if tracked is not None and channel is not None:
             tracked.scheme = channel_scheme(channel.url)  # a failure counts against the last one tried
+        if channel is not None:
+            await self._note_server(channel, ok)
         # one line per delivery attempt; never the URL, the address or the text
         self._log.info(
             "notice_delivery",
@@ -558,23 +706,110 @@ class _StoreOutbox:
             error=error or None,
         )
 
+    def _server_of(self, channel: Channel) -> _Server:
+        server = self._servers.get(channel.url)
+        if server is None:
+            server = self._servers[channel.url] = _server(channel)
+        return server
+
+    async def _note_server(self, channel: Channel, ok: bool) -> None:
+        """A server that failed and now takes a message again: the notices waiting for a
+        retry on its channels need not wait out their backoff (a fan-out drains as soon
+        as a mail server is back, not a backoff later)."""
+        server = self._server_of(channel)
+        if not ok:
+            self._failing.add(server)
+            return
+        if server not in self._failing:
+            return
+        moment = asyncio.get_running_loop().time()
+        if moment - self._hastened_at.get(server, -HASTEN_EVERY_S) < HASTEN_EVERY_S:
+            return  # it flaps: the next success after the pause hastens them
+        self._failing.discard(server)
+        self._hastened_at[server] = moment
+        refs = [ref for ref, other in self._channels().items() if self._server_of(other) == server]
+        try:
+            hastened = await asyncio.to_thread(self._store.hasten_notices, refs, now=self._clock())
+        except StoreError as exc:
+            self._log.warning("notices_not_hastened", scheme=server[0], error=str(exc))
+            return
+        if hastened:
+            self._log.info("notices_hastened", scheme=server[0], notices=hastened)
+            self._on_hastened()
+
+
+#: a channel's server, as far as its URL tells: scheme, host, port (kept in memory only)
+_Server = tuple[str, str, int | None]
+
+
+def _server(channel: Channel) -> _Server:
+    parts = urlsplit(channel.url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return (channel_scheme(channel.url), (parts.hostname or "").lower(), port)
+
+
+def _cursor(channel_refs: Sequence[str], notice: Notice) -> ChannelCursor:
+    """Where delivery stands, as kept when the notice was last put back: at the channel it
+    had reached, with the tries made on it. A channel no longer among the recipient's (the
+    configuration changed) starts it over."""
+    if notice.cursor_ref is None or notice.cursor_ref not in channel_refs:
+        return ChannelCursor()
+    return ChannelCursor(index=list(channel_refs).index(notice.cursor_ref), tries=notice.cursor_tries)
+
+
+def _may_be_superseded(notice: Notice, incident: Incident | None) -> bool:
+    """A notice telling of an incident that has resolved since, other than its recovery."""
+    return (
+        incident is not None
+        and not incident.is_open
+        and notice.event not in (IncidentEvent.resolved, IncidentEvent.reminder)
+    )
+
 
 def _prepare(
-    config: Config, notice: Notice, incident: Incident | None, silences: Sequence[Silence], now: datetime
+    config: Config,
+    notice: Notice,
+    incident: Incident | None,
+    silences: Sequence[Silence],
+    now: datetime,
+    *,
+    recovered: Collection[str] = (),
 ) -> ClaimedNotice | _SetAside:
-    """Render a claimed notice for delivery, or say why it will not be delivered."""
+    """Render a claimed notice for delivery, or say why it will not be delivered.
+    ``recovered``: the recipients that have a recovery notice of the notice's incident."""
     if incident is None:
-        return _SetAside(NoticeState.failed, "the incident is no longer recorded")
+        return _SetAside.of(
+            NoticeState.failed, SetAsideReason.incident_gone, "the incident is no longer recorded"
+        )
+    if _may_be_superseded(notice, incident) and notice.contact_ref in recovered:
+        # still untold when the incident resolved: the recovery notice tells them instead
+        return _SetAside.of(
+            NoticeState.skipped,
+            SetAsideReason.superseded,
+            f"the incident resolved before this {notice.event} notice went out; "
+            "its recovery notice replaces it",
+        )
     if notice.event is IncidentEvent.reminder and not incident.is_open:
-        return _SetAside(NoticeState.skipped, "the incident was resolved before the reminder went out")
+        return _SetAside.of(
+            NoticeState.skipped,
+            SetAsideReason.incident_resolved,
+            "the incident was resolved before the reminder went out",
+        )
     silence = silence_matching(config, incident, notice.event, silences, now)
     if silence is not None:
-        return _SetAside(NoticeState.silenced, _silenced_by(silence))
+        return _SetAside.of(NoticeState.silenced, SetAsideReason.silenced, _silenced_by(silence))
     contact: Contact | None
     if notice.contact_ref.startswith(SHARED_PREFIX):
         shared = next((c for c in config.channels.values() if c.ref == notice.contact_ref), None)
         if shared is None:
-            return _SetAside(NoticeState.skipped, f"{notice.contact_ref} is no longer configured")
+            return _SetAside.of(
+                NoticeState.skipped,
+                SetAsideReason.recipient_gone,
+                f"{notice.contact_ref} is no longer configured",
+            )
         channel_refs: tuple[str, ...] = (shared.ref,)
         # a shared channel has no contact; a private text greets the channel by its name
         name = notice.contact_ref[len(SHARED_PREFIX) :]
@@ -582,7 +817,11 @@ def _prepare(
     else:
         contact = config.contact(notice.contact_ref)
         if contact is None:
-            return _SetAside(NoticeState.skipped, f"contact {notice.contact_ref} is no longer configured")
+            return _SetAside.of(
+                NoticeState.skipped,
+                SetAsideReason.recipient_gone,
+                f"contact {notice.contact_ref} is no longer configured",
+            )
         channel_refs = tuple(channel.ref for channel in contact.channels)
     try:
         template = notice_template(config, notice.template, notice.event)
@@ -597,9 +836,18 @@ def _prepare(
             now=now,
             alternatives=config.alternatives,
             platform_names={p.name: p.display_name for p in config.platforms},
+            timezone=config.daemon.timezone,
+            # an operator's update of any incident (the judge's too) shows their words
+            message=notice.message or None,
         )
     except NotifyError as exc:
-        return _SetAside(NoticeState.failed, str(exc))
+        return _SetAside.of(NoticeState.failed, SetAsideReason.unrenderable, str(exc))
+    if template.visibility is Visibility.public:
+        # the last guard: a manual message or an alert's words checked nowhere else
+        problems = public_text_problems(f"{rendered.subject}\n{rendered.body}", config)
+        if problems:
+            detail = "public text with personal data: " + "; ".join(problems)
+            return _SetAside.of(NoticeState.failed, SetAsideReason.personal_data, detail)
     down = (
         frozenset(incident.platforms)
         if incident.is_open and notice.event is not IncidentEvent.resolved
@@ -615,8 +863,10 @@ def _prepare(
         visibility=template.visibility,
         notice=rendered,
         attempts=notice.attempts,
+        cursor=_cursor(channel_refs, notice),
         down_platforms=down,
         last_error=notice.last_error or "",
+        due_since=max(notice.created_at, notice.not_before or notice.created_at),
     )
 
 
@@ -651,18 +901,51 @@ def _mute_apprise() -> None:
     apprise_logger.setLevel(logging.WARNING)
 
 
+def dispatcher_identity() -> str:
+    """Who claims notices: ``host:pid:token``, unique to one pump of one process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def holder_gone(holder: str | None) -> bool:
+    """Whether the dispatcher named ``holder`` has certainly died: it ran on this host,
+    in a process that no longer exists. Anything else (another host, a process that lives,
+    a name we cannot read) waits for its lease to run out."""
+    if holder is None:
+        return False
+    parts = holder.split(":")
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid() or pid <= 0:
+        return False  # another pump of this very process: it is alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: it exists, under another user
+        return False
+    return False
+
+
 class NoticePump:
     """Delivers the outbox: claims due notices, renders them, sends each through the first
     eligible channel of its recipient with bounded concurrency, retries with backoff and
     jitter, falls over to the next channel, and records every attempt.
 
-    Use as an async context manager: on entry, notices a killed process left in ``sending``
-    (claimed longer ago than ``release_stale_after``; 0 suits the daemon, the only
-    dispatcher of its database) go back to ``pending``; the apprise sender is owned unless
-    ``sender`` is given. ``dry_run`` (default: the configuration's) renders and records
-    everything and sends nothing. With ``metrics``, every notice's end is counted by
-    channel scheme and outcome (a dry run's as ``silenced``), and a sent one's latency
-    from its incident event is observed.
+    Use as an async context manager; the apprise sender is owned unless ``sender`` is
+    given. ``dry_run`` (default: the configuration's) renders and records everything and
+    sends nothing. With ``metrics``, every notice's end is counted by channel scheme and
+    outcome (a dry run's as ``silenced``), and a sent one's latency from its incident
+    event is observed.
+
+    Claims are this pump's (``holder``, by default :func:`dispatcher_identity`) for
+    :data:`CLAIM_LEASE`, renewed while their deliveries go on, so another dispatcher on the
+    same database (a ``failover trigger`` delivering from the command line while a daemon
+    starts) never takes them. From entry to exit, every :data:`SWEEP_EVERY_S`, the pump
+    takes back claims whose lease ran out and, at once, those of a dispatcher of this host
+    whose process died (a daemon killed with SIGKILL): those notices are sent again, at
+    most once per delivery that was in flight. On exit it hands back what it still holds
+    (deliveries abandoned by a drain that ran out of time).
     """
 
     def __init__(
@@ -675,9 +958,9 @@ class NoticePump:
         sender: Sender | None = None,
         log: BoundLogger | None = None,
         dry_run: bool | None = None,
-        release_stale_after: timedelta = timedelta(0),
         jitter: Callable[[], float] | None = None,
         metrics: Metrics | None = None,
+        holder: str | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -686,7 +969,7 @@ class NoticePump:
         self._sender = sender
         self._log = log or get_logger("failover.notices")
         self._dry_run = dry_run
-        self._release_stale_after = release_stale_after
+        self.holder = holder or dispatcher_identity()
         self._jitter = jitter or random.SystemRandom().random
         self._channels: Mapping[str, Channel] = notice_channels(config)
         self._metrics = metrics
@@ -697,8 +980,11 @@ class NoticePump:
             channels=lambda: self._channels,
             clock=clock,
             log=self._log,
+            holder=self.holder,
             metrics=metrics,
+            on_hastened=self.wake,
         )
+        self._upkeep: asyncio.Task[None] | None = None
         self._stack: AsyncExitStack | None = None
         self._dispatcher: Dispatcher | None = None
         self._pass: asyncio.Task[DispatchSummary] | None = None
@@ -716,20 +1002,81 @@ class NoticePump:
             self._sender = await self._stack.enter_async_context(
                 ApprisePlugins(max_workers=self._config.notify.concurrency)
             )
-        released = await asyncio.to_thread(
-            self._store.release_stale_claims, now=self._clock(), older_than=self._release_stale_after
-        )
-        if released:
-            self._log.warning("notice_claims_released", notices=released)
+        await self._take_back_claims()
+        self._upkeep = asyncio.create_task(self._keep_claims(), name="failover-notice-claims")
         self._dispatcher = self._new_dispatcher()
         return self
 
     async def __aexit__(self, *_: object) -> None:
         if self._pass is not None and not self._pass.done() and not self._stopping:
             await self.drain(30.0)
+        if self._upkeep is not None:
+            self._upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._upkeep
+            self._upkeep = None
+        await self._hand_back_abandoned()
         if self._stack is not None:
             await self._stack.aclose()
             self._stack = None
+
+    async def _take_back_claims(self) -> None:
+        """Put back to ``pending`` the claims whose lease ran out and those of dispatchers
+        of this host that died; a database that fails is tried again at the next sweep."""
+        try:
+            holders: list[Claims] = await asyncio.to_thread(self._store.claims, now=self._clock())
+            if any(claims.expired for claims in holders if claims.holder != self.holder):
+                released = await asyncio.to_thread(
+                    self._store.release_expired_claims, now=self._clock(), sparing=self.holder
+                )
+                if released:
+                    self._log.warning("notice_claims_released", notices=released, reason="lease_expired")
+            for claims in holders:
+                if claims.holder == self.holder and claims.notices > self._outbox.held:
+                    await self._outbox.release_orphans()
+                elif claims.holder != self.holder and holder_gone(claims.holder):
+                    released = await asyncio.to_thread(self._store.release_claims, claims.holder)
+                    if released:
+                        self._log.warning(
+                            "notice_claims_released",
+                            notices=released,
+                            reason="holder_gone",
+                            holder=claims.holder,
+                        )
+        except StoreError as exc:
+            self._log.warning("notice_claims_sweep_failed", error=str(exc))
+
+    async def _keep_claims(self) -> None:
+        """Renew this pump's claims in flight, hand back what it claimed and could not
+        prepare, and take back the claims of others that ran out or whose holder died."""
+        last_renewal = asyncio.get_running_loop().time()
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_S)
+            if asyncio.get_running_loop().time() - last_renewal >= RENEW_EVERY_S:
+                last_renewal = asyncio.get_running_loop().time()
+                ids = self._outbox.in_flight_ids
+                if ids:
+                    try:
+                        await asyncio.to_thread(
+                            self._store.renew_claims, self.holder, ids, until=self._clock() + CLAIM_LEASE
+                        )
+                    except StoreError as exc:
+                        self._log.warning("notice_claims_not_renewed", notices=len(ids), error=str(exc))
+            await self._take_back_claims()
+
+    async def _hand_back_abandoned(self) -> None:
+        """Hand back the claims of deliveries a drain abandoned (their outcome unknown:
+        each may go out again), so that the next dispatcher need not wait for the lease."""
+        ids = self._outbox.in_flight_ids
+        if not ids:
+            return
+        try:
+            released = await asyncio.to_thread(self._store.release_claims, self.holder, ids)
+        except StoreError as exc:
+            self._log.warning("notice_claims_not_released", notices=len(ids), error=str(exc))
+            return
+        if released:
+            self._log.warning("notice_claims_released", notices=released, reason="abandoned")
 
     def _new_dispatcher(self) -> Dispatcher:
         assert self._sender is not None
@@ -742,6 +1089,8 @@ class NoticePump:
             concurrency=notify.concurrency,
             max_attempts=notify.max_attempts,
             backoff_base_s=notify.backoff_base_s,
+            backoff_max_s=notify.backoff_max_s,
+            give_up_after_s=notify.give_up_after_s,
             jitter=self._jitter,
             clock=self._clock,
             down_platforms=self._down_platforms,
@@ -784,7 +1133,6 @@ class NoticePump:
         self._dispatching()
         stopped = asyncio.ensure_future(stop.wait())
         last_reminders: datetime | None = None
-        last_release: datetime | None = None
         try:
             while not stop.is_set() and not self._stopping:
                 now = self._clock()
@@ -794,11 +1142,6 @@ class NoticePump:
                     ):
                         last_reminders = now
                         await self.queue_reminders()
-                    if last_release is None or now - last_release >= STALE_CLAIM:
-                        last_release = now
-                        await asyncio.to_thread(
-                            self._store.release_stale_claims, now=now, older_than=STALE_CLAIM
-                        )
                 except StoreError as exc:
                     self._log.warning("notice_upkeep_failed", error=str(exc))
                 self._wake.clear()
@@ -808,10 +1151,11 @@ class NoticePump:
                     break  # stop: the pass is drained below
                 try:
                     self._pass.result()
-                except StoreError as exc:
-                    # the database is away for a moment: the next pass tries again, and what
-                    # was left claimed is put back once its claim is older than STALE_CLAIM
-                    self._log.warning("notice_pass_failed", error=str(exc))
+                except (StoreError, OSError) as exc:
+                    # the database is away for a moment, or the process is out of file
+                    # descriptors: the next pass tries again (what this pass had claimed
+                    # and not handed over is handed back; see _StoreOutbox)
+                    self._log.warning("notice_pass_failed", error=str(exc) or type(exc).__name__)
                 woken = asyncio.ensure_future(self._wake.wait())
                 await asyncio.wait(
                     {woken, stopped}, timeout=POLL_INTERVAL_S, return_when=asyncio.FIRST_COMPLETED
@@ -819,7 +1163,8 @@ class NoticePump:
                 woken.cancel()
         except asyncio.CancelledError:
             # cancelled (a drain that ran out of time): the deliveries in flight are not
-            # waited for; left in sending, they are put back at the next start
+            # waited for; their claims are handed back on exit, or taken back by the next
+            # start (their holder died) or once their lease runs out
             self._stopping = True
             stopped.cancel()
             raise
@@ -841,13 +1186,12 @@ class NoticePump:
                 "notice_drain_timed_out",
                 in_flight=self._outbox.in_flight,
                 timeout_s=timeout_s,
-                detail="notices left in sending are retried at the next start",
+                detail="notices still in flight are handed back and sent again",
             )
 
     async def drain(self, timeout_s: float) -> None:
         """Graceful stop: claim nothing new, and wait up to ``timeout_s`` for the deliveries
-        in flight to end. Whatever is still in flight then stays ``sending`` until the next
-        start puts it back."""
+        in flight to end. Whatever is still in flight then is handed back on exit."""
         self._stopping = True
         self._wake.set()
         if self._dispatcher is not None and (self._pass is None or self._pass.done()):
@@ -926,12 +1270,6 @@ def _open_store(config: Config) -> Store:
 
 # -------------------------------------------------------------------------------- notify-test
 
-TEST_MESSAGE = {
-    "en": "This is a test message from failover: no platform is down. You are on its list.",
-    "fr": "Ceci est un message d'essai de failover : aucune plateforme n'est en panne. "
-    "Vous êtes sur sa liste.",
-}
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class NotifyTestReport:
@@ -986,11 +1324,10 @@ async def send_test_notice(
         name="test",
         platforms=(),
         opened_at=now,
-        message=TEST_MESSAGE.get(contact.language, TEST_MESSAGE["en"]),
     )
-    template = builtin_template(IncidentEvent.manual, Visibility.private)
+    # a text of its own: it says it is a test, in the contact's language and time zone
     rendered = render_notice(
-        template=template,
+        template=TEST_TEMPLATE,
         language=contact.language,
         incident=incident,
         event=IncidentEvent.manual,
@@ -998,6 +1335,7 @@ async def send_test_notice(
         now=now,
         alternatives=config.alternatives,
         platform_names={},
+        timezone=config.daemon.timezone,
     )
     refs = [c.ref for c in contact.channels] if channel is None else [contact.channels[channel].ref]
     outbox = MemoryOutbox()
@@ -1024,6 +1362,7 @@ async def send_test_notice(
             concurrency=1,
             max_attempts=1,
             backoff_base_s=0.0,
+            one_shot=True,
             jitter=lambda: 0.0,
             clock=utc_now,
             dry_run=dry_run,
@@ -1031,12 +1370,9 @@ async def send_test_notice(
         await dispatcher.dispatch_due()
     record = outbox.get(notice_id)
     used = record.channel_ref or (record.deliveries[-1].channel_ref if record.deliveries else None)
-    if dry_run and record.state is MemoryNoticeState.skipped and record.reason.startswith("dry run"):
+    if record.why is not None and record.why.reason is SetAsideReason.dry_run:
         outcome = "dry-run"
-        used = next(
-            (ref for ref in refs if f"via {ref} " in record.reason),
-            None,
-        )
+        used = record.why.channel_ref
     else:
         outcome = str(record.state)
     channels = notice_channels(config)

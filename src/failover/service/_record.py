@@ -13,7 +13,7 @@ from structlog.stdlib import BoundLogger
 from failover.config import Config
 from failover.detect import ConnectivityEvent as DetectConnectivityEvent
 from failover.detect import Decision, JudgeState, PlatformStatus, health_of, judge
-from failover.domain import Incident, Observation, Platform
+from failover.domain import Incident, IncidentEvent, IncidentKind, Observation, Platform
 from failover.logs import get_logger
 from failover.probes import Prober
 from failover.service._notices import plan_notices
@@ -98,6 +98,24 @@ def _retrieve(future: asyncio.Future[Decision]) -> None:
     that waited for it, or is of no one's concern once the round is gone."""
     if not future.cancelled():
         future.exception()
+
+
+def _already_told(
+    changes: Sequence[tuple[IncidentEvent, Incident]], open_incidents: Sequence[Incident]
+) -> dict[str, Incident]:
+    """The judge's new incidents whose platforms an open manual incident (an operator's
+    trigger, an Alertmanager alert) already covers: its people were told, so the judge's
+    confirmation sends nothing more (its recovery is still told). By incident key."""
+    manual = [i for i in open_incidents if i.kind is IncidentKind.manual and i.platforms]
+    told: dict[str, Incident] = {}
+    for event, incident in changes:
+        if event is not IncidentEvent.confirmed:
+            continue
+        for covering in manual:
+            if set(incident.platforms) <= set(covering.platforms):
+                told[incident.key] = covering
+                break
+    return told
 
 
 class Watcher:
@@ -223,9 +241,15 @@ class Watcher:
     ) -> None:
         self._store.record_observations(observations)
         changes = [(change.event, change.incident) for change in decision.incident_events]
+        told = _already_told(changes, self._store.open_incidents() if changes else [])
         # the notices enter the outbox in the decision's own transaction: all of it or nothing
         notices = (
-            plan_notices(config, changes, now=now, silences=self._store.active_silences(now))
+            plan_notices(
+                config,
+                [change for change in changes if change[1].key not in told],
+                now=now,
+                silences=self._store.active_silences(now),
+            )
             if changes
             else []
         )
@@ -238,3 +262,9 @@ class Watcher:
             connectivity_events=_connectivity_events(decision),
             notices=notices,
         )
+        for key, manual in told.items():
+            if manual.id is not None:
+                self._store.note_incident(
+                    manual.id,
+                    f"the judge confirmed the outage at {now:%Y-%m-%d %H:%M:%S} UTC ({key}): nothing sent",
+                )
