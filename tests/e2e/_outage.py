@@ -37,6 +37,7 @@ from tests.kit import (
     SmtpSink,
     Unbound,
     free_port,
+    name_platform,
 )
 
 META = ("facebook", "messenger", "instagram", "whatsapp")
@@ -200,35 +201,18 @@ class SynDropDoor:
 
 
 def _platform_toml(name: str, *, dns: str, door: str, family: str | None, body_pattern: str | None) -> str:
-    family_line = f'family = "{family}"\n' if family else ""
-    pattern_line = f"body_pattern = '{body_pattern}'\n" if body_pattern else ""
-    return f"""
-[platforms.{name}]
-display_name = "{DISPLAY[name]}"
-{family_line}interval = "{INTERVAL_S:g}s"
-
-[[platforms.{name}.checks]]
-kind = "dns"
-name = "authoritative"
-qname = "{name}.test"
-via = "authoritative"
-record_types = ["SOA"]
-servers = ["{dns}"]
-timeout = "{DNS_TIMEOUT}"
-
-[[platforms.{name}.checks]]
-kind = "dns"
-name = "resolver"
-qname = "www.{name}.test"
-via = "system"
-timeout = "{DNS_TIMEOUT}"
-
-[[platforms.{name}.checks]]
-kind = "http"
-name = "front-door"
-url = "{door}"
-timeout = "{HTTP_TIMEOUT}"
-{pattern_line}"""
+    return name_platform(
+        name,
+        display_name=DISPLAY[name],
+        dns=dns,
+        door=door,
+        family=family,
+        interval=f"{INTERVAL_S:g}s",
+        via="system",
+        dns_timeout=DNS_TIMEOUT,
+        http_timeout=HTTP_TIMEOUT,
+        body_pattern=body_pattern,
+    )
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import WAIT_S, Daemon, run_cli, wait_until
-from tests.kit import DnsServer, HttpTarget, SmtpSink, free_port, tcp_controls
+from tests.kit import DnsServer, HttpTarget, SmtpSink, free_port, name_platform, tcp_controls
 
 pytestmark = pytest.mark.slow
 
@@ -49,32 +49,14 @@ class Meta:
     def config(self) -> Path:
         platforms = ""
         for platform, display in META.items():
-            zone, www = self.names(platform)
-            platforms += f"""
-[platforms.{platform}]
-display_name = "{display}"
-family = "meta"
-interval = "3s"
-[[platforms.{platform}.checks]]
-kind = "dns"
-name = "authoritative"
-qname = "{zone}"
-via = "authoritative"
-record_types = ["SOA"]
-servers = ["{self.dns.endpoint}"]
-timeout = "1s"
-[[platforms.{platform}.checks]]
-kind = "dns"
-name = "resolvers"
-qname = "{www}"
-via = "resolvers"
-timeout = "1s"
-[[platforms.{platform}.checks]]
-kind = "http"
-name = "front-door"
-url = "{self.doors[platform].url}/"
-timeout = "2s"
-"""
+            platforms += name_platform(
+                platform,
+                display_name=display,
+                dns=self.dns.endpoint,
+                door=f"{self.doors[platform].url}/",
+                family="meta",
+                interval="3s",
+            )
         contacts = "".join(
             f"""
 [[contacts]]

@@ -11,6 +11,7 @@ from tests.kit._config import (
     come_back,
     go_dark,
     healthy,
+    name_platform,
     tcp_controls,
     whatsapp_platform,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "free_port",
     "go_dark",
     "healthy",
+    "name_platform",
     "tcp_controls",
     "whatsapp_platform",
     "write_ca_file",

@@ -15,6 +15,7 @@ __all__ = [
     "come_back",
     "go_dark",
     "healthy",
+    "name_platform",
     "tcp_controls",
     "whatsapp_platform",
 ]
@@ -55,6 +56,53 @@ name = "front-door"
 url = "{front_door}/"
 timeout = "1s"
 """
+
+
+def name_platform(
+    name: str,
+    *,
+    display_name: str,
+    dns: object,
+    door: str,
+    family: str | None = None,
+    interval: str = "2s",
+    via: str = "resolvers",
+    dns_timeout: str = "1s",
+    http_timeout: str = "2s",
+    body_pattern: str | None = None,
+) -> str:
+    """``[platforms.NAME]`` with an authoritative DNS check of ``NAME.test`` against ``dns``
+    (a ``host:port``), a resolver check of ``www.NAME.test`` (``via`` the listed resolvers
+    or the probes' system resolver) and an HTTP front door at ``door`` (a full URL)."""
+    family_line = f'family = "{family}"\n' if family else ""
+    pattern_line = f"body_pattern = '{body_pattern}'\n" if body_pattern else ""
+    return f"""
+[platforms.{name}]
+display_name = "{display_name}"
+{family_line}interval = "{interval}"
+
+[[platforms.{name}.checks]]
+kind = "dns"
+name = "authoritative"
+qname = "{name}.test"
+via = "authoritative"
+record_types = ["SOA"]
+servers = ["{dns}"]
+timeout = "{dns_timeout}"
+
+[[platforms.{name}.checks]]
+kind = "dns"
+name = "resolver"
+qname = "www.{name}.test"
+via = "{via}"
+timeout = "{dns_timeout}"
+
+[[platforms.{name}.checks]]
+kind = "http"
+name = "front-door"
+url = "{door}"
+timeout = "{http_timeout}"
+{pattern_line}"""
 
 
 def tcp_controls(ports: int | Sequence[int], *, count: int = 3, interval: str | None = None) -> str:
