@@ -461,6 +461,8 @@ class _StoreOutbox:
         #: servers whose last attempt failed, and when notices waiting on each were last hastened
         self._failing: set[_Server] = set()
         self._hastened_at: dict[_Server, float] = {}
+        #: when the failed attempt of a notice about to be put back was recorded
+        self._failed_at: dict[int, float] = {}
         self._servers: dict[str, _Server] = {}
         self._on_hastened = on_hastened
 
@@ -606,6 +608,7 @@ class _StoreOutbox:
         now: datetime | None = None,
     ) -> None:
         """Count a claimed notice's end; a sent one's latency (to ``now``) too."""
+        self._failed_at.pop(notice_id, None)
         tracked = self._tracked.pop(notice_id, None)
         if self._metrics is None:
             return
@@ -660,6 +663,14 @@ class _StoreOutbox:
         claimed = self._claimed.get(notice_id)
         refs = claimed.channel_refs if claimed is not None else ()
         at = refs[cursor.index] if cursor.index < len(refs) else None
+        failed_at = self._failed_at.pop(notice_id, None)
+        channel = self._channels().get(at) if at is not None else None
+        if failed_at is not None and channel is not None:
+            hastened_at = self._hastened_at.get(self._server_of(channel))
+            if hastened_at is not None and hastened_at > failed_at:
+                # its server came back while this failure was being recorded: the notices
+                # waiting on it were brought forward, and this one is too
+                next_attempt_at = min(next_attempt_at, self._clock())
         mark = self._mark(
             notice_id,
             NoticeState.pending,
@@ -692,7 +703,7 @@ class _StoreOutbox:
         if tracked is not None and channel is not None:
             tracked.scheme = channel_scheme(channel.url)  # a failure counts against the last one tried
         if channel is not None:
-            await self._note_server(channel, ok)
+            await self._note_server(notice_id, channel, ok)
         # one line per delivery attempt; never the URL, the address or the text
         self._log.info(
             "notice_delivery",
@@ -712,17 +723,18 @@ class _StoreOutbox:
             server = self._servers[channel.url] = _server(channel)
         return server
 
-    async def _note_server(self, channel: Channel, ok: bool) -> None:
+    async def _note_server(self, notice_id: int, channel: Channel, ok: bool) -> None:
         """A server that failed and now takes a message again: the notices waiting for a
         retry on its channels need not wait out their backoff (a fan-out drains as soon
         as a mail server is back, not a backoff later)."""
         server = self._server_of(channel)
+        moment = asyncio.get_running_loop().time()
         if not ok:
             self._failing.add(server)
+            self._failed_at[notice_id] = moment
             return
         if server not in self._failing:
             return
-        moment = asyncio.get_running_loop().time()
         if moment - self._hastened_at.get(server, -HASTEN_EVERY_S) < HASTEN_EVERY_S:
             return  # it flaps: the next success after the pause hastens them
         self._failing.discard(server)
