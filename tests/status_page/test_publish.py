@@ -249,6 +249,9 @@ class TestPublisher:
                     # polling the listener until it serves the new build
                     while not (await client.get("/status.json")).json()["incidents"]:  # noqa: ASYNC110
                         await asyncio.sleep(0.05)
+                    # the directory is written right after the listener has the build
+                    while not json.loads((directory / "status.json").read_text())["incidents"]:  # noqa: ASYNC110
+                        await asyncio.sleep(0.05)
                 on_disk = json.loads((directory / "status.json").read_text())
                 assert on_disk["incidents"][0]["name"] == "website"
                 page = (await client.get("/", headers={"Accept-Language": "fr"})).text
