@@ -57,6 +57,12 @@ class _Handler:
         reply = self._sink._failure("data")
         if reply is not None:
             return reply
+        transport = server.transport
+        if transport is None or transport.is_closing():
+            # The sink cut this session (``stop``) after the data had arrived but before it was
+            # answered: the client never hears a 250, so, as with a real server that goes
+            # down, the message is not delivered.
+            return "421 Service not available, closing transmission channel"
         content = envelope.content if isinstance(envelope.content, bytes) else b""
         message = email.message_from_bytes(content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
