@@ -10,15 +10,17 @@ see it. Only 127.0.0.1.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
+import socket
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-from tests.kit import LOOPBACK, LoopThread, ReceivedMessage, SmtpSink, free_port
+from tests.kit import LOOPBACK, ReceivedMessage, SmtpSink, free_port
 
 # the kit's own controller and handler: the sink's behaviour, on a port we choose
 from tests.kit._smtp import _Controller, _Handler
@@ -64,32 +66,52 @@ class SmtpSinkOnPort(SmtpSink):
 
 
 class TcpProxy:
-    """A TCP relay from a port of its own on 127.0.0.1 to ``upstream_port``."""
+    """A TCP relay from a port of its own on 127.0.0.1 to ``upstream_port``: a thread
+    accepts, and two threads per connection copy bytes each way."""
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.port = free_port()
-        self._loop = LoopThread("tcp-proxy")
-        self._server: asyncio.Server | None = None
-        self._relays: set[asyncio.Task[None]] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._sockets: set[socket.socket] = set()
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        self._loop.start()
         self.up()
 
     def up(self) -> None:
         """Accept connections (again) on the same port."""
-        self._loop.run(self._listen())
+        deadline = time.monotonic() + 10.0
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        while True:
+            try:
+                listener.bind((LOOPBACK, self.port))
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                    listener.close()
+                    raise
+                time.sleep(0.05)
+        listener.listen(64)
+        with self._lock:
+            self._listener = listener
+        self._spawn(self._accept_loop, listener)
 
     def down(self) -> None:
-        """Stop accepting and cut every connection relayed so far."""
-        self._loop.run(self._cut())
+        """Stop accepting (connections are refused) and cut every connection relayed so far."""
+        with self._lock:
+            listener, self._listener = self._listener, None
+            sockets, self._sockets = self._sockets, set()
+        if listener is not None:
+            _close(listener)
+        for sock in sockets:
+            _close(sock)
+        self._join()
 
     def stop(self) -> None:
-        with contextlib.suppress(RuntimeError):
-            self._loop.run(self._cut())
-        self._loop.stop()
+        self.down()
 
     def __enter__(self) -> Self:
         self.start()
@@ -100,54 +122,60 @@ class TcpProxy:
     ) -> None:
         self.stop()
 
-    async def _listen(self) -> None:
-        deadline = time.monotonic() + 10.0
-        while self._server is None:
+    def _spawn(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+
+    def _join(self) -> None:
+        with self._lock:
+            threads, self._threads = self._threads, []
+        for thread in threads:
+            thread.join(timeout=10.0)
+
+    def _keep(self, sock: socket.socket) -> bool:
+        """Track a relayed socket; False (and closed) when the relay went down meanwhile."""
+        with self._lock:
+            if self._listener is None:
+                _close(sock)
+                return False
+            self._sockets.add(sock)
+            return True
+
+    def _accept_loop(self, listener: socket.socket) -> None:
+        while True:
             try:
-                self._server = await asyncio.start_server(
-                    self._accept, LOOPBACK, self.port, reuse_address=True
-                )
-            except OSError as exc:
-                if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.05)
-
-    async def _cut(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        for writer in list(self._writers):
-            writer.transport.abort()
-        relays = list(self._relays)
-        for relay in relays:
-            relay.cancel()
-        if relays:
-            await asyncio.wait(relays, timeout=5.0)
-        await asyncio.sleep(0)
-
-    async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        self._writers.add(client_writer)
-        relay = asyncio.current_task()
-        assert relay is not None
-        self._relays.add(relay)
-        upstream_writer: asyncio.StreamWriter | None = None
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(LOOPBACK, self.upstream_port)
-            self._writers.add(upstream_writer)
-            await asyncio.gather(_pipe(client_reader, upstream_writer), _pipe(upstream_reader, client_writer))
-        except (OSError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            for writer in (client_writer, upstream_writer):
-                if writer is not None:
-                    self._writers.discard(writer)
-                    writer.transport.abort()
-            self._relays.discard(relay)
+                client, _ = listener.accept()
+            except OSError:
+                return  # closed: the relay went down
+            if not self._keep(client):
+                continue
+            try:
+                upstream = socket.create_connection((LOOPBACK, self.upstream_port), timeout=5.0)
+            except OSError:
+                _close(client)
+                continue
+            upstream.settimeout(None)
+            if not self._keep(upstream):
+                _close(client)
+                continue
+            self._spawn(_copy, client, upstream)
+            self._spawn(_copy, upstream, client)
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    while data := await reader.read(65536):
-        writer.write(data)
-        await writer.drain()
-    writer.transport.abort()
+def _copy(source: socket.socket, target: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            target.sendall(data)
+    except OSError:
+        pass
+    finally:
+        _close(source)
+        _close(target)
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()

@@ -461,8 +461,10 @@ class _StoreOutbox:
         #: servers whose last attempt failed, and when notices waiting on each were last hastened
         self._failing: set[_Server] = set()
         self._hastened_at: dict[_Server, float] = {}
-        #: when the failed attempt of a notice about to be put back was recorded
-        self._failed_at: dict[int, float] = {}
+        #: when the failed attempt of a notice about to be put back was made, and when (by
+        #: the attempt that found it back) each server was last found answering again
+        self._failed_at: dict[int, datetime] = {}
+        self._hastened_when: dict[_Server, datetime] = {}
         self._servers: dict[str, _Server] = {}
         self._on_hastened = on_hastened
 
@@ -665,12 +667,12 @@ class _StoreOutbox:
         at = refs[cursor.index] if cursor.index < len(refs) else None
         failed_at = self._failed_at.pop(notice_id, None)
         channel = self._channels().get(at) if at is not None else None
-        if failed_at is not None and channel is not None:
-            hastened_at = self._hastened_at.get(self._server_of(channel))
-            if hastened_at is not None and hastened_at > failed_at:
-                # its server came back while this failure was being recorded: the notices
-                # waiting on it were brought forward, and this one is too
-                next_attempt_at = min(next_attempt_at, self._clock())
+        server = self._server_of(channel) if channel is not None else None
+        back_already = self._back_since(server, failed_at)
+        if back_already:
+            # its server came back while this failure was being recorded: the notices
+            # waiting on it were brought forward, and this one is too
+            next_attempt_at = min(next_attempt_at, self._clock())
         mark = self._mark(
             notice_id,
             NoticeState.pending,
@@ -681,6 +683,10 @@ class _StoreOutbox:
         )
         await self._write("reschedule", notice_id, mark)
         self._claimed.pop(notice_id, None)
+        if at is not None and not back_already and self._back_since(server, failed_at):
+            # ... or came back while it was being written, after the others were brought forward
+            with contextlib.suppress(StoreError):
+                await asyncio.to_thread(self._store.hasten_notices, [at], now=self._clock())
         self._tracked.pop(notice_id, None)  # claimed again when due, and tracked afresh
 
     async def record_attempt(
@@ -703,7 +709,7 @@ class _StoreOutbox:
         if tracked is not None and channel is not None:
             tracked.scheme = channel_scheme(channel.url)  # a failure counts against the last one tried
         if channel is not None:
-            await self._note_server(notice_id, channel, ok)
+            await self._note_server(notice_id, channel, ok, now)
         # one line per delivery attempt; never the URL, the address or the text
         self._log.info(
             "notice_delivery",
@@ -723,22 +729,30 @@ class _StoreOutbox:
             server = self._servers[channel.url] = _server(channel)
         return server
 
-    async def _note_server(self, notice_id: int, channel: Channel, ok: bool) -> None:
+    def _back_since(self, server: _Server | None, failed_at: datetime | None) -> bool:
+        """Whether ``server`` was found answering again by an attempt made after ``failed_at``."""
+        if server is None or failed_at is None:
+            return False
+        found_back = self._hastened_when.get(server)
+        return found_back is not None and found_back >= failed_at
+
+    async def _note_server(self, notice_id: int, channel: Channel, ok: bool, attempted_at: datetime) -> None:
         """A server that failed and now takes a message again: the notices waiting for a
         retry on its channels need not wait out their backoff (a fan-out drains as soon
         as a mail server is back, not a backoff later)."""
         server = self._server_of(channel)
-        moment = asyncio.get_running_loop().time()
         if not ok:
             self._failing.add(server)
-            self._failed_at[notice_id] = moment
+            self._failed_at[notice_id] = attempted_at
             return
         if server not in self._failing:
             return
+        moment = asyncio.get_running_loop().time()
         if moment - self._hastened_at.get(server, -HASTEN_EVERY_S) < HASTEN_EVERY_S:
             return  # it flaps: the next success after the pause hastens them
         self._failing.discard(server)
         self._hastened_at[server] = moment
+        self._hastened_when[server] = attempted_at
         refs = [ref for ref, other in self._channels().items() if self._server_of(other) == server]
         try:
             hastened = await asyncio.to_thread(self._store.hasten_notices, refs, now=self._clock())
