@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 import structlog
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from starlette.applications import Starlette
 
+from failover.api import create_server
+from failover.cli import main
 from failover.config import check_email
-from failover.logs import Redactor, configure_logging, get_logger
+from failover.logs import Redactor, configure_logging, get_logger, logging_configured
+from failover.service._status_http import StatusSiteApp, serve_site
+from tests.kit import LOOPBACK, SmtpSink, free_port
 
 SECRET = "hunter2-0123456789"
 
@@ -21,12 +37,19 @@ SECRET = "hunter2-0123456789"
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
     """Each test configures logging afresh; the process's set-up is put back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
+    root, own = logging.getLogger(), logging.getLogger("failover")
+    handlers, level, own_level = root.handlers[:], root.level, own.level
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    own.setLevel(own_level)
     structlog.reset_defaults()
+
+
+@pytest.fixture
+def no_logging() -> None:
+    """The process as it starts: no handler on the root logger."""
+    logging.getLogger().handlers.clear()
 
 
 def raise_with(message: str) -> None:
@@ -227,6 +250,19 @@ class TestConfigureLogging:
         get_logger("failover.test").warning("shown")
         assert [json.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["shown"]
 
+    def test_libraries_may_have_a_level_of_their_own(self) -> None:
+        """failover's events from ``level`` up, other libraries' from ``libraries`` up."""
+        stream = io.StringIO()
+        configure_logging(level="info", libraries="warning", stream=stream)
+        get_logger("failover.notices").info("notice_delivery")
+        get_logger("failover.notices").debug("hidden")
+        logging.getLogger("alembic.runtime.migration").info("hidden too")
+        logging.getLogger("alembic.runtime.migration").warning("shown")
+        assert [json.loads(line)["event"] for line in stream.getvalue().splitlines()] == [
+            "notice_delivery",
+            "shown",
+        ]
+
     def test_unknown_level(self) -> None:
         """A level that logging does not know is refused."""
         with pytest.raises(ValueError, match="unknown log level"):
@@ -288,3 +324,439 @@ class TestConfigureLogging:
         output = stream.getvalue()
         assert "started" in output
         assert not output.startswith("{")
+
+
+#: a terminal escape sequence, raw or as JSON writes it
+ESCAPES = ("\x1b", "\\u001b")
+#: debug 7, info 6, warning 4, error 3, critical 2 (RFC 5424; systemd's SyslogLevelPrefix)
+PRIORITIES = {"debug": 7, "info": 6, "warning": 4, "error": 3, "critical": 2}
+PREFIXED = re.compile(r"<(?P<priority>[0-7])>(?P<rest>.*)")
+
+
+def journal_stream(path: Path) -> str:
+    """``$JOURNAL_STREAM`` as systemd sets it for a service whose stderr is ``path``."""
+    status = path.stat()
+    return f"{status.st_dev}:{status.st_ino}"
+
+
+def log_every_level() -> None:
+    log = get_logger("failover.test")
+    log.debug("at_debug")
+    log.info("at_info")
+    log.warning("at_warning")
+    log.error("at_error")
+    log.critical("at_critical")
+    logging.getLogger("uvicorn.error").warning("foreign_warning")
+    try:
+        raise_with("boom")
+    except RuntimeError:
+        log.exception("at_exception")
+
+
+class TestTerminalEscapes:
+    """No log line carries a terminal escape, whoever logged it, whatever the renderer."""
+
+    def test_uvicorns_coloured_copy_of_its_message_is_dropped(self) -> None:
+        """uvicorn passes its message again with colours as an extra field: it never reaches the line."""
+        stream = io.StringIO()
+        configure_logging(stream=stream)
+        logging.getLogger("uvicorn.error").info(
+            "Started server process [%d]",
+            42,
+            extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"},
+        )
+        (line,) = stream.getvalue().splitlines()
+        assert json.loads(line)["event"] == "Started server process [42]"
+        assert "color_message" not in line
+        assert not any(escape in line for escape in ESCAPES)
+
+    @pytest.mark.parametrize("as_json", [True, False])
+    def test_escapes_are_removed_from_every_field(self, as_json: bool) -> None:
+        """Colours, a window title and a lone ESC in a message, its arguments, an extra field
+        and a nested value are removed; the text around them stays."""
+        stream = io.StringIO()
+        configure_logging(json=as_json, stream=stream)
+        logging.getLogger("uvicorn.error").warning(
+            "\x1b[1mbold\x1b[0m %s", "\x1b[31mred\x1b[0m", extra={"peer": "\x1b]0;title\x07host"}
+        )
+        get_logger("failover.test").info(
+            "probe_finished", body="a\x1bb", nested={"k": ["\x1b[32mgreen\x1b[0m"]}
+        )
+        output = stream.getvalue()
+        assert not any(escape in output for escape in ESCAPES)
+        for text in ("bold red", "host", "ab", "green"):
+            assert text in output
+        if as_json:
+            first, second = (json.loads(line) for line in output.splitlines())
+            assert first["event"] == "bold red"
+            assert first["peer"] == "host"
+            assert second["nested"] == {"k": ["green"]}
+
+    @pytest.mark.parametrize("server", ["api", "status_page"])
+    async def test_the_http_servers_log_without_escapes(self, server: str) -> None:
+        """Both uvicorn listeners, started on 127.0.0.1 and sent a malformed request, write
+        JSON lines (their start and end, the request's warning) without any escape."""
+        stream = io.StringIO()
+        configure_logging(level="debug", stream=stream)
+        if server == "api":
+            sock = socket.create_server((LOOPBACK, 0))
+            sock.setblocking(False)  # noqa: FBT003 - the socket API's own spelling
+            uvicorn_server = create_server(Starlette(), host=LOOPBACK, port=sock.getsockname()[1])
+            task = asyncio.create_task(uvicorn_server.serve(sockets=[sock]))
+            async with asyncio.timeout(10):
+                # uvicorn has no start-up event to wait on
+                while not uvicorn_server.started:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            port = sock.getsockname()[1]
+        else:
+            listener = await serve_site(StatusSiteApp(), host=LOOPBACK, port=0)
+            port = listener.sock.getsockname()[1]
+        try:
+            reader, writer = await asyncio.open_connection(LOOPBACK, port)
+            writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+            await writer.drain()
+            async with asyncio.timeout(10):
+                await reader.read()  # uvicorn answers 400 and closes
+            writer.close()
+            await writer.wait_closed()
+        finally:
+            if server == "api":
+                uvicorn_server.should_exit = True
+                async with asyncio.timeout(10):
+                    await task
+                sock.close()
+            else:
+                await listener.close()
+        events = [json.loads(line) for line in stream.getvalue().splitlines()]
+        messages = " | ".join(event["event"] for event in events)
+        assert "Started server process" in messages  # the line uvicorn also sends coloured
+        assert "Invalid HTTP request received." in messages
+        assert all(event["logger"].startswith("uvicorn") for event in events)
+        assert not any(escape in stream.getvalue() for escape in ESCAPES)
+
+
+class TestJournal:
+    """When stderr is the journal, each line starts with its syslog priority; never otherwise."""
+
+    @pytest.mark.parametrize("as_json", [True, False])
+    def test_each_line_carries_the_priority_of_its_level(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_json: bool
+    ) -> None:
+        """With ``$JOURNAL_STREAM`` naming the stream: debug 7, info 6, warning 4, error 3,
+        critical 2, foreign loggers alike; a multi-line record has its priority on each line."""
+        path = tmp_path / "journal"
+        with path.open("w") as stream:
+            monkeypatch.setenv("JOURNAL_STREAM", journal_stream(path))
+            configure_logging(level="debug", json=as_json, stream=stream)
+            log_every_level()
+        lines = path.read_text().splitlines()
+        assert len(lines) >= 7
+        matches = [PREFIXED.fullmatch(line) for line in lines]
+        assert all(matches), lines
+        found: dict[str, int] = {}
+        for match in matches:
+            assert match is not None
+            rest, priority = match["rest"], int(match["priority"])
+            if as_json:
+                event = json.loads(rest)
+                found[event["event"]] = priority
+                assert priority == PRIORITIES[event["level"]]
+            elif event_name := re.search(r"\b(at_\w+|foreign_warning)\b", rest):
+                found[event_name[1]] = priority
+            else:
+                assert priority == PRIORITIES["error"], rest  # a line of the traceback
+        assert found == {
+            "at_debug": 7,
+            "at_info": 6,
+            "at_warning": 4,
+            "at_error": 3,
+            "at_critical": 2,
+            "foreign_warning": 4,
+            "at_exception": 3,
+        }
+        if not as_json:
+            assert any("RuntimeError: boom" in line for line in lines)
+
+    @pytest.mark.parametrize("journal", ["unset", "another stream", "garbled"])
+    def test_no_prefix_unless_the_stream_is_the_journal(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, journal: str
+    ) -> None:
+        """Without ``$JOURNAL_STREAM``, with it naming another stream (a command started by a
+        service, its stderr redirected to a file), or unreadable: the lines are plain JSON."""
+        path, other = tmp_path / "log", tmp_path / "other"
+        other.touch()
+        variable = {"unset": None, "another stream": journal_stream(other), "garbled": "journal"}[journal]
+        if variable is None:
+            monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+        else:
+            monkeypatch.setenv("JOURNAL_STREAM", variable)
+        with path.open("w") as stream:
+            configure_logging(level="debug", stream=stream)
+            log_every_level()
+        lines = path.read_text().splitlines()
+        assert len(lines) == 7
+        assert all(json.loads(line)["event"] for line in lines)
+
+    def test_a_stream_without_a_descriptor_is_not_the_journal(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """An in-memory stream is never the journal, whatever the environment says."""
+        monkeypatch.setenv("JOURNAL_STREAM", "0:0")
+        stream = io.StringIO()
+        configure_logging(stream=stream)
+        get_logger("failover.test").warning("plain")
+        assert stream.getvalue().startswith("{")
+
+
+def failover_command() -> list[str]:
+    """The installed ``failover`` script next to this interpreter, else the module."""
+    script = Path(sys.executable).with_name("failover")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "failover"]
+
+
+def loopback_config(tmp_path: Path, smtp_port: int, *, listen: int | None = None) -> Path:
+    """One platform checked on 127.0.0.1 only (a closed port: down), two contacts reached
+    through an SMTP server on 127.0.0.1, the HTTP surface on 127.0.0.1:``listen``."""
+    people = "".join(
+        f"""
+[[contacts]]
+name = "Person {n}"
+id = "p{n}"
+groups = ["team"]
+[[contacts.channels]]
+url = "mailto://127.0.0.1:{smtp_port}?from=failover@example.org&to=p{n}@example.org"
+"""
+        for n in range(2)
+    )
+    path = tmp_path / "failover.toml"
+    path.write_text(
+        f"""
+[catalog]
+builtin = false
+
+[daemon]
+database_url = "sqlite:///{tmp_path}/failover.db"
+listen = "127.0.0.1:{listen or free_port()}"
+
+[detection]
+control_quorum = 0
+
+[platforms.whatsapp]
+[[platforms.whatsapp.checks]]
+kind = "tcp"
+name = "tcp"
+host = "127.0.0.1"
+port = 9
+
+[groups.team]
+{people}
+[[routes]]
+name = "team"
+template = "outage"
+events = ["confirmed", "resolved", "manual"]
+groups = ["team"]
+"""
+    )
+    return path
+
+
+def run_failover(
+    *arguments: str, cwd: Path, stderr: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``failover ARGUMENTS`` as a process, stdout captured; stderr captured too, or into a file."""
+    environment = {key: value for key, value in os.environ.items() if key != "JOURNAL_STREAM"}
+    with (stderr or Path(os.devnull)).open("w") as err:
+        return subprocess.run(
+            [*failover_command(), *arguments],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if stderr is None else err,
+            text=True,
+            cwd=cwd,
+            env={**environment, **(env or {})},
+            timeout=60,
+            check=False,
+        )
+
+
+def log_events(text: str) -> list[dict[str, object]]:
+    """The log events of ``text``, in which every line must be one."""
+    events = [json.loads(line) for line in text.splitlines()]
+    assert all({"event", "level", "logger", "timestamp"} <= event.keys() for event in events), text
+    return events
+
+
+def holds_a_log_line(text: str) -> bool:
+    """Whether any line of ``text`` is a log line: a JSON event, or a console one."""
+    for line in text.splitlines():
+        try:
+            event = json.loads(line.strip())
+        except ValueError:
+            event = None
+        if isinstance(event, dict) and "event" in event:
+            return True
+        if re.search(r"\[(debug|info|warning|error|critical)\s*\]", line):
+            return True
+    return False
+
+
+def deliver_from_the_command_line(
+    tmp_path: Path, smtp_port: int, *, stderr: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``failover trigger whatsapp --yes`` with no daemon running: the command delivers to
+    both contacts by itself, through the SMTP server on 127.0.0.1:``smtp_port``."""
+    config = loopback_config(tmp_path, smtp_port)
+    upgraded = run_failover("db", "upgrade", "--config", str(config), cwd=tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr
+    done = run_failover(
+        "trigger", "whatsapp", "-m", "Write to us by e-mail", "--yes", "--config", str(config),
+        cwd=tmp_path, stderr=stderr, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr if stderr is None else stderr.read_text()
+    assert "delivering from here" in done.stdout
+    assert "notices: 2 sent" in done.stdout
+    return done
+
+
+class TestCommandLine:
+    """A command's stdout holds its output only; its log lines go to stderr."""
+
+    def test_delivering_logs_on_stderr_and_draws_on_stdout(self, tmp_path: Path, smtp_sink: SmtpSink) -> None:
+        """``failover trigger`` with no daemon delivers by itself: one ``notice_delivery``
+        line per contact on stderr, and on stdout the preview, the progress and the summary
+        with no log line among them."""
+        done = deliver_from_the_command_line(tmp_path, smtp_sink.port)
+        smtp_sink.wait_for(2)
+        assert not holds_a_log_line(done.stdout), done.stdout
+        assert "notice_delivery" not in done.stdout
+        deliveries = [event for event in log_events(done.stderr) if event["event"] == "notice_delivery"]
+        assert sorted(str(event["contact"]) for event in deliveries) == ["p0", "p1"]
+        assert all(event["outcome"] == "sent" and event["level"] == "info" for event in deliveries)
+        assert not done.stderr.startswith("<")
+
+    def test_libraries_speak_only_when_something_goes_wrong(self, tmp_path: Path) -> None:
+        """``failover db upgrade`` says on stdout that the schema is current; the migration
+        library's own info lines (each step) are not written."""
+        config = loopback_config(tmp_path, 2525)
+        done = run_failover("db", "upgrade", "--config", str(config), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("database is up to date")
+        assert not holds_a_log_line(done.stdout), done.stdout
+        assert done.stderr == ""
+
+    def test_under_systemd_each_line_starts_with_its_priority(
+        self, tmp_path: Path, smtp_sink: SmtpSink
+    ) -> None:
+        """With stderr the stream ``$JOURNAL_STREAM`` names, every line of the command is
+        ``<6>`` and its JSON event at level info; stdout is untouched."""
+        journal = tmp_path / "journal"
+        journal.touch()
+        done = deliver_from_the_command_line(
+            tmp_path, smtp_sink.port, stderr=journal, env={"JOURNAL_STREAM": journal_stream(journal)}
+        )
+        assert not holds_a_log_line(done.stdout), done.stdout
+        lines = journal.read_text().splitlines()
+        assert len(lines) >= 2
+        for line in lines:
+            match = PREFIXED.fullmatch(line)
+            assert match is not None, line
+            event = json.loads(match["rest"])
+            assert int(match["priority"]) == PRIORITIES[event["level"]] == 6
+
+    def test_a_command_whose_stderr_left_the_journal_writes_plain_lines(
+        self, tmp_path: Path, smtp_sink: SmtpSink
+    ) -> None:
+        """A command started by a service but with stderr redirected to a file inherits
+        ``$JOURNAL_STREAM``; its lines are not prefixed."""
+        journal, log = tmp_path / "journal", tmp_path / "log"
+        journal.touch()
+        deliver_from_the_command_line(
+            tmp_path, smtp_sink.port, stderr=log, env={"JOURNAL_STREAM": journal_stream(journal)}
+        )
+        events = log_events(log.read_text())
+        assert [event["event"] for event in events].count("notice_delivery") == 2
+
+    def test_an_embedding_program_keeps_its_logging(self, tmp_path: Path) -> None:
+        """Invoked from a program that set up logging itself, the command line leaves it."""
+        stream = io.StringIO()
+        configure_logging(stream=stream)
+        config = loopback_config(tmp_path, 2525)
+        result = CliRunner().invoke(main, ["db", "upgrade", "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        assert any(
+            str(event["event"]).startswith("Running upgrade") for event in log_events(stream.getvalue())
+        )
+
+    @pytest.mark.usefixtures("no_logging")
+    def test_the_command_line_sets_up_logging_on_stderr(self, tmp_path: Path, smtp_sink: SmtpSink) -> None:
+        """Without a set-up, a command installs one on the stderr of the moment (here the
+        runner's), failover's events from info, the libraries' from warning."""
+        assert not logging_configured()
+        config = loopback_config(tmp_path, smtp_sink.port)
+        runner = CliRunner()
+        upgraded = runner.invoke(main, ["db", "upgrade", "--config", str(config)])
+        assert upgraded.exit_code == 0, upgraded.output
+        assert logging_configured()
+        assert upgraded.stderr == ""  # the migration's steps are the library's info lines
+        result = runner.invoke(
+            main, ["trigger", "whatsapp", "-m", "Write to us", "--yes", "--config", str(config)]
+        )
+        assert result.exit_code == 0, result.output
+        assert "notices: 2 sent" in result.stdout
+        assert not holds_a_log_line(result.stdout), result.stdout
+        events = log_events(result.stderr)
+        assert [event["event"] for event in events].count("notice_delivery") == 2
+        assert all(
+            str(event["logger"]).startswith("failover.") or event["level"] != "info" for event in events
+        ), events
+
+
+class TestDaemonUnderSystemd:
+    """``failover run`` with stderr the journal, as systemd starts the unit."""
+
+    def test_every_line_carries_its_priority_and_no_escape(self, tmp_path: Path, smtp_sink: SmtpSink) -> None:
+        """From start to SIGTERM, every line the daemon writes (its own, uvicorn's, at info
+        and, for a malformed request, at warning) is ``<N>`` and a JSON event whose level N
+        is; none holds a terminal escape; stdout stays empty."""
+        port = free_port()
+        config = loopback_config(tmp_path, smtp_sink.port, listen=port)
+        journal = tmp_path / "journal"
+        journal.touch()
+        environment = {key: value for key, value in os.environ.items() if key not in ("NO_COLOR", "TERM")}
+        with journal.open("w") as err:
+            daemon = subprocess.Popen(
+                [*failover_command(), "run", "--config", str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                cwd=tmp_path,
+                env={**environment, "JOURNAL_STREAM": journal_stream(journal), "FORCE_COLOR": "1"},
+            )
+            try:
+                deadline = time.monotonic() + 30
+                while "round_judged" not in journal.read_text():
+                    assert daemon.poll() is None, journal.read_text()
+                    assert time.monotonic() < deadline, journal.read_text()
+                    time.sleep(0.1)
+                assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+                with socket.create_connection((LOOPBACK, port), timeout=5) as malformed:
+                    malformed.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+                    malformed.recv(4096)  # uvicorn answers 400
+                daemon.send_signal(signal.SIGTERM)
+                stdout, _ = daemon.communicate(timeout=30)
+            finally:
+                if daemon.poll() is None:
+                    daemon.kill()
+                    daemon.wait(timeout=10)
+        assert daemon.returncode == 0, journal.read_text()
+        assert stdout == b""
+        text = journal.read_text()
+        assert not any(escape in text for escape in ESCAPES)
+        events: dict[str, int] = {}
+        for line in text.splitlines():
+            match = PREFIXED.fullmatch(line)
+            assert match is not None, line
+            event = json.loads(match["rest"])
+            assert int(match["priority"]) == PRIORITIES[event["level"]], line
+            events[event["event"]] = int(match["priority"])
+        assert events["daemon_starting"] == events["round_judged"] == 6
+        assert events["Invalid HTTP request received."] == 4
+        assert any(name.startswith("Started server process") for name in events)

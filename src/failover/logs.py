@@ -1,8 +1,12 @@
 """Structured logging, with secrets and personal data redacted before anything is written.
 
-One line per event: JSON when the stream is not a terminal, a readable console line when it
-is. The standard library's loggers (uvicorn, apscheduler, alembic, …) go through the same
-processors, so the same redaction applies to every line the process writes:
+One line per event on stderr: JSON when the stream is not a terminal, a readable console line
+when it is. Under systemd, when stderr is the journal (``$JOURNAL_STREAM`` names it), every
+line starts with its syslog priority (``<6>`` for info, ``<4>`` for warning …), which
+journald takes as the entry's priority (``SyslogLevelPrefix=``, on by default). Terminal
+escapes (colours) are removed from every field, whoever logged it. The standard library's
+loggers (uvicorn, apscheduler, alembic, …) go through the same processors, so the same
+redaction applies to every line the process writes:
 
 - configured secret values (``Redactor.add_secrets``) → ``***``
 - URL userinfo: ``scheme://user:pass@host`` → ``scheme://***@host``
@@ -24,6 +28,7 @@ This module stands alone: it imports nothing of failover's.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import threading
@@ -34,7 +39,7 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = ["Redactor", "configure_logging", "get_logger"]
+__all__ = ["Redactor", "configure_logging", "get_logger", "logging_configured"]
 
 _REDACTED = "***"
 
@@ -241,31 +246,123 @@ def _drop_color_message(_logger: WrappedLogger, _method_name: str, event_dict: E
     return event_dict
 
 
-_HANDLER_MARK = "_failover_handler"
+#: an escape sequence (CSI such as colours, OSC such as a window title, or any other) or a
+#: lone ESC: none may reach a log line, where it would garble a terminal or a JSON reader
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_])?")
+
+
+def _without_escapes(value: Any) -> Any:
+    if isinstance(value, str):
+        return _ESCAPE.sub("", value) if "\x1b" in value else value
+    if isinstance(value, Mapping):
+        return {k: _without_escapes(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_escapes(v) for v in value]
+    return value
+
+
+def _strip_escapes(_logger: WrappedLogger, _method_name: str, event_dict: EventDict) -> EventDict:
+    return {key: _without_escapes(value) for key, value in event_dict.items()}
+
+
+#: syslog priorities (RFC 5424) of the logging levels, highest level first
+_PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
+_DEBUG_PRIORITY = 7
+
+
+def _syslog_priority(levelno: int) -> int:
+    """The syslog priority of a logging level: critical 2, error 3, warning 4, info 6,
+    debug 7 (a level in between takes the priority of the level below it)."""
+    for threshold, priority in _PRIORITIES:
+        if levelno >= threshold:
+            return priority
+    return _DEBUG_PRIORITY
+
+
+def _is_journal(stream: TextIO, environ: Mapping[str, str]) -> bool:
+    """Whether ``stream`` is the journal: systemd names the stream it connected in
+    ``$JOURNAL_STREAM`` (``device:inode``); a process started from a service with its stderr
+    redirected elsewhere inherits the variable, so the stream itself is compared."""
+    device, _, inode = environ.get("JOURNAL_STREAM", "").partition(":")
+    try:
+        status = os.fstat(stream.fileno())
+        return (status.st_dev, status.st_ino) == (int(device), int(inode))
+    except (AttributeError, OSError, ValueError):  # no descriptor (io.StringIO), no variable
+        return False
+
+
+class _Handler(logging.StreamHandler[TextIO]):
+    """Writes each formatted record as a line on a stream; without a stream, on whatever
+    ``sys.stderr`` is when the line is written (a progress bar that redirects stderr above
+    itself, a test runner that captures it). In ``journal`` mode every line starts with
+    the record's syslog priority."""
+
+    def __init__(self, stream: TextIO | None, *, journal: bool) -> None:
+        super().__init__(stream if stream is not None else sys.stderr)
+        self.follows_stderr = stream is None
+        self.journal = journal
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.follows_stderr:
+            self.stream = sys.stderr  # under the handler's lock: emit is called holding it
+        super().emit(record)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if not self.journal:
+            return text
+        prefix = f"<{_syslog_priority(record.levelno)}>"
+        # journald reads a prefix per line: a multi-line record (a console traceback) keeps
+        # its priority on each of them
+        return "\n".join(prefix + line for line in text.split("\n"))
+
+
+def logging_configured() -> bool:
+    """Whether :func:`configure_logging` has set up this process's logging."""
+    return any(isinstance(handler, _Handler) for handler in logging.getLogger().handlers)
+
+
+#: the loggers of failover's own events (``get_logger("failover.…")``)
+_OWN_LOGGERS = "failover"
+
+
+def _numeric_level(level: str) -> int:
+    numeric = logging.getLevelNamesMapping().get(level.upper())
+    if numeric is None:
+        raise ValueError(f"unknown log level {level!r} (expected debug, info, warning or error)")
+    return numeric
 
 
 def configure_logging(
-    *, level: str = "info", json: bool | None = None, stream: TextIO | None = None
+    *,
+    level: str = "info",
+    libraries: str | None = None,
+    json: bool | None = None,
+    stream: TextIO | None = None,
+    journal: bool | None = None,
 ) -> Redactor:
-    """Send structlog and standard-library logging to ``stream`` (stderr by default) as
-    JSON lines (not a terminal, or ``json=True``) or console lines, every field redacted.
+    """Send structlog and standard-library logging to ``stream`` (by default stderr, as it
+    is when each line is written) as JSON lines (not a terminal, or ``json=True``) or
+    console lines, every field redacted and stripped of terminal escapes; each line prefixed
+    with its syslog priority when the stream is the journal (``journal=None``: when
+    ``$JOURNAL_STREAM`` names it). failover's own events are kept from ``level`` up, other
+    libraries' from ``libraries`` up (default: ``level``).
 
     Returns the :class:`Redactor`, to which the caller adds the configuration's secrets.
     Calling it again replaces the previous set-up.
     """
     out = stream if stream is not None else sys.stderr
     as_json = json if json is not None else not (hasattr(out, "isatty") and out.isatty())
+    to_journal = journal if journal is not None else _is_journal(out, os.environ)
     redactor = Redactor()
-    numeric_level = logging.getLevelNamesMapping().get(level.upper())
-    if numeric_level is None:
-        raise ValueError(f"unknown log level {level!r} (expected debug, info, warning or error)")
+    numeric_level = _numeric_level(level)
+    libraries_level = _numeric_level(libraries) if libraries is not None else numeric_level
 
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _drop_color_message,
     ]
     renderer: Processor = (
         structlog.processors.JSONRenderer()
@@ -273,25 +370,27 @@ def configure_logging(
         else structlog.dev.ConsoleRenderer(colors=hasattr(out, "isatty") and out.isatty())
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        # the extras come in first, so that uvicorn's coloured copy of its message goes
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_color_message],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.StackInfoRenderer(),
             # tracebacks become text here, so that the redactor sees them
             structlog.processors.format_exc_info,
             redactor,
+            _strip_escapes,
             renderer,
         ],
     )
-    handler = logging.StreamHandler(out)
+    handler = _Handler(stream, journal=to_journal)
     handler.setFormatter(formatter)
-    setattr(handler, _HANDLER_MARK, True)
 
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+    for old in [h for h in root.handlers if isinstance(h, _Handler)]:
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(numeric_level)
+    root.setLevel(libraries_level)
+    logging.getLogger(_OWN_LOGGERS).setLevel(numeric_level)
 
     structlog.configure(
         processors=[

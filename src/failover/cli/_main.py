@@ -22,6 +22,7 @@ command turns them into 3.
 from __future__ import annotations
 
 import enum
+import getpass
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -34,6 +35,7 @@ from failover import __version__
 from failover.config import Config, find_config_path, load_config
 from failover.domain import Health
 from failover.errors import ConfigError
+from failover.logs import configure_logging, logging_configured
 
 #: Exit codes that scripts and monitoring systems can rely on (see the module docstring).
 EXIT_OK = 0
@@ -135,6 +137,11 @@ def main(config_path: Path | None) -> None:
     e.g. our own connectivity is lost).
     """
     del config_path  # the commands read it from the root context (config_option)
+    if not logging_configured():
+        # log lines go to stderr, never among the output on stdout; the libraries' own
+        # (a migration's steps, an SMTP dialogue) only when something goes wrong. A program
+        # that embeds the command line and set up its own logging keeps it.
+        configure_logging(level="info", libraries="warning")
 
 
 def _root_config_path() -> Path | None:
@@ -172,6 +179,14 @@ def fail(message: str, code: int = EXIT_PROBLEM) -> NoReturn:
     """Print one line to stderr and exit with ``code``."""
     click.echo(f"failover: {message}", err=True)
     sys.exit(code)
+
+
+def operator_name() -> str:
+    """Who runs the command, as the journal of actions names them: the OS user."""
+    try:
+        return getpass.getuser()
+    except OSError:  # no login name, no USER/LOGNAME: a container without a passwd entry
+        return f"uid {os.getuid()}"
 
 
 def read_configuration(config_path: Path | None) -> Config:
