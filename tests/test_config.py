@@ -279,7 +279,7 @@ class TestSearchOrder:
         """A file that is not UTF-8 or not there gives a one-line error naming it."""
         binary = tmp_path / "failover.toml"
         binary.write_bytes(b"\xff\xfe\x00")
-        with pytest.raises(ConfigError, match=r"failover.toml: not UTF-8 text"):
+        with pytest.raises(ConfigError, match=r"failover.toml:1: not UTF-8 text"):
             load_config(binary, env={})
         with pytest.raises(ConfigError, match="file not found"):
             load_config(tmp_path / "absent.toml", env={})

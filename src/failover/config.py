@@ -19,9 +19,10 @@ import json
 import math
 import re
 import tomllib
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from datetime import time, timedelta
 from enum import Enum
 from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
@@ -72,9 +73,11 @@ __all__ = [
     "BUILTIN_SOURCE",
     "BUILTIN_TEMPLATE_NAMES",
     "DEFAULT_CONTACTS_FILE",
+    "MAX_DURATION_S",
     "SYSTEM_CONFIG_PATH",
     "Config",
     "DaemonSettings",
+    "MaintenanceWindow",
     "NotifySettings",
     "ProbeSettings",
     "StatusPageSettings",
@@ -229,6 +232,28 @@ class NotifySettings:
         return self.rate_per_minute.get(scheme.lower(), self.rate_per_minute["default"])
 
 
+#: weekday names of a maintenance window's ``days``, Monday first (``datetime.weekday()``)
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: a maintenance window lasts less than this: one occurrence never reaches the next week's
+MAINTENANCE_MAX = timedelta(days=7)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MaintenanceWindow:
+    """A recurring maintenance window (``[[maintenance]]``): every day of ``days`` at
+    ``start`` (wall-clock time in ``timezone``), for ``duration`` (elapsed time)."""
+
+    name: str
+    #: platform and family names, or ``*``
+    platforms: tuple[str, ...]
+    #: weekdays it starts on, 0 = Monday (all seven for ``"daily"``)
+    days: frozenset[int]
+    start: time
+    duration: timedelta
+    #: an IANA zone name: the window's own, else ``daemon.timezone``
+    timezone: str
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Config:
     """Everything the daemon needs, validated and frozen. ``secrets`` holds every secret
@@ -263,6 +288,8 @@ class Config:
     public_contact_points: tuple[str, ...] = ()
     #: the public status site (``[status_page]``)
     status_page: StatusPageSettings = StatusPageSettings()
+    #: recurring maintenance windows (``[[maintenance]]``)
+    maintenance: tuple[MaintenanceWindow, ...] = ()
 
     def contact(self, contact_id: str) -> Contact | None:
         """The contact whose ``id`` is ``contact_id``, if any."""
@@ -285,10 +312,14 @@ _DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION_HINT = "expected a duration such as '2s', '5m', '1h30m', '7d' or a number of seconds"
+#: The longest duration a setting or a command takes: a hundred years. Anything longer is a
+#: slip (``"1e300"``) that would overflow the calendar once added to a date.
+MAX_DURATION_S = 36500 * 86400.0
 
 
-def parse_duration(value: object) -> float:
-    """``"2s"``, ``"5m"``, ``"1h30m"``, ``"7d"``, ``"500ms"`` or a number → seconds."""
+def parse_duration(value: object, *, at_most: float | None = MAX_DURATION_S) -> float:
+    """``"2s"``, ``"5m"``, ``"1h30m"``, ``"7d"``, ``"500ms"`` or a number → seconds, at most
+    ``at_most`` (None: any finite number, for a caller that handles the overflow itself)."""
     if isinstance(value, bool):
         raise ValueError(_DURATION_HINT)  # noqa: TRY004 (pydantic reports ValueError, not TypeError)
     if isinstance(value, int | float):
@@ -305,6 +336,8 @@ def parse_duration(value: object) -> float:
         raise ValueError(_DURATION_HINT)  # noqa: TRY004 (pydantic reports ValueError, not TypeError)
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(_DURATION_HINT)
+    if at_most is not None and seconds > at_most:
+        raise ValueError(f"expected a duration of at most {_format_duration(at_most)}")
     return seconds
 
 
@@ -362,9 +395,16 @@ def _check_timezone(name: str) -> str:
 
 def _check_regex(pattern: str) -> str:
     try:
-        re.compile(pattern)
+        # a valid pattern that merely draws a FutureWarning ("possible nested set") is valid
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            re.compile(pattern)
     except re.error as exc:
         raise ValueError(f"not a valid regular expression: {exc.msg}") from None
+    except OverflowError:  # a{99999999999}
+        raise ValueError("not a valid regular expression: a repetition count is too large") from None
+    except RecursionError:  # ((((…))))
+        raise ValueError("not a valid regular expression: groups nested too deeply") from None
     return pattern
 
 
@@ -733,6 +773,49 @@ class _StatusPageModel(_Model):
     history_days: Annotated[int, Field(ge=7, le=366)] = 90
 
 
+_CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+
+
+def _check_clock_time(text: str) -> str:
+    if not _CLOCK_TIME.fullmatch(text):
+        raise ValueError("expected a time of day such as '02:00' (24-hour HH:MM)")
+    return text
+
+
+def _check_window_length(seconds: float) -> float:
+    if seconds >= MAINTENANCE_MAX.total_seconds():
+        raise ValueError("a maintenance window lasts less than 7 days")
+    return seconds
+
+
+DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _every_day() -> list[DayName]:
+    return ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _window_days(value: object) -> object:
+    if value == "daily":
+        return list(WEEKDAYS)
+    if isinstance(value, str):
+        # pydantic reports ValueError, not TypeError
+        raise ValueError('expected "daily" or a list of days such as ["sat", "sun"]')  # noqa: TRY004
+    return value
+
+
+class _MaintenanceModel(_Model):
+    name: NonEmpty
+    platforms: list[NonEmpty] = Field(min_length=1)
+    days: Annotated[list[DayName], BeforeValidator(_window_days), Field(min_length=1)] = Field(
+        default_factory=_every_day
+    )
+    start: Annotated[str, AfterValidator(_check_clock_time)]
+    duration: Annotated[PositiveDuration, AfterValidator(_check_window_length)]
+    #: None: ``daemon.timezone``
+    timezone: TimezoneName | None = None
+
+
 class _FileModel(_Model):
     catalog: _CatalogModel = Field(default_factory=_CatalogModel)
     daemon: _DaemonModel = Field(default_factory=_DaemonModel)
@@ -752,6 +835,7 @@ class _FileModel(_Model):
     #: the configuration file's directory; a file that does not exist yet holds no contacts
     contacts_file: NonEmpty | None = None
     status_page: _StatusPageModel = Field(default_factory=_StatusPageModel)
+    maintenance: list[_MaintenanceModel] = Field(default_factory=list)
 
 
 class _ContactsFileModel(_Model):
@@ -792,12 +876,25 @@ class _Problems:
             raise _config_error(message, key=key, source=self.source, more=len(self.found) - 1)
 
 
+#: What may not appear as such in an error's one line: line breaks, control and format
+#: characters (a right-to-left override would garble it), lone surrogates.
+_UNPRINTABLE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
+)
+
+
+def _one_line(text: str) -> str:
+    """``text`` with each character of :data:`_UNPRINTABLE` written as an escape (``\\n``)."""
+    return _UNPRINTABLE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+
+
 def _config_error(
     message: str, *, key: str | None = None, line: int | None = None, source: str, more: int = 0
 ) -> ConfigError:
     if more:
         message += f" (and {more} more)"
-    return ConfigError(message, key=key or None, line=line, source=source)
+    # a key or a value quoted from the file may hold any character: the error stays one line
+    return ConfigError(_one_line(message), key=_one_line(key) if key else None, line=line, source=source)
 
 
 # --------------------------------------------------------------------------- secret references
@@ -824,6 +921,11 @@ class _Resolver:
         self.secrets: set[str] = set()
 
     def tree(self, value: Any, path: tuple[KeyPart, ...], source: str) -> Any:
+        if len(path) > _MAX_NESTING:
+            # dotted keys nest without brackets; no configuration goes near this deep
+            raise _config_error(
+                f"nested more than {_MAX_NESTING} levels deep", key=_key(*path[:_MAX_NESTING]), source=source
+            )
         if isinstance(value, str):
             try:
                 return self.string(value)
@@ -1513,6 +1615,7 @@ def _build(
     routes = _routes(
         model, platforms=all_platforms, channels=channels, templates=templates, problems=problems
     )
+    maintenance = _maintenance_windows(model, platforms=all_platforms, problems=problems)
     problems.raise_if_any()
 
     daemon, probes, notify = _settings(model, resolvers=resolvers, env=env, cwd=cwd)
@@ -1545,7 +1648,40 @@ def _build(
         contacts_file=contacts_source,
         public_contact_points=tuple(model.public_contact_points),
         status_page=status_page,
+        maintenance=tuple(replace(w, timezone=w.timezone or daemon.timezone) for w in maintenance),
     )
+
+
+def _maintenance_windows(
+    model: _FileModel, *, platforms: Sequence[Platform], problems: _Problems
+) -> list[MaintenanceWindow]:
+    """``[[maintenance]]`` → windows; their zone is left empty where ``daemon.timezone`` applies."""
+    known = {p.name for p in platforms} | {p.family for p in platforms if p.family} | {"*"}
+    windows: list[MaintenanceWindow] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(model.maintenance):
+        key = _key("maintenance", index)
+        if not _NAME.fullmatch(entry.name):
+            problems.add(f"{key}.name", "a window name may contain only letters, digits, '_', '-', '.'")
+        if entry.name in seen:
+            problems.add(f"{key}.name", f"duplicate maintenance window name '{entry.name}'")
+        seen.add(entry.name)
+        for platform_index, name in enumerate(entry.platforms):
+            if name not in known:
+                problems.add(f"{key}.platforms[{platform_index}]", f"unknown platform or family '{name}'")
+        hours, minutes = (int(part) for part in entry.start.split(":"))
+        days = (WEEKDAYS.index(day) for day in entry.days)
+        windows.append(
+            MaintenanceWindow(
+                name=entry.name,
+                platforms=tuple(dict.fromkeys(entry.platforms)),
+                days=frozenset(days),
+                start=time(hours, minutes),
+                duration=timedelta(seconds=entry.duration),
+                timezone=entry.timezone or "",
+            )
+        )
+    return windows
 
 
 def _status_page_settings(
@@ -1583,9 +1719,54 @@ def _status_page_settings(
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)\s*$|\s*\(at end of document\)\s*$")
 
 
+#: How deep tables, arrays and inline tables may nest; the deepest real key is 4 levels down.
+_MAX_NESTING = 32
+#: What opens or closes a nesting level, starts a string or a comment, or ends a line.
+_TOML_TOKEN = re.compile(r"""\"\"\"|'''|["'#\[\]{}\n]""")
+#: The rest of a string once its opening quotes are read.
+_TOML_STRING_REST = {
+    '"""': re.compile(r'(?:[^\\]|\\.)*?""""{0,2}', re.DOTALL),  # """a"""" ends in a quote
+    "'''": re.compile(r".*?''''{0,2}", re.DOTALL),
+    '"': re.compile(r'(?:[^"\\\n]|\\.)*"'),
+    "'": re.compile(r"[^'\n]*'"),
+}
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where arrays and inline tables nest deeper than :data:`_MAX_NESTING`, if
+    any: tomllib reads them by recursion, and a few hundred ``[`` exhaust the stack."""
+    depth, line, pos = 0, 1, 0
+    while (token := _TOML_TOKEN.search(text, pos)) is not None:
+        pos = token.end()
+        kind = token[0]
+        if kind == "\n":
+            line += 1
+        elif kind == "#":
+            end = text.find("\n", pos)
+            pos = len(text) if end < 0 else end
+        elif kind in _TOML_STRING_REST:
+            rest = _TOML_STRING_REST[kind].match(text, pos)
+            if rest is None:
+                return None  # an unterminated string: tomllib names its line
+            line += text.count("\n", pos, rest.end())
+            pos = rest.end()
+        elif kind in "[{":
+            depth += 1
+            if depth > _MAX_NESTING:
+                return line
+        else:
+            depth = max(0, depth - 1)
+    return None
+
+
 def _parse_toml(text: str, *, source: str) -> dict[str, Any]:
+    deep_line = _too_deep(text)
+    if deep_line is not None:
+        raise _config_error(f"nested more than {_MAX_NESTING} levels deep", line=deep_line, source=source)
     try:
         return tomllib.loads(text)
+    except RecursionError:  # nesting _too_deep did not see, should there be any
+        raise _config_error(f"nested more than {_MAX_NESTING} levels deep", source=source) from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         match = _TOML_POSITION.search(message)
@@ -1637,13 +1818,16 @@ def load_config(path: Path | None, *, env: Mapping[str, str], cwd: Path | None =
         return parse_config("", source=BUILTIN_SOURCE, env=env, cwd=cwd)
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise _config_error("file not found", source=source) from None
-    except UnicodeDecodeError:
-        raise _config_error("not UTF-8 text", source=source) from None
     except OSError as exc:
         raise _config_error(f"cannot read: {exc.strerror or 'error'}", source=source) from None
+    try:
+        text = data.decode("utf-8-sig")  # an editor's byte order mark is not part of the text
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise _config_error("not UTF-8 text", line=line, source=source) from None
     return parse_config(text, source=source, env=env, cwd=cwd, base_dir=path.parent)
 
 
@@ -1688,6 +1872,8 @@ def _jsonable(value: Any) -> Any:
         return str(value)
     if isinstance(value, timedelta):
         return _format_duration(value.total_seconds())
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
     if isinstance(value, Channel):
         return {
             "ref": value.ref,

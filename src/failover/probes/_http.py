@@ -6,7 +6,8 @@ import contextlib
 import re
 import socket
 import ssl
-from collections.abc import AsyncGenerator, Callable, Iterator
+import zlib
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
@@ -176,22 +177,80 @@ def _pattern(source: str) -> re.Pattern[str]:
     return re.compile(source)
 
 
+#: The content codings a body is decoded from (httpx's own, without brotli or zstandard);
+#: a body in any other is passed on as it came.
+_INFLATE_WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+
+
+def _content_codings(response: httpx.Response) -> list[str]:
+    """The codings of ``Content-Encoding``, in the order they were applied."""
+    listed = (coding.strip().lower() for coding in response.headers.get("content-encoding", "").split(","))
+    return [coding for coding in listed if coding and coding != "identity"]
+
+
+class _Inflater:
+    """One gzip or deflate layer whose output comes at most ``room`` bytes at a time: a
+    small body that inflates to gigabytes (a "zip bomb", maybe gzip within gzip) is never
+    held whole, so the cap on what is read holds for what it inflates to."""
+
+    def __init__(self, coding: str, room: int) -> None:
+        self._coding = coding
+        self._room = room
+        self._inflate = zlib.decompressobj(_INFLATE_WBITS[coding])
+        self._first = coding == "deflate"
+
+    def pieces(self, data: bytes) -> Iterator[bytes]:
+        while True:
+            try:
+                out = self._inflate.decompress(data, self._room)
+            except zlib.error as exc:
+                if self._first:  # deflate comes with its zlib header or without, as httpx allows
+                    self._first = False
+                    self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
+                raise httpx.DecodingError(f"{self._coding}: {exc}") from exc
+            self._first = False
+            data = self._inflate.unconsumed_tail
+            if out:
+                yield out
+            if not data and len(out) < self._room:
+                return
+
+
+def _through(layer: _Inflater, pieces: Iterable[bytes]) -> Iterator[bytes]:
+    for piece in pieces:
+        yield from layer.pieces(piece)
+
+
 async def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
-    """The body up to ``limit`` bytes, and whether there was more."""
+    """The body, decoded, up to ``limit`` bytes, and whether there was more. Reading stops
+    as soon as either what came over the network or what it inflates to passes ``limit``."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) <= limit and "content-encoding" not in response.headers:
         # The common case, read in one go: cheaper than streaming, and no decoder can inflate it.
         return await response.aread(), False
+    codings = _content_codings(response)
+    if not all(coding in _INFLATE_WBITS for coding in codings):
+        codings = []
+    # the last coding applied is undone first
+    layers = [_Inflater(coding, limit + 1) for coding in reversed(codings)]
     chunks: list[bytes] = []
-    size = 0
-    # httpx implements aiter_bytes as an async generator; close it when we stop early.
-    chunks_of = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
-    async with contextlib.aclosing(chunks_of) as stream:
-        async for chunk in stream:
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                return b"".join(chunks)[:limit], True
+    size = received = 0
+    # httpx implements aiter_raw as an async generator; close it when we stop early.
+    raw_chunks = cast("AsyncGenerator[bytes, None]", response.aiter_raw())
+    async with contextlib.aclosing(raw_chunks) as stream:
+        async for raw in stream:
+            received += len(raw)
+            pieces: Iterable[bytes] = (raw,)
+            for layer in layers:
+                pieces = _through(layer, pieces)
+            for piece in pieces:
+                chunks.append(piece)
+                size += len(piece)
+                if size > limit:
+                    return b"".join(chunks)[:limit], True
+            if received > limit:
+                return b"".join(chunks), True
     return b"".join(chunks), False
 
 
@@ -319,9 +378,20 @@ async def fetch_status(
         return Finding(
             outcome=Outcome.status_unreachable, detail=f"HTTP {response.status_code}", phases=phases
         )
-    if truncated:
+    codings = _content_codings(response)
+    unread = [coding for coding in codings if coding not in _INFLATE_WBITS]
+    if unread:
         return Finding(
-            outcome=Outcome.parse_error, detail=f"body over {MAX_STATUS_BYTES} bytes", phases=phases
+            outcome=Outcome.parse_error,
+            detail=f"body in a content-encoding failover does not read: {', '.join(unread)}"[:200],
+            phases=phases,
+        )
+    if truncated:
+        inflated = f" once decoded from {', '.join(codings)}" if codings else ""
+        return Finding(
+            outcome=Outcome.parse_error,
+            detail=f"body over {MAX_STATUS_BYTES / 2**20:g} MiB{inflated}: not read further"[:200],
+            phases=phases,
         )
     reading = read_status(check.format, body, check.components, now)
     return Finding(outcome=reading.outcome, detail=reading.detail, phases=phases)

@@ -17,8 +17,9 @@ Three formats are understood:
   of a major, critical or full outage or of the service being unavailable, else
   status_minor. Entries older than ``max_age`` (when ``now`` is given and the entry is
   dated) are ignored: feeds keep history, and an undated announcement must not stay open
-  forever. Documents with a DTD or entity declarations are refused (parse_error), which
-  rules out entity-expansion bombs without defusedxml.
+  forever. Feeds are parsed with defusedxml: a document declaring entities (the "billion
+  laughs" bomb) or referring to external ones is refused (parse_error), whatever its
+  encoding; a plain ``<!DOCTYPE>`` is allowed and never fetched.
 * **Meta's status JSON** (``metastatus.com/data/orgs.json``, undocumented). Read strictly,
   as observed in public consumers of it: a non-empty JSON *array* of organisations, each an
   object with a string ``id`` (a slug such as ``whatsapp-business-api``), a string ``name``
@@ -31,6 +32,10 @@ Three formats are understood:
 Watched components are matched case-insensitively, surrounding blanks ignored. A watched
 component that the source does not list is a parse_error: the configuration and the source
 disagree, and silence about it is not good news.
+
+Bodies are bytes as served, in the encodings the formats allow (JSON: UTF-8, -16 or -32,
+with or without a byte order mark; XML: as its declaration or byte order mark says). A
+reading's detail quotes the source, cleaned to one printable line.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+
+from defusedxml import ElementTree as SafeET
+from defusedxml import EntitiesForbidden, ExternalReferenceForbidden
 
 from failover.domain import Outcome
 
@@ -60,12 +68,24 @@ MAX_STATUS_BYTES = 2 * 1024 * 1024
 DEFAULT_FEED_MAX_AGE = timedelta(hours=24)
 
 
+#: What a detail quoting the source may not carry: control characters (NUL is refused by
+#: PostgreSQL, a line break splits a log line), bidirectional overrides (they reorder what
+#: a reader sees), lone surrogates (not UTF-8, refused by SQLite).
+_UNPRINTABLE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]+"
+)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StatusReading:
-    """What a status source says: ok, status_minor, status_major or parse_error, and why."""
+    """What a status source says: ok, status_minor, status_major or parse_error, and why.
+    ``detail`` is one printable line, whatever the source wrote."""
 
     outcome: Outcome
     detail: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "detail", _UNPRINTABLE.sub(" ", self.detail))
 
 
 _SEVERITY = {Outcome.ok: 0, Outcome.status_minor: 1, Outcome.status_major: 2}
@@ -89,8 +109,10 @@ def _load_json(body: bytes) -> tuple[object, str]:
         return None, f"body too large ({len(body)} bytes)"
     try:
         return json.loads(body), ""
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        return None, f"not JSON: {type(exc).__name__}"
+    except RecursionError:
+        return None, "not JSON: nested too deeply"
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
+        return None, f"not JSON: {exc}"[:200]
 
 
 # --- Atlassian Statuspage v2 ---------------------------------------------------------------
@@ -156,7 +178,6 @@ def parse_statuspage(body: bytes, components: Sequence[str] = ()) -> StatusReadi
 # --- RSS 2.0 and Atom ------------------------------------------------------------------------
 
 _ATOM = "{http://www.w3.org/2005/Atom}"
-_FORBIDDEN_XML = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _TAGS = re.compile(r"<[^>]*>")
 _STATUS_WORD = re.compile(
     r"\b(resolved|completed|postmortem|investigating|identified|monitoring|update|"
@@ -246,12 +267,16 @@ def parse_feed(
     """Read an RSS 2.0 or Atom incident feed (heuristics in the module docstring)."""
     if len(body) > MAX_STATUS_BYTES:
         return _error(f"body too large ({len(body)} bytes)")
-    if _FORBIDDEN_XML.search(body):
-        return _error("feed declares a DTD or entities; refused")
     try:
-        root = ET.fromstring(body)  # noqa: S314  # DTDs and entities are refused above
-    except (ET.ParseError, ValueError, LookupError, RecursionError) as exc:
-        return _error(f"not XML: {type(exc).__name__}")
+        root: ET.Element = SafeET.fromstring(body, forbid_dtd=False)
+    except EntitiesForbidden:
+        return _error("feed declares entities; refused")
+    except ExternalReferenceForbidden:
+        return _error("feed refers to external entities; refused")
+    except RecursionError:
+        return _error("not XML: nested too deeply")
+    except (ET.ParseError, ValueError, LookupError) as exc:  # a bad or unknown encoding included
+        return _error(f"not XML: {exc}"[:200])
     entries = _entries(root)
     if entries is None:
         return _error(f"not an RSS 2.0 or Atom feed (root {root.tag[:60]})")
