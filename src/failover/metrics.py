@@ -43,6 +43,7 @@ failover_round_duration_seconds                    histogram  —
 failover_last_round_timestamp_seconds              gauge      —
 failover_round_interval_seconds                    gauge      platform
 failover_alerts_ignored_total                      counter    reason
+failover_maintenance_active                        gauge      window
 process_*                                          (various)  — (prometheus_client's process collector)
 python_info                                        gauge      implementation, version, major, minor, …
 =================================================  =========  ==============================
@@ -248,6 +249,11 @@ class Metrics:
         def histogram(name: str, doc: str, labels: tuple[str, ...], buckets: tuple[float, ...]) -> Histogram:
             return Histogram(name, doc, labels, registry=registry, buckets=buckets)
 
+        self.maintenance_active_gauge = gauge(
+            "failover_maintenance_active",
+            "1 while the recurring maintenance window is in force, else 0.",
+            ("window",),
+        )
         self.build_info = gauge(
             "failover_build_info", "Always 1; the labels name the running build.", ("version", "python")
         )
@@ -518,6 +524,13 @@ class Metrics:
     def alert_ignored(self, reason: AlertIgnored) -> None:
         """Count one alert the webhook ignored."""
         self.alerts_ignored.labels(reason=AlertIgnored(reason).value).inc()
+
+    # --- maintenance windows ----------------------------------------------------------------
+
+    def maintenance_active(self, windows: Mapping[str, bool]) -> None:
+        """Whether each configured maintenance window (by name) is in force."""
+        for window, active in windows.items():
+            self.maintenance_active_gauge.labels(window=name_label(window)).set(1 if active else 0)
 
     # --- rounds -------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from failover.cli import _config_cmds as _config_cmds
 from failover.cli import _contacts_cmds as _contacts_cmds
 from failover.cli import _daemon_cmds as _daemon_cmds
 from failover.cli import _journal_cmds as _journal_cmds
+from failover.cli import _maintenance_cmds as _maintenance_cmds
 from failover.cli import _manpage as _manpage
 from failover.cli import _notify_cmds as _notify_cmds
 from failover.cli import _status_page_cmds as _status_page_cmds

@@ -72,6 +72,8 @@ class SetAsideReason(enum.StrEnum):
     incident_resolved = "incident_resolved"
     #: (outbox) a silence in force holds the incident's notices
     silenced = "silenced"
+    #: (outbox) the incident opened and resolved within a maintenance window
+    maintenance = "maintenance"
     #: (outbox) the contact or shared channel is no longer configured
     recipient_gone = "recipient_gone"
     #: (outbox) the template does not render any more
