@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -36,7 +37,7 @@ from failover.service._status_page import (
     read_snapshot,
     write_site,
 )
-from failover.status_page import Site
+from failover.status_page import Site, days_observed
 from failover.store import NoticeDraft, Store
 from tests.kit import free_port
 from tests.status_page.conftest import site_config
@@ -195,6 +196,47 @@ class TestWatchedDays:
             "whatsapp": {NOW - timedelta(hours=1), NOW - timedelta(hours=2)},
             "signal": {NOW - timedelta(hours=2)},
         }
+
+    def test_the_spans_holding_a_watched_hour_per_target(self, store: Store) -> None:
+        """The store tells, per target asked for, which spans between the edges hold a
+        watched hour: an hour on an edge belongs to the span it begins; hours before the
+        first edge or after the last, and targets not asked for, are left out."""
+        edges = [NOW - timedelta(hours=h) for h in (48, 24, 12, 0)]
+        for hours_ago in (60, 30, 24, 1):
+            observe(store, "whatsapp", NOW - timedelta(hours=hours_ago, minutes=-10))
+        observe(store, "signal", NOW - timedelta(hours=13, minutes=-10))
+        observe(store, "telegram", NOW - timedelta(hours=13, minutes=-10))
+        store.roll_up(NOW + timedelta(hours=1))
+        observe(store, "whatsapp", NOW + timedelta(minutes=10))  # after the last edge
+        store.roll_up(NOW + timedelta(hours=2))
+        assert store.watched_spans({"whatsapp", "signal", "instagram"}, edges=edges) == {
+            "whatsapp": {0, 1, 2},
+            "signal": {1},
+        }
+        assert store.watched_spans({"whatsapp"}, edges=edges[:1]) == {}
+        assert store.newest_watched_hour(since=edges[0]) == NOW
+        assert store.newest_watched_hour(since=NOW + timedelta(hours=1)) is None
+
+    @pytest.mark.parametrize("timezone", ["Europe/Paris", "Asia/Kathmandu", "UTC"])
+    def test_the_days_read_are_those_of_the_hours_in_the_time_zone(self, store: Store, timezone: str) -> None:
+        """Read in days, the watched days are exactly the days (in the zone) of the watched
+        hours, across a change of summer time and at a first build as at the next ones."""
+        now = datetime(2021, 11, 2, 18, 0, tzinfo=UTC)
+        since = datetime(2021, 10, 25, 22, 0, tzinfo=UTC)
+        hours = [*range(0, 24 * 8, 5), 171, 172, 173]
+        for hour in hours:
+            observe(store, "whatsapp", since + timedelta(hours=hour, minutes=15))
+        observe(store, "signal", since + timedelta(hours=140, minutes=15))
+        store.roll_up(now - timedelta(hours=12))
+        observed = ObservedDays()
+        observed.refresh(store, since=since, timezone=timezone, targets=["whatsapp", "signal"])
+        zone = ZoneInfo(timezone)
+        assert observed.days == days_observed(store.watched_hours(since=since), zone=zone)
+        observe(store, "whatsapp", now - timedelta(hours=2))
+        store.roll_up(now)
+        observed.refresh(store, since=since, timezone=timezone, targets=["whatsapp", "signal"])
+        assert observed.days == days_observed(store.watched_hours(since=since), zone=zone)
+        assert observed.read_until == now - timedelta(hours=1)
 
     def test_the_daemon_reads_only_the_hours_rolled_up_since_its_last_build(
         self, store: Store, config: Config

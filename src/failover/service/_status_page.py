@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -33,7 +33,7 @@ from failover.detect import JudgeState, health_of
 from failover.domain import Incident, IncidentEvent, IncidentKind, Visibility
 from failover.errors import FailoverError
 from failover.logs import get_logger
-from failover.notify import builtin_template, format_duration, format_time, render_notice
+from failover.notify import builtin_template, format_duration, format_time, manual_message, render_notice
 from failover.service._status_http import Listener, StatusPageListenError, StatusSiteApp, serve_site
 from failover.status_page import (
     PlatformNow,
@@ -42,7 +42,6 @@ from failover.status_page import (
     SiteFile,
     Snapshot,
     build_site,
-    days_observed,
     window_days,
 )
 from failover.store import NoticeState, Store
@@ -108,7 +107,8 @@ class NotifierWording:
     def _render(
         self, incident: Incident, event: IncidentEvent, *, language: str, now: datetime, alternatives: bool
     ) -> PublicText:
-        message = incident.message
+        # the operator's words written for this page's language, else for every language
+        message = manual_message(language, message=incident.message, messages=dict(incident.messages))
         if message and any(value in message for value in self._private):
             message = ""
         rendered = render_notice(
@@ -155,27 +155,39 @@ def _zone(name: str) -> ZoneInfo:
 @dataclass(slots=True)
 class ObservedDays:
     """The days each platform was watched, as the hourly rollups show, read once and then
-    only for the hours rolled up since (a daemon publishes every few minutes; the window's
-    rollups are read in full only at its first build)."""
+    only for the hours rolled up since (a daemon publishes every few minutes; the window is
+    read in full only at its first build, and again when the time zone or the platforms
+    change). The store answers one row per platform and day, not one per hour."""
 
     timezone: str = "UTC"
+    targets: frozenset[str] = frozenset()
     days: dict[str, set[date]] = field(default_factory=dict)
     #: the hour after the newest rollup read: what comes later is not rolled up yet
     read_until: datetime | None = None
 
-    def refresh(self, store: Store, *, since: datetime, timezone: str) -> None:
-        if timezone != self.timezone:
-            self.timezone, self.days, self.read_until = timezone, {}, None
+    def refresh(self, store: Store, *, since: datetime, timezone: str, targets: Collection[str]) -> None:
+        wanted = frozenset(targets)
+        if timezone != self.timezone or wanted != self.targets:
+            self.timezone, self.targets, self.days, self.read_until = timezone, wanted, {}, None
+        zone = _zone(timezone)
         start = since if self.read_until is None else max(since, self.read_until)
-        hours = store.watched_hours(since=start)
-        for target, seen in days_observed(hours, zone=_zone(timezone)).items():
-            self.days.setdefault(target, set()).update(seen)
-        if hours:
-            newest = max(max(seen) for seen in hours.values()) + _HOUR
-            self.read_until = newest if self.read_until is None else max(self.read_until, newest)
-        first_day = since.astimezone(_zone(timezone)).date()
+        newest = store.newest_watched_hour(since=start)
+        if newest is not None:
+            first, last = start.astimezone(zone).date(), newest.astimezone(zone).date()
+            days = [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+            # each day from its midnight in the zone (the first from ``start``) to the next
+            edges = [start, *(_midnight(day + timedelta(days=1), zone) for day in days)]
+            for target, spans in store.watched_spans(wanted, edges=edges).items():
+                self.days.setdefault(target, set()).update(days[index] for index in spans)
+            until = newest + _HOUR
+            self.read_until = until if self.read_until is None else max(self.read_until, until)
+        first_day = since.astimezone(zone).date()
         for seen in self.days.values():
             seen.difference_update([day for day in seen if day < first_day])
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 def read_snapshot(
@@ -195,7 +207,9 @@ def read_snapshot(
     first_day = window_days(now, days=config.status_page.history_days, zone=zone)[0]
     since = datetime.combine(first_day, datetime.min.time(), tzinfo=zone)
     observed = observed if observed is not None else ObservedDays()
-    observed.refresh(store, since=since, timezone=config.daemon.timezone)
+    observed.refresh(
+        store, since=since, timezone=config.daemon.timezone, targets=[p.name for p in config.platforms]
+    )
     platforms = []
     for platform in config.platforms:
         status = health_of(state, platform.name)
