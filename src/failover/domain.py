@@ -346,6 +346,8 @@ class Incident:
 
     ``key`` is deterministic (scope, name, opening time) so that the same decision
     replayed after a crash never opens a second incident; ``id`` is the store's number.
+    ``message`` is the operator's text for every language, ``messages`` their texts
+    written for one language each, as ``(language, text)`` pairs ordered by language.
     """
 
     key: str
@@ -359,6 +361,7 @@ class Incident:
     evidence: tuple[str, ...] = ()
     cause: str = ""
     message: str = ""
+    messages: tuple[tuple[str, str], ...] = ()
     id: int | None = None
 
     @property

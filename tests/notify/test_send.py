@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import queue
 import random
+import re
 import socket
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from failover.notify import (
     RenderedNotice,
     SendResult,
     builtin_template,
+    inert_mentions,
 )
 from failover.notify._render import render_notice
 from tests.kit import FakeMastodon, FakeSignal, HttpTarget, SmtpSink
@@ -219,6 +221,21 @@ def mastodon_url(fake: FakeMastodon, query: str = "") -> str:
     return f"mastodon://s3cr3t-token@127.0.0.1:{port}/{query}"
 
 
+#: The mentions a Mastodon server finds in a status's text, and delivers a direct message
+#: to or notifies (its ``Account::MENTION_RE``, with ``[[:word:]]`` written ``\w``).
+SERVER_MENTION = re.compile(r"(?<![=/\w])@([a-z0-9_]+(?:[.-]+[a-z0-9_]+)*(?:@\w+(?:[.-]+\w+)*)?)", re.I)
+#: An operator's words naming other accounts in every way a server reads a mention,
+#: beside an e-mail address and a profile's URL, which are none.
+MENTIONING = RenderedNotice(
+    subject="Ask @carol for the new number",
+    body=(
+        "Write to @alice@example.social or (@dave.smith), cc:@erin; "
+        "mail contact@example.org, see https://example.social/@frank\n"
+    ),
+    language="en",
+)
+
+
 class TestMastodon:
     """Public notices post publicly; private ones are direct messages or refused."""
 
@@ -243,6 +260,45 @@ class TestMastodon:
         (status,) = fake_mastodon.statuses
         assert status["visibility"] == "direct"
         assert status["status"].startswith("@bob")
+
+    async def test_a_direct_message_mentions_its_recipient_alone(self, fake_mastodon: FakeMastodon) -> None:
+        """A direct message reaches every account its text mentions: the words keep every
+        name, and the one mention the server reads is the recipient's."""
+        channel = Channel(
+            ref="contacts[0].channels[0]", url=mastodon_url(fake_mastodon, "@bob?visibility=direct")
+        )
+        async with ApprisePlugins(max_workers=1) as sender:
+            result = await sender.send(channel, MENTIONING, visibility=Visibility.private)
+        assert result.ok
+        (status,) = fake_mastodon.statuses
+        assert status["visibility"] == "direct"
+        assert SERVER_MENTION.findall(status["status"]) == ["bob"]
+        assert status["status"].startswith("@bob ")
+        shown = status["status"].replace("\u2060", "")
+        for words in ("@carol", "@alice@example.social", "(@dave.smith)", "cc:@erin", "contact@example.org"):
+            assert words in shown
+
+    async def test_a_public_post_mentions_nobody(self, fake_mastodon: FakeMastodon) -> None:
+        channel = Channel(
+            ref="channels.announce", url=mastodon_url(fake_mastodon), visibility=Visibility.public
+        )
+        async with ApprisePlugins(max_workers=1) as sender:
+            result = await sender.send(channel, MENTIONING, visibility=Visibility.public)
+        assert result.ok
+        (status,) = fake_mastodon.statuses
+        assert status["visibility"] == "public"
+        assert SERVER_MENTION.findall(status["status"]) == []
+        assert "https://example.social/@frank" in status["status"]
+
+    def test_a_mention_made_inert_reads_the_same(self) -> None:
+        """Only a word joiner is added, after each '@' that starts a mention; applying it
+        twice changes nothing more."""
+        text = "@a, x@b.org, =@c, /@d, @@e, (@f@g.h)"
+        inert = inert_mentions(text)
+        assert inert.replace("\u2060", "") == text
+        assert inert == "@\u2060a, x@b.org, =@c, /@d, @@\u2060e, (@\u2060f@g.h)"
+        assert inert_mentions(inert) == inert
+        assert SERVER_MENTION.findall(inert) == []
 
     async def test_a_private_channel_without_direct_visibility_is_refused(
         self, fake_mastodon: FakeMastodon

@@ -42,10 +42,11 @@ from failover.notify._render import (
     in_language,
     join_words,
     language_gaps,
+    manual_message,
     render_notice,
     validate_template,
 )
-from failover.notify._send import ApprisePlugins, Sender, SendResult
+from failover.notify._send import ApprisePlugins, Sender, SendResult, inert_mentions
 from failover.notify._texts import BUILTIN_TEMPLATES, TEST_TEMPLATE, builtin_template
 
 __all__ = [
@@ -84,8 +85,10 @@ __all__ = [
     "format_time",
     "in_language",
     "ineligibility",
+    "inert_mentions",
     "join_words",
     "language_gaps",
+    "manual_message",
     "mastodon_visibility",
     "public_text_problems",
     "redact_channel",

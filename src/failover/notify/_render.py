@@ -38,6 +38,7 @@ __all__ = [
     "in_language",
     "join_words",
     "language_gaps",
+    "manual_message",
     "render_notice",
     "validate_template",
 ]
@@ -186,14 +187,31 @@ def _message_in(message: str | Mapping[str, str], language: str) -> str:
     return found[1] if found is not None else ""
 
 
+def manual_message(language: str, *, message: str = "", messages: Mapping[str, str] | None = None) -> str:
+    """The operator's words a reader of ``language`` gets: the text written for their
+    language (or its base language) in ``messages``, else ``message`` (the text for every
+    language), else another language's as :func:`in_language` falls back (better another
+    language than nothing); empty when there is no text at all."""
+    written = {lang: text for lang, text in (messages or {}).items() if text}
+    own = written.get(language) or written.get(language.split("-", maxsplit=1)[0])
+    if own:
+        return own
+    if message:
+        return message
+    found = in_language(written, language)
+    return found[1] if found is not None else ""
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LanguageGap:
     """Something written per language but not in ``language``: its readers get the text
-    of ``used`` instead, or nothing when ``used`` is None."""
+    of ``used`` instead, or nothing when ``used`` is None. For a template (``what`` is
+    ``"template"``), ``template`` names it."""
 
     language: str
-    what: Literal["alternatives", "message"]
+    what: Literal["alternatives", "message", "template"]
     used: str | None
+    template: str | None = None
 
 
 def _gap(
@@ -257,7 +275,11 @@ def _variables(
         else incident.name[:1].upper() + incident.name[1:]
     )
     if message is None:
-        message = incident.message if incident.kind is IncidentKind.manual else ""
+        message = (
+            manual_message(language, message=incident.message, messages=dict(incident.messages))
+            if incident.kind is IncidentKind.manual
+            else ""
+        )
     variables: dict[str, Any] = {
         "platforms": platforms,
         "platform": platforms[0] if platforms else incident.name,
@@ -320,6 +342,12 @@ def render_notice(
         body = _compile(text.body).render(variables)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"template {template.name!r} ({used_language}): {exc}") from exc
+    except Exception as exc:
+        # A template is the operator's code (1 // 0, "a" + 1 …). Only the kind is said:
+        # the exception's own words may quote a contact's data.
+        raise TemplateError(
+            f"template {template.name!r} ({used_language}) failed: {type(exc).__name__}"
+        ) from exc
     return RenderedNotice(subject=" ".join(subject.split()), body=body.strip() + "\n", language=used_language)
 
 

@@ -29,6 +29,12 @@ A failure is temporary unless the other side said no for good, by its protocol: 
 other than 408, 425 and 429 (5xx, those three and connection errors are temporary). Where
 apprise's result is all there is (no HTTP status in its log), a failure is temporary:
 the dispatcher retries it until ``give_up_after``, so a doubt never loses a notice.
+
+Mastodon delivers a direct message to every account it mentions, and notifies every
+account a public post mentions: an ``@someone@instance`` in an operator's words would
+make ``someone`` a recipient. Every mention in a Mastodon notice's text is made inert
+(:func:`inert_mentions`); the one live mention of a direct message is its recipient's,
+which apprise puts in front of the text.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from failover.domain import Channel, Visibility
@@ -54,11 +60,18 @@ if TYPE_CHECKING:
     # imported at the first e-mail (see failover.notify._mail)
     from failover.notify._mail import MailRoute, SmtpPool
 
-__all__ = ["ApprisePlugins", "SendResult", "Sender"]
+__all__ = ["ApprisePlugins", "SendResult", "Sender", "inert_mentions"]
 
 _MAIL_SCHEMES = frozenset({"mailto", "mailtos"})
 _MASTODON_SCHEMES = frozenset({"mastodon", "mastodons", "toot", "toots"})
 _HTTP_CODE = re.compile(r"\berror=(\d{3})\b")
+#: Where a Mastodon server reads a mention: an '@' that follows no letter, digit, '_', '='
+#: or '/' (so an e-mail address or a profile's URL is none) and precedes a username's
+#: first character. apprise's own mention detection is narrower.
+_MASTODON_MENTION = re.compile(r"(?<![=/\w])@(?=[A-Za-z0-9_])")
+#: U+2060 WORD JOINER: invisible, and no username character, so the '@' it follows starts
+#: no mention while the text reads the same
+_WORD_JOINER = "\u2060"
 
 
 #: HTTP 4xx statuses that say "later", not "never"
@@ -89,6 +102,12 @@ class Sender(Protocol):
     async def send(self, channel: Channel, notice: RenderedNotice, *, visibility: Visibility) -> SendResult:
         """Deliver ``notice`` through ``channel``; never raises for a delivery failure."""
         ...
+
+
+def inert_mentions(text: str) -> str:
+    """``text`` with every Mastodon mention made inert (a word joiner after its ``@``): it
+    reads the same, and reaches and notifies nobody."""
+    return _MASTODON_MENTION.sub("@" + _WORD_JOINER, text)
 
 
 def _apprise_failure(scheme: str, result: Any) -> SendResult:
@@ -166,6 +185,11 @@ class ApprisePlugins:
                 route = self._mail_route(channel)
                 return await self._run(self._send_mail, self._smtp_pool(), route, notice)
             service = self._service(channel)
+            if scheme in _MASTODON_SCHEMES:
+                # apprise sends the subject as the status's first line
+                notice = replace(
+                    notice, subject=inert_mentions(notice.subject), body=inert_mentions(notice.body)
+                )
             return await self._run(self._send_apprise, scheme, service, notice)
         except ChannelRefusedError as exc:
             return SendResult(ok=False, error=str(exc), refused=True)
