@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from failover.cli._main import config_option, fail, load_configuration, main
+from failover.cli._main import config_option, fail, load_configuration, main, operator_name
 from failover.config import parse_duration
 from failover.errors import ConfigError, StoreError
 from failover.service import (
@@ -23,12 +23,12 @@ from failover.service import (
 
 def _duration(value: str) -> timedelta:
     try:
-        seconds = parse_duration(value)
+        duration = timedelta(seconds=parse_duration(value))
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if seconds <= 0:
-        raise click.BadParameter("expected a positive duration")
-    return timedelta(seconds=seconds)
+        raise click.BadParameter(str(exc), param_hint="'--for'") from None
+    if duration <= timedelta(0):  # also what rounds to nothing, such as 1e-300
+        raise click.BadParameter("expected a positive duration", param_hint="'--for'")
+    return duration
 
 
 @main.command()
@@ -41,7 +41,14 @@ def silence(name: str, duration: str, reason: str, config_path: Path | None) -> 
     they are recorded as silenced and not sent. Manual failovers still go out."""
     config = load_configuration(config_path)
     try:
-        added = add_silence(config, name, duration=_duration(duration), reason=reason, now=utc_now())
+        added = add_silence(
+            config,
+            name,
+            duration=_duration(duration),
+            reason=reason,
+            now=utc_now(),
+            created_by=operator_name(),
+        )
     except (ConfigError, StoreError) as exc:
         fail(str(exc))
     click.echo(f"silence #{added.id} on {added.name} until {added.until:%Y-%m-%d %H:%M} UTC")

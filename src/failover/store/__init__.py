@@ -8,11 +8,13 @@ every time is timezone-aware UTC; every failure is a ``StoreError``.
 
 from failover.store._store import NOTE_PREFIX, Store
 from failover.store._values import (
+    ActionKind,
     Claims,
     ConnectivityEvent,
     ConnectivityEventKind,
     DeliveryOutcome,
     HourlyRollup,
+    IncidentAction,
     JournalEntry,
     Notice,
     NoticeDraft,
@@ -23,11 +25,13 @@ from failover.store._values import (
 
 __all__ = [
     "NOTE_PREFIX",
+    "ActionKind",
     "Claims",
     "ConnectivityEvent",
     "ConnectivityEventKind",
     "DeliveryOutcome",
     "HourlyRollup",
+    "IncidentAction",
     "JournalEntry",
     "Notice",
     "NoticeDraft",

@@ -28,6 +28,7 @@ __all__ = [
     "daemon_lock",
     "declare_postgresql_options",
     "deliveries",
+    "incident_actions",
     "incidents",
     "judge_state",
     "metadata",
@@ -128,6 +129,9 @@ incidents = Table(
     Column("evidence", Json, nullable=False),
     Column("cause", Text(), nullable=False),
     Column("message", Text(), nullable=False),
+    # the operator's texts written for one language each, {"fr": "...", "en": "..."}
+    # (migration 0004); NULL when there are none
+    Column("messages", Json, nullable=True),
     Index(None, "opened_at"),
 )
 
@@ -212,7 +216,28 @@ silences = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("until", UTCDateTime(), nullable=False),
     Column("reason", String(500), nullable=False),
+    # who set the silence: an operator's user name, "api" (migration 0005); NULL before
+    Column("created_by", String(200), nullable=True),
     Index(None, "until"),
+)
+
+#: what was done about an incident, by whom and when (migration 0005): the journal of
+#: actions. ``actor`` is an operator's user name, ``api``, ``alertmanager``; it is for the
+#: journal only and never reaches a notice.
+incident_actions = Table(
+    "incident_actions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("incident_id", Integer(), ForeignKey("incidents.id"), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("text", Text(), nullable=False),
+    CheckConstraint(
+        "kind IN ('triggered', 'updated', 'resolved', 'cancelled', 'note', 'silenced', 'attached')",
+        name="kind",
+    ),
+    Index(None, "incident_id", "at"),
 )
 
 daemon_lock = Table(

@@ -4,13 +4,32 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from sqlalchemy import Connection, Engine, RowMapping, and_, case, delete, func, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    RowMapping,
+    String,
+    and_,
+    case,
+    column,
+    delete,
+    exists,
+    func,
+    null,
+    or_,
+    select,
+    text,
+    true,
+    update,
+    values,
+)
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql.schema import Table
 
@@ -32,12 +51,15 @@ from failover.store import _schema as t
 from failover.store._engine import WRITE, connect, scrub, translate_errors
 from failover.store._migrate import upgrade_to_head
 from failover.store._rollup import HOUR, aggregate, floor_hour
+from failover.store._types import UTCDateTime
 from failover.store._values import (
+    ActionKind,
     Claims,
     ConnectivityEvent,
     ConnectivityEventKind,
     DeliveryOutcome,
     HourlyRollup,
+    IncidentAction,
     JournalEntry,
     Notice,
     NoticeDraft,
@@ -52,6 +74,8 @@ __all__ = ["CLAIM_LEASE", "NOTE_PREFIX", "Store"]
 CLAIM_LEASE = timedelta(seconds=60)
 #: values per ``IN (…)`` list: well under every backend's limit on bound parameters
 _CHUNK = 500
+#: incidents.id is an INTEGER, 32 bits in PostgreSQL: no incident has a larger number
+_MAX_INCIDENT_ID = 2**31 - 1
 _Item = TypeVar("_Item")
 
 #: Evidence lines that start with this are notes added by :meth:`Store.note_incident` (an
@@ -257,6 +281,7 @@ class Store:
         state: Mapping[str, Any] | None = None,
         connectivity_events: Sequence[ConnectivityEvent] = (),
         notices: Sequence[NoticeDraft] = (),
+        actions: Mapping[str, Sequence[IncidentAction]] | None = None,
     ) -> tuple[Incident, ...]:
         """Write one decision of the judge in one transaction: all of it or nothing.
 
@@ -271,6 +296,7 @@ class Store:
         says so). Replaying a decision therefore changes nothing.
         Returns the decision's incidents as stored, with ids, once each in order of first
         mention. ``at`` is the decision's time: the snapshot's and the notices' creation time.
+        ``actions`` (by incident key) enter the incidents' journal of actions.
         """
         for draft in notices:
             if draft.channel_ref is not None and "://" in draft.channel_ref:
@@ -309,6 +335,15 @@ class Store:
                 )
             if notices:
                 self._queue_notices(conn, at, notices, ids)
+            for key, done in (actions or {}).items():
+                incident_id = ids.get(key)
+                if incident_id is None:
+                    incident_id = conn.execute(
+                        select(t.incidents.c.id).where(t.incidents.c.key == key)
+                    ).scalar()
+                if incident_id is None:
+                    raise StoreError(f"cannot record actions: no incident with key {key!r}")
+                self._insert_actions(conn, incident_id, done)
             if not ids:
                 return ()
             rows = conn.execute(select(t.incidents).where(t.incidents.c.key.in_(list(ids))))
@@ -318,9 +353,15 @@ class Store:
     def _upsert_incident(self, conn: Connection, incident: Incident) -> int:
         c = t.incidents.c
         evidence = list(incident.evidence)
-        stored = conn.execute(select(c.evidence).where(c.key == incident.key).with_for_update()).scalar()
-        if stored:
-            evidence += [line for line in stored if line.startswith(NOTE_PREFIX) and line not in evidence]
+        stored = conn.execute(
+            select(c.evidence, c.messages).where(c.key == incident.key).with_for_update()
+        ).one_or_none()
+        if stored is not None and stored.evidence:
+            evidence += [
+                line for line in stored.evidence if line.startswith(NOTE_PREFIX) and line not in evidence
+            ]
+        # the operator's texts per language stay once written (the judge's rewrites carry none)
+        messages = dict(incident.messages) or (stored.messages if stored is not None else None)
         stmt = self._insert(t.incidents).values(
             key=incident.key,
             scope=incident.scope.value,
@@ -333,6 +374,7 @@ class Store:
             evidence=evidence,
             cause=incident.cause,
             message=incident.message,
+            messages=messages or null(),
         )
         new = stmt.excluded
         stmt = stmt.on_conflict_do_update(
@@ -347,6 +389,7 @@ class Store:
                 "resolved_at": func.coalesce(c.resolved_at, new.resolved_at),
                 "cause": case((new.cause != "", new.cause), else_=c.cause),
                 "message": case((new.message != "", new.message), else_=c.message),
+                "messages": new.messages,
             },
         )
         return int(conn.execute(stmt.returning(c.id)).scalar_one())
@@ -363,6 +406,55 @@ class Store:
                 return False
             conn.execute(update(t.incidents).where(c.id == incident_id).values(evidence=[*evidence, line]))
         return True
+
+    # -- the journal of actions -------------------------------------------------------------
+
+    def record_action(self, incident_id: int, action: IncidentAction) -> bool:
+        """Add ``action`` to an incident's journal of actions; False when there is no such
+        incident."""
+        if not 0 < incident_id <= _MAX_INCIDENT_ID:
+            return False
+        with self._translate("cannot record an action"), self._writer.begin() as conn:
+            found = conn.execute(select(t.incidents.c.id).where(t.incidents.c.id == incident_id)).scalar()
+            if found is None:
+                return False
+            self._insert_actions(conn, incident_id, [action])
+        return True
+
+    def actions(self, incident_ids: Sequence[int]) -> dict[int, tuple[IncidentAction, ...]]:
+        """The journal of actions of each incident, oldest first (by time, then as written);
+        incidents without any are left out."""
+        a = t.incident_actions.c
+        found: dict[int, list[IncidentAction]] = {}
+        with self._translate("cannot read the journal of actions"), self._engine.connect() as conn:
+            for chunk in _chunks(sorted(set(incident_ids))):
+                query = (
+                    select(a.incident_id, a.at, a.actor, a.kind, a.text)
+                    .where(a.incident_id.in_(list(chunk)))
+                    .order_by(a.incident_id, a.at, a.id)
+                )
+                for row in conn.execute(query):
+                    found.setdefault(int(row.incident_id), []).append(
+                        IncidentAction(at=row.at, actor=row.actor, kind=ActionKind(row.kind), text=row.text)
+                    )
+        return {incident_id: tuple(done) for incident_id, done in found.items()}
+
+    def _insert_actions(self, conn: Connection, incident_id: int, actions: Sequence[IncidentAction]) -> None:
+        if not actions:
+            return
+        conn.execute(
+            t.incident_actions.insert(),
+            [
+                {
+                    "incident_id": incident_id,
+                    "at": _utc(action.at),
+                    "actor": action.actor[:200],
+                    "kind": action.kind.value,
+                    "text": action.text,
+                }
+                for action in actions
+            ],
+        )
 
     def _insert_transitions(self, conn: Connection, transitions: Sequence[Transition]) -> None:
         c = t.transitions.c
@@ -436,6 +528,8 @@ class Store:
 
     def incident(self, id_or_key: int | str) -> Incident | None:
         """One incident by its number or its key."""
+        if isinstance(id_or_key, int) and not 0 < id_or_key <= _MAX_INCIDENT_ID:
+            return None  # PostgreSQL refuses to compare the column with a larger number
         c = t.incidents.c
         where = c.key == id_or_key if isinstance(id_or_key, str) else c.id == id_or_key
         with self._translate("cannot read an incident"), self._engine.connect() as conn:
@@ -468,6 +562,7 @@ class Store:
             query = query.where(or_(c.resolved_at.is_(None), c.resolved_at >= since))
         with self._translate("cannot read the journal"), self._engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
+        actions = self.actions([int(row["id"]) for row in rows])
         entries: list[JournalEntry] = []
         for row in rows:
             incident = _incident(row)
@@ -483,6 +578,7 @@ class Store:
                     + int(row["silenced"] or 0)
                     + int(row["cancelled"] or 0),
                     notices_pending=int(row["pending"] or 0) + int(row["sending"] or 0),
+                    actions=actions.get(int(row["id"]), ()),
                 )
             )
         return entries
@@ -607,6 +703,44 @@ class Store:
             for target, hour in conn.execute(query):
                 hours.setdefault(target, set()).add(hour)
         return hours
+
+    def watched_spans(self, targets: Collection[str], *, edges: Sequence[datetime]) -> dict[str, set[int]]:
+        """Per target of ``targets``, the spans ``i`` (from ``edges[i]`` up to ``edges[i + 1]``,
+        ``edges`` in time order) holding an hour rolled up with at least one observation:
+        :meth:`watched_hours` cut into days (status page). One row per target and span,
+        answered from the ``(target, hour)`` index, so that a daemon's first build does not
+        read a row per hour of its 90 days."""
+        if len(edges) < 2 or not targets:
+            return {}
+        c = t.rollups.c
+        spans = (
+            values(column("i", Integer()), column("start", UTCDateTime()), column("stop", UTCDateTime()))
+            .data([(i, edges[i], edges[i + 1]) for i in range(len(edges) - 1)])
+            .cte("spans")
+        )
+        names = values(column("target", String())).data([(name,) for name in sorted(targets)]).cte("names")
+        query = (
+            select(names.c.target, spans.c.i)
+            .select_from(names.join(spans, true()))
+            .where(
+                exists().where(
+                    c.target == names.c.target, c.hour >= spans.c.start, c.hour < spans.c.stop, c.count > 0
+                )
+            )
+        )
+        found: dict[str, set[int]] = {}
+        with self._translate("cannot read rollups"), self._engine.connect() as conn:
+            for target, index in conn.execute(query):
+                found.setdefault(target, set()).add(index)
+        return found
+
+    def newest_watched_hour(self, *, since: datetime) -> datetime | None:
+        """The newest hour from ``since`` on rolled up with at least one observation, if any."""
+        c = t.rollups.c
+        query = select(c.hour).where(c.hour >= since, c.count > 0).order_by(c.hour.desc()).limit(1)
+        with self._translate("cannot read rollups"), self._engine.connect() as conn:
+            newest: datetime | None = conn.execute(query).scalar()
+        return newest
 
     def prune(self, *, now: datetime, keep: timedelta) -> PruneReport:
         """Roll up, then delete raw observations older than ``keep`` (never any not yet
@@ -899,15 +1033,31 @@ class Store:
 
     # -- silences --------------------------------------------------------------------------
 
-    def add_silence(self, *, name: str, until: datetime, reason: str, now: datetime) -> Silence:
-        """Hold back notices about ``name`` until ``until``."""
+    def add_silence(
+        self,
+        *,
+        name: str,
+        until: datetime,
+        reason: str,
+        now: datetime,
+        created_by: str | None = None,
+        actions: Mapping[int, IncidentAction] | None = None,
+    ) -> Silence:
+        """Hold back notices about ``name`` until ``until``; ``created_by`` says who asked.
+        ``actions`` (by incident id) record the silence in the journal of the incidents it
+        covers, in the same transaction."""
+        by = created_by[:200] if created_by is not None else None
         with self._translate("cannot add a silence"), self._writer.begin() as conn:
             silence_id = conn.execute(
                 t.silences.insert()
-                .values(name=name, created_at=now, until=until, reason=reason[:500])
+                .values(name=name, created_at=now, until=until, reason=reason[:500], created_by=by)
                 .returning(t.silences.c.id)
             ).scalar_one()
-        return Silence(id=int(silence_id), name=name, created_at=now, until=until, reason=reason[:500])
+            for incident_id, action in (actions or {}).items():
+                self._insert_actions(conn, incident_id, [action])
+        return Silence(
+            id=int(silence_id), name=name, created_at=now, until=until, reason=reason[:500], created_by=by
+        )
 
     def active_silences(self, now: datetime) -> list[Silence]:
         """Silences still in force at ``now``."""
@@ -916,7 +1066,12 @@ class Store:
         with self._translate("cannot read silences"), self._engine.connect() as conn:
             return [
                 Silence(
-                    id=row.id, name=row.name, created_at=row.created_at, until=row.until, reason=row.reason
+                    id=row.id,
+                    name=row.name,
+                    created_at=row.created_at,
+                    until=row.until,
+                    reason=row.reason,
+                    created_by=row.created_by,
                 )
                 for row in conn.execute(query)
             ]
@@ -927,10 +1082,16 @@ class Store:
 
     # -- one daemon per database -----------------------------------------------------------
 
-    def acquire_lock(self, holder: str, *, now: datetime, stale_after: timedelta) -> None:
+    def acquire_lock(
+        self, holder: str, *, now: datetime, stale_after: timedelta, take_from: str | None = None
+    ) -> None:
         """Become the database's one daemon, or raise ``AlreadyRunningError`` if another
-        holder's heartbeat is younger than ``stale_after``. Re-acquiring one's own lock is fine."""
+        holder's heartbeat is younger than ``stale_after``. Re-acquiring one's own lock is fine,
+        and so is taking it from ``take_from`` (a holder known to be gone), whatever its age."""
         c = t.daemon_lock.c
+        takeable = [c.holder == holder, c.heartbeat_at < now - stale_after]
+        if take_from is not None:
+            takeable.append(c.holder == take_from)
         with self._translate("cannot take the daemon lock"), self._writer.begin() as conn:
             conn.execute(
                 self._insert(t.daemon_lock)
@@ -939,7 +1100,7 @@ class Store:
             )
             taken = conn.execute(
                 update(t.daemon_lock)
-                .where(c.id == 1, or_(c.holder == holder, c.heartbeat_at < now - stale_after))
+                .where(c.id == 1, or_(*takeable))
                 .values(
                     holder=holder,
                     heartbeat_at=now,
@@ -952,6 +1113,13 @@ class Store:
                     f"another daemon ({other.holder}) holds {self.url}; "
                     f"its last heartbeat was at {other.heartbeat_at.isoformat()}"
                 )
+
+    def lock(self) -> tuple[str, datetime] | None:
+        """Who holds the daemon lock and their last heartbeat; None when nobody does."""
+        c = t.daemon_lock.c
+        with self._translate("cannot read the daemon lock"), self._engine.connect() as conn:
+            row = conn.execute(select(c.holder, c.heartbeat_at).where(c.id == 1)).one_or_none()
+        return None if row is None else (row.holder, row.heartbeat_at)
 
     def heartbeat(self, holder: str, *, now: datetime) -> None:
         """Renew the lock; raises ``AlreadyRunningError`` if it was taken over meanwhile."""
@@ -1015,6 +1183,7 @@ def _incident(row: RowMapping) -> Incident:
         evidence=tuple(row["evidence"]),
         cause=row["cause"],
         message=row["message"],
+        messages=tuple(sorted((row["messages"] or {}).items())),
     )
 
 

@@ -10,11 +10,13 @@ from datetime import datetime
 from failover.domain import Incident, IncidentEvent, Outcome
 
 __all__ = [
+    "ActionKind",
     "Claims",
     "ConnectivityEvent",
     "ConnectivityEventKind",
     "DeliveryOutcome",
     "HourlyRollup",
+    "IncidentAction",
     "JournalEntry",
     "Notice",
     "NoticeDraft",
@@ -34,6 +36,30 @@ class NoticeState(enum.StrEnum):
     skipped = "skipped"
     silenced = "silenced"
     cancelled = "cancelled"
+
+
+class ActionKind(enum.StrEnum):
+    """What someone did about an incident, as the journal of actions records it."""
+
+    triggered = "triggered"
+    updated = "updated"
+    resolved = "resolved"
+    cancelled = "cancelled"
+    note = "note"
+    silenced = "silenced"
+    attached = "attached"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IncidentAction:
+    """One entry of an incident's journal of actions: who (``actor``: an operator's user
+    name, ``api``, ``alertmanager``), did what (``kind``, ``text``), when. The actor is for
+    the journal only: no notice and no public text ever carries it."""
+
+    at: datetime
+    actor: str
+    kind: ActionKind
+    text: str = ""
 
 
 class DeliveryOutcome(enum.StrEnum):
@@ -140,6 +166,8 @@ class JournalEntry:
     notices_failed: int = 0
     notices_skipped: int = 0
     notices_pending: int = 0
+    #: what was done about it, by whom and when, oldest first
+    actions: tuple[IncidentAction, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -179,3 +207,5 @@ class Silence:
     created_at: datetime
     until: datetime
     reason: str
+    #: who set it (an operator's user name, ``api``); None for silences set before this was kept
+    created_by: str | None = None
