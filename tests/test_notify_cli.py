@@ -107,7 +107,7 @@ class TestNotifyTest:
         assert "Ceci est un message d'essai" in received.message.get_content()
         assert "Bonjour Alice Martin" in received.message.get_content()
         journal = invoke("incidents", "--export", "json", "-c", config)
-        assert json.loads(journal.output or "[]") == []
+        assert json.loads(journal.output) == {"incidents": []}
 
     def test_dry_run_shows_the_text_and_sends_nothing(
         self, tmp_path: Path, smtp_sink: SmtpSink, fake_signal: FakeSignal

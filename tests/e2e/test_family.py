@@ -130,7 +130,7 @@ def meta(tmp_path: Path, dns_server: DnsServer, smtp_sink: SmtpSink) -> Iterator
 def _incidents(config: Path) -> list[dict[str, object]]:
     result = run_cli("incidents", "--export", "json", config=config)
     assert result.returncode == 0, result.stderr
-    loaded: list[dict[str, object]] = json.loads(result.stdout)
+    loaded: list[dict[str, object]] = json.loads(result.stdout)["incidents"]
     return loaded
 
 

@@ -1,4 +1,4 @@
-"""``failover status``, ``failover incidents`` (the journal) and ``failover db``."""
+"""``failover status``, ``failover incidents`` (the journal), ``failover note`` and ``failover db``."""
 
 from __future__ import annotations
 
@@ -8,29 +8,34 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
 
 from failover.cli._check_cmds import exit_unknown, summary_line
+from failover.cli._journal_words import REPORT_LANGUAGES, ReportLanguage, report_words
 from failover.cli._main import (
     PluginState,
     config_option,
     fail,
     load_configuration,
     main,
+    operator_name,
     plugin_state,
     read_configuration,
 )
-from failover.config import parse_duration
-from failover.domain import Health, Incident
-from failover.errors import ConfigError, StoreError
+from failover.config import Config, parse_duration
+from failover.domain import Health
+from failover.errors import ConfigError, FailoverError, StoreError
 from failover.service import (
+    IncidentNotFoundError,
     JournalEntry,
     StatusReport,
     journal,
+    journal_json,
+    note_manual,
     prune_database,
+    status_json,
     status_report,
     upgrade_database,
     utc_now,
@@ -39,14 +44,15 @@ from failover.service import (
 _HEALTH_STYLE = {Health.up: "green", Health.degraded: "yellow", Health.down: "red", Health.unknown: "dim"}
 
 
-def format_duration(delta: timedelta) -> str:
-    """``6 h 02 min``, ``12 min 05 s``, ``40 s``: what a person reads in a journal."""
+def format_duration(delta: timedelta, *, day_unit: str = "d") -> str:
+    """``6 h 02 min``, ``12 min 05 s``, ``40 s``: what a person reads in a journal
+    (``day_unit``: ``j`` in French)."""
     seconds = max(0, int(delta.total_seconds()))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if days:
-        return f"{days} d {hours} h {minutes:02d} min"
+        return f"{days} {day_unit} {hours} h {minutes:02d} min"
     if hours:
         return f"{hours} h {minutes:02d} min"
     if minutes:
@@ -90,7 +96,7 @@ def status(as_json: bool, nagios: bool, config_path: Path | None) -> None:
     state = status_state(report)
     zone = ZoneInfo(config.daemon.timezone)
     if as_json:
-        click.echo(json.dumps(status_as_json(report), indent=2))
+        click.echo(json.dumps(status_json(report, config), indent=2))
     elif nagios:
         click.echo(_status_nagios(report, state, zone))
     else:
@@ -123,47 +129,6 @@ def _status_nagios(report: StatusReport, state: PluginState, zone: ZoneInfo) -> 
     )
     details = [f"{p.platform}: {p.health.value} since {_local(p.since, zone)}" for p in report.platforms]
     return "\n".join([summary, *details])
-
-
-def _incident_json(incident: Incident) -> dict[str, Any]:
-    return {
-        "id": incident.id,
-        "key": incident.key,
-        "scope": incident.scope.value,
-        "kind": incident.kind.value,
-        "name": incident.name,
-        "platforms": list(incident.platforms),
-        "opened_at": incident.opened_at.isoformat(),
-        "confirmed_at": incident.confirmed_at.isoformat() if incident.confirmed_at else None,
-        "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
-        "cause": incident.cause,
-        "evidence": list(incident.evidence),
-        "message": incident.message,
-    }
-
-
-def status_as_json(report: StatusReport) -> dict[str, Any]:
-    """The status as a JSON-safe dict with stable keys."""
-    return {
-        "judged": report.judged,
-        "connectivity": {
-            "ok": report.connectivity_lost_since is None,
-            "lost_since": report.connectivity_lost_since.isoformat()
-            if report.connectivity_lost_since
-            else None,
-        },
-        "platforms": {
-            p.platform: {
-                "health": p.health.value,
-                "since": p.since.isoformat() if p.since else None,
-                "flapping": p.flapping,
-                "suspect": p.suspect,
-                "incident": p.incident,
-            }
-            for p in report.platforms
-        },
-        "open_incidents": [_incident_json(incident) for incident in report.open_incidents],
-    }
 
 
 def _print_status(report: StatusReport, zone: ZoneInfo) -> None:
@@ -206,7 +171,7 @@ def _since_option(value: str | None) -> timedelta | None:
     try:
         return timedelta(seconds=parse_duration(value))
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
+        raise click.BadParameter(str(exc), param_hint="'--since'") from exc
 
 
 @main.command()
@@ -219,9 +184,22 @@ def _since_option(value: str | None) -> timedelta | None:
     default=None,
     help="Print the journal in this format instead of a table.",
 )
+@click.option(
+    "--language",
+    type=click.Choice(REPORT_LANGUAGES),
+    default=None,
+    help="The markdown report's language; default: the organisation's (status_page.languages' first).",
+)
 @config_option
-def incidents(since_text: str, platform: str | None, export: str | None, config_path: Path | None) -> None:
-    """The incident journal: date, time, duration, scope, evidence and notices sent."""
+def incidents(
+    since_text: str,
+    platform: str | None,
+    export: str | None,
+    language: ReportLanguage | None,
+    config_path: Path | None,
+) -> None:
+    """The incident journal: date, time, duration, scope, evidence, notices sent, and who
+    did what and when (the journal of actions)."""
     config = load_configuration(config_path)
     window = _since_option(since_text)
     now = utc_now()
@@ -232,26 +210,23 @@ def incidents(since_text: str, platform: str | None, export: str | None, config_
         fail(str(exc))
     zone = ZoneInfo(config.daemon.timezone)
     if export == "json":
-        click.echo(json.dumps([journal_entry_json(e, now) for e in entries], indent=2))
+        click.echo(json.dumps(journal_json(entries, now), indent=2))
     elif export == "csv":
         click.echo(journal_csv(entries, now), nl=False)
     elif export == "markdown":
-        click.echo(journal_markdown(entries, now=now, since=since, zone=zone, platform=platform), nl=False)
+        click.echo(
+            journal_markdown(
+                entries,
+                now=now,
+                since=since,
+                zone=zone,
+                platform=platform,
+                language=language or organisation_language(config),
+            ),
+            nl=False,
+        )
     else:
         _print_journal(entries, now, zone)
-
-
-def journal_entry_json(entry: JournalEntry, now: datetime) -> dict[str, Any]:
-    return {
-        **_incident_json(entry.incident),
-        "duration_s": round(entry.incident.duration(now).total_seconds()),
-        "notices": {
-            "sent": entry.notices_sent,
-            "failed": entry.notices_failed,
-            "skipped": entry.notices_skipped,
-            "pending": entry.notices_pending,
-        },
-    }
 
 
 CSV_COLUMNS = (
@@ -271,7 +246,15 @@ CSV_COLUMNS = (
     "notices_failed",
     "notices_skipped",
     "notices_pending",
+    "actions",
 )
+
+
+def organisation_language(config: Config) -> ReportLanguage:
+    """The language the organisation writes its reports in: the first of the status
+    page's languages (its default page's), which says whom the organisation addresses first."""
+    first = config.status_page.languages[0]
+    return "fr" if first == "fr" else "en"
 
 
 def journal_csv(entries: Sequence[JournalEntry], now: datetime) -> str:
@@ -294,11 +277,15 @@ def journal_csv(entries: Sequence[JournalEntry], now: datetime) -> str:
                 "; ".join(i.platforms),
                 i.cause,
                 "; ".join(i.evidence),
-                i.message,
+                "; ".join(filter(None, [i.message, *(f"{lang}: {text}" for lang, text in i.messages)])),
                 entry.notices_sent,
                 entry.notices_failed,
                 entry.notices_skipped,
                 entry.notices_pending,
+                "; ".join(
+                    f"{a.at.isoformat()} {a.actor} {a.kind.value}" + (f": {a.text}" if a.text else "")
+                    for a in entry.actions
+                ),
             ]
         )
     return out.getvalue()
@@ -315,63 +302,86 @@ def journal_markdown(
     since: datetime | None,
     zone: ZoneInfo,
     platform: str | None = None,
+    language: ReportLanguage = "en",
 ) -> str:
-    """A journal a communication team can hand to its management as is: a summary table,
-    then for each incident its dates, duration, cause, evidence and notices."""
-    lines = ["# Incident journal", ""]
-    period = f"since {_local(since, zone, '%d %B %Y %H:%M')}" if since else "all recorded incidents"
-    scope = f", platform {platform}" if platform else ""
-    lines.append(
-        f"Period: {period} to {_local(now, zone, '%d %B %Y %H:%M')} ({zone.key}){scope}. "
-        f"Times are local to {zone.key}."
-    )
-    lines.append("")
+    """A journal a communication team can hand to its management as is, in ``language``:
+    a summary table, then for each incident its dates, duration, cause, evidence, notices
+    and journal of actions (who did what, when). Times are local to ``zone``."""
+    w = report_words(language)
+
+    def moment(at: datetime | None, fmt: str = w.full_format) -> str:
+        return _local(at, zone, fmt)
+
+    def label(name: str) -> str:
+        return f"- **{name}{w.colon}**"
+
+    def duration(delta: timedelta) -> str:
+        return format_duration(delta, day_unit=w.day_unit)
+
+    lines = [f"# {w.title}", ""]
+    scope = w.platform_scope.format(platform=platform) if platform else ""
+    end = w.long_date(now.astimezone(zone))
+    if since is not None:
+        period = w.period_since.format(
+            start=w.long_date(since.astimezone(zone)), end=end, zone=zone.key, scope=scope
+        )
+    else:
+        period = w.period_all.format(end=end, zone=zone.key, scope=scope)
+    lines += [period, ""]
     if not entries:
-        lines += ["No incident was recorded in this period.", ""]
+        lines += [w.nothing, ""]
         return "\n".join(lines)
     total = sum((e.incident.duration(now) for e in entries), timedelta())
     still_open = sum(1 for e in entries if e.incident.is_open)
+    count = w.incidents[0] if len(entries) == 1 else w.incidents[1]
     lines.append(
-        f"{len(entries)} incident{'s' if len(entries) != 1 else ''}, "
-        f"{format_duration(total)} of disruption in total"
-        + (f", {still_open} still open" if still_open else "")
+        w.total.format(count=len(entries), incidents=count, duration=duration(total))
+        + (w.still_open_count.format(count=still_open) if still_open else "")
         + "."
     )
-    lines += [
-        "",
-        "| # | Opened | Resolved | Duration | Scope | Platforms | Kind | Notices sent | Notices failed |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    lines += ["", w.table_header, "|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
         i = e.incident
         lines.append(
-            f"| {i.id} | {_local(i.opened_at, zone, '%Y-%m-%d %H:%M')} | "
-            f"{_local(i.resolved_at, zone, '%Y-%m-%d %H:%M') if i.resolved_at else 'open'} | "
-            f"{format_duration(i.duration(now))} | {i.scope.value} | {_cell(', '.join(i.platforms))} | "
-            f"{i.kind.value} | {e.notices_sent} | {e.notices_failed} |"
+            f"| {i.id} | {moment(i.opened_at, w.short_format)} | "
+            f"{moment(i.resolved_at, w.short_format) if i.resolved_at else w.open} | "
+            f"{duration(i.duration(now))} | {w.scopes[i.scope.value]} | {_cell(', '.join(i.platforms))} | "
+            f"{w.kinds[i.kind.value]} | {e.notices_sent} | {e.notices_failed} |"
         )
     for e in entries:
         i = e.incident
-        lines += ["", f"## #{i.id}: {i.name} ({i.kind.value})", ""]
-        lines.append(f"- **Opened:** {_local(i.opened_at, zone)}")
+        lines += ["", "## " + w.section.format(id=i.id, name=i.name, kind=w.kinds[i.kind.value]), ""]
+        lines.append(f"{label(w.opened)} {moment(i.opened_at)}")
         if i.confirmed_at:
-            lines.append(f"- **Confirmed:** {_local(i.confirmed_at, zone)}")
-        lines.append(f"- **Resolved:** {_local(i.resolved_at, zone) if i.resolved_at else 'still open'}")
-        lines.append(f"- **Duration:** {format_duration(i.duration(now))}")
-        lines.append(f"- **Scope:** {i.scope.value} {i.name} ({', '.join(i.platforms)})")
+            lines.append(f"{label(w.confirmed)} {moment(i.confirmed_at)}")
+        lines.append(f"{label(w.resolved)} {moment(i.resolved_at) if i.resolved_at else w.still_open}")
+        lines.append(f"{label(w.duration)} {duration(i.duration(now))}")
+        lines.append(f"{label(w.scope)} {w.scopes[i.scope.value]} {i.name} ({', '.join(i.platforms)})")
         if i.cause:
-            lines.append(f"- **Cause:** {i.cause}")
+            lines.append(f"{label(w.cause)} {i.cause}")
         if i.message:
-            lines.append(f"- **Message sent:** {i.message}")
-        lines.append(
-            f"- **Notices:** {e.notices_sent} sent, {e.notices_failed} failed, "
-            f"{e.notices_skipped} not sent (skipped, silenced or cancelled), {e.notices_pending} pending"
+            lines.append(f"{label(w.message)} {i.message}")
+        for message_language, text in i.messages:
+            lines.append(f"{label(w.message_in.format(language=message_language))} {text}")
+        notices = w.notices.format(
+            sent=e.notices_sent, failed=e.notices_failed, skipped=e.notices_skipped, pending=e.notices_pending
         )
+        lines.append(f"{label(w.notices_label)} {notices}")
         if i.evidence:
-            lines.append("- **Evidence:**")
+            lines.append(label(w.evidence))
             lines += [f"  - {item}" for item in i.evidence]
+        if e.actions:
+            lines.append(label(w.journal))
+            for action in e.actions:
+                what = w.actions[action.kind.value]
+                text = f"{w.colon} {_one_line(action.text)}" if action.text else ""
+                lines.append(f"  - {moment(action.at)} — {_one_line(action.actor)} — {what}{text}")
     lines.append("")
     return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _print_journal(entries: Sequence[JournalEntry], now: datetime, zone: ZoneInfo) -> None:
@@ -399,6 +409,25 @@ def _print_journal(entries: Sequence[JournalEntry], now: datetime, zone: ZoneInf
             f"{e.notices_sent} sent, {e.notices_failed} failed",
         )
     console.print(table)
+
+
+@main.command()
+@click.argument("incident_id", metavar="ID", type=int)
+@click.argument("text", nargs=-1, required=True)
+@config_option
+def note(incident_id: int, text: tuple[str, ...], config_path: Path | None) -> None:
+    """Add a note to incident ID's journal of actions: what was done, decided or learnt
+    (`failover note 12 called the ISP, repair by 18:00`). The journal keeps its time and
+    its author (your user name); no notice and no public post ever carries either."""
+    config = load_configuration(config_path)
+    try:
+        action = note_manual(config, incident_id, " ".join(text), actor=operator_name(), now=utc_now())
+    except (IncidentNotFoundError, ConfigError) as exc:
+        fail(str(exc))
+    except FailoverError as exc:
+        fail(str(exc))
+    zone = ZoneInfo(config.daemon.timezone)
+    click.echo(f"incident {incident_id}: note by {action.actor} at {_local(action.at, zone)} ({zone.key})")
 
 
 # -- the database -----------------------------------------------------------------------------

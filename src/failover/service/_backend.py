@@ -21,7 +21,7 @@ from failover.api import (
     TriggerRequest,
 )
 from failover.config import Config
-from failover.detect import health_of
+from failover.detect import JudgeState
 from failover.domain import Incident, IncidentKind, IncidentScope
 from failover.errors import ConfigError
 from failover.metrics import AlertIgnored
@@ -35,50 +35,29 @@ from failover.service._manual import (
     TriggerAction,
     find_coverage,
     find_target,
+    note_incident,
     open_manual,
     plan_manual,
     record_trigger,
     resolve_incident,
 )
-from failover.store import NOTE_PREFIX, JournalEntry, NoticeState, Store
+from failover.service._record import DaemonFacts, status_of
+from failover.service._status import action_json, incident_json, journal_json, status_json
+from failover.store import NOTE_PREFIX, ActionKind, IncidentAction, JournalEntry, NoticeState, Store
 
 if TYPE_CHECKING:
     from failover.service._daemon import Daemon
 
 __all__ = ["DaemonBackend", "coverage_json", "incident_json", "plan_json"]
 
+#: who the journal of actions names for what comes over the API (it knows one token, no
+#: names) and from Alertmanager
+API_ACTOR = "api"
+ALERTMANAGER_ACTOR = "alertmanager"
+
 #: An alert's name as shown in logs and the journal: Prometheus alert names are metric
 #: names; anything else (free text) is left out.
 _ALERT_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]{0,99}")
-
-
-def incident_json(incident: Incident) -> dict[str, Any]:
-    return {
-        "id": incident.id,
-        "key": incident.key,
-        "scope": incident.scope.value,
-        "kind": incident.kind.value,
-        "name": incident.name,
-        "platforms": list(incident.platforms),
-        "opened_at": incident.opened_at,
-        "confirmed_at": incident.confirmed_at,
-        "resolved_at": incident.resolved_at,
-        "cause": incident.cause,
-        "message": incident.message,
-        "evidence": list(incident.evidence),
-    }
-
-
-def _entry_json(entry: JournalEntry) -> dict[str, Any]:
-    return {
-        **incident_json(entry.incident),
-        "notices": {
-            "sent": entry.notices_sent,
-            "failed": entry.notices_failed,
-            "skipped": entry.notices_skipped,
-            "pending": entry.notices_pending,
-        },
-    }
 
 
 def coverage_json(coverage: Coverage) -> dict[str, Any]:
@@ -99,8 +78,9 @@ def coverage_json(coverage: Coverage) -> dict[str, Any]:
 
 
 def plan_json(plan: ManualPlan) -> dict[str, Any]:
-    """A manual incident's preview: texts per language and recipients per channel kind;
-    for a target already covered, the texts of an update of the covering incident."""
+    """A manual incident's preview: texts per language, the languages something is not
+    written in, and recipients per channel kind; for a target already covered, the texts
+    of an update of the covering incident."""
     return {
         "recipients": plan.recipients,
         "channels": dict(plan.channels),
@@ -115,6 +95,17 @@ def plan_json(plan: ManualPlan) -> dict[str, Any]:
                 "recipients": text.recipients,
             }
             for text in plan.texts
+        ],
+        # who is not read to in their own language, and what they get instead
+        "language_gaps": [
+            {
+                "language": gap.language,
+                "what": gap.what,
+                "template": gap.template,
+                "used": gap.used,
+                "recipients": gap.recipients,
+            }
+            for gap in plan.gaps
         ],
     }
 
@@ -188,62 +179,32 @@ class DaemonBackend:
 
     async def status(self) -> dict[str, Any]:
         daemon = self._daemon
-        config = daemon.config
         watcher = daemon.watcher
-        platforms = []
-        connectivity: dict[str, Any] = {"ok": None}
-        if watcher is not None:
-            state = watcher.state
-            for platform in config.platforms:
-                status = health_of(state, platform.name)
-                platforms.append(
-                    {
-                        "platform": platform.name,
-                        "display_name": platform.display_name,
-                        "family": platform.family,
-                        "health": status.health.value,
-                        "since": status.since,
-                        "flapping": status.flapping,
-                        "suspect": status.suspect,
-                        "incident": status.incident,
-                        "interval_s": platform.interval_s,
-                        # the time between its last two scheduled rounds; null before the second
-                        "achieved_interval_s": daemon.achieved_interval_s.get(platform.name),
-                    }
-                )
-            connectivity = {
-                "ok": state.connectivity.ok,
-                "controls_passing": state.connectivity.passing,
-                "controls_total": state.connectivity.total,
-                "since": state.connectivity_since,
-            }
-        else:
-            platforms = [
-                {"platform": p.name, "display_name": p.display_name, "family": p.family, "health": "unknown"}
-                for p in config.platforms
-            ]
-        answer: dict[str, Any] = {
-            "started_at": daemon.started_at,
-            "rounds": daemon.rounds,
-            "last_round_at": daemon.last_round_at,
-            "dry_run": config.daemon.dry_run,
-            "connectivity": connectivity,
-            "platforms": platforms,
-            "open_incidents": [],
-            "outbox": None,
-            "database": "ok" if daemon.database_ok else "unavailable",
-        }
         store = daemon.store
+        incidents: list[Incident] = []
+        outbox: dict[NoticeState, int] | None = None
+        readable = store is not None
         if store is not None:
             try:
                 incidents = await daemon.in_thread(store.open_incidents)
-                counts = await daemon.in_thread(store.outbox_counts)
-            except Exception:  # noqa: BLE001 - the status page shows what it can
-                answer["database"] = "unavailable"
-            else:
-                answer["open_incidents"] = [incident_json(i) for i in incidents]
-                answer["outbox"] = {state.value: counts[state] for state in NoticeState}
-        return answer
+                outbox = await daemon.in_thread(store.outbox_counts)
+            except Exception:  # noqa: BLE001 - the status shows what it can
+                readable = False
+        report = status_of(
+            daemon.config,
+            watcher.state if watcher is not None else JudgeState.initial(),
+            judged=watcher is not None and watcher.judged,
+            open_incidents=incidents if outbox is not None else [],
+            outbox=outbox,
+            database_ok=readable and daemon.database_ok,
+            daemon=DaemonFacts(
+                started_at=daemon.started_at,
+                rounds=daemon.rounds,
+                last_round_at=daemon.last_round_at,
+                achieved_interval_s=dict(daemon.achieved_interval_s),
+            ),
+        )
+        return status_json(report, daemon.config)
 
     async def incidents(self, since: datetime | None, platform: str | None) -> list[dict[str, Any]]:
         store = self._daemon.store
@@ -252,7 +213,8 @@ class DaemonBackend:
         entries: list[JournalEntry] = await self._daemon.in_thread(
             store.incidents, since=since, platform=platform
         )
-        return [_entry_json(entry) for entry in reversed(entries)]
+        listed: list[dict[str, Any]] = journal_json(entries, self._daemon.clock())["incidents"]
+        return listed
 
     async def trigger(self, request: TriggerRequest) -> dict[str, Any]:
         problems = request.problems()
@@ -279,7 +241,8 @@ class DaemonBackend:
                 plan = plan_manual(
                     daemon.config,
                     target,
-                    message=request.message,
+                    message=request.message or "",
+                    messages=request.messages,
                     now=now,
                     groups=request.groups,
                     hold=timedelta(seconds=request.hold_seconds or 0.0),
@@ -305,7 +268,7 @@ class DaemonBackend:
                 }
             try:
                 record = await daemon.in_thread(
-                    record_trigger, store, plan, update=request.update, via="api", now=now
+                    record_trigger, store, plan, update=request.update, via="api", now=now, actor=API_ACTOR
                 )
             except CoverageChangedError as exc:
                 raise RequestRefused(409, str(exc)) from exc
@@ -354,7 +317,7 @@ class DaemonBackend:
             }
         try:
             outcome = await daemon.in_thread(
-                resolve_incident, store, daemon.config, incident_id, now=daemon.clock()
+                resolve_incident, store, daemon.config, incident_id, now=daemon.clock(), actor=API_ACTOR
             )
         except IncidentNotFoundError:
             return None
@@ -373,6 +336,22 @@ class DaemonBackend:
             "withdrawn": outcome.cancelled,
             "incident": incident_json(outcome.incident),
         }
+
+    async def note(self, incident_id: int, text: str) -> dict[str, Any] | None:
+        daemon = self._daemon
+        store = daemon.store
+        if store is None:
+            raise RuntimeError("database not connected")
+        try:
+            action = await daemon.in_thread(
+                note_incident, store, incident_id, text, actor=API_ACTOR, now=daemon.clock()
+            )
+        except IncidentNotFoundError:
+            return None
+        except ConfigError as exc:
+            raise RequestRefused(422, "invalid request body", [f"text: {exc.message}"]) from exc
+        daemon.log.info("incident_noted", incident=incident_id, via="api")
+        return {"id": incident_id, "action": action_json(action)}
 
     async def alertmanager(self, payload: AlertmanagerPayload) -> dict[str, Any]:
         daemon = self._daemon
@@ -400,7 +379,12 @@ class DaemonBackend:
                         (opened if action is TriggerAction.opened else attached).append(incident_id)
                 elif existing is not None and existing.is_open and existing.id is not None:
                     outcome = await daemon.in_thread(
-                        resolve_incident, store, daemon.config, existing.id, now=daemon.clock()
+                        resolve_incident,
+                        store,
+                        daemon.config,
+                        existing.id,
+                        now=daemon.clock(),
+                        actor=ALERTMANAGER_ACTOR,
                     )
                     resolved.append(outcome.incident.id)
                     daemon.log.info("manual_incident_resolved", incident=existing.id, via="alertmanager")
@@ -455,6 +439,10 @@ class DaemonBackend:
             incident = covered_by.incident
             assert incident.id is not None
             await daemon.in_thread(store.note_incident, incident.id, f"{reference} attached: nothing sent")
+            attached = IncidentAction(
+                at=daemon.clock(), actor=ALERTMANAGER_ACTOR, kind=ActionKind.attached, text=reference
+            )
+            await daemon.in_thread(store.record_action, incident.id, attached)
             daemon.log.info(
                 "alert_attached",
                 incident=incident.id,
@@ -482,7 +470,7 @@ class DaemonBackend:
                 status=alert.status.value,
             )
             return None
-        opened = await daemon.in_thread(open_manual, store, plan, now=now)
+        opened = await daemon.in_thread(open_manual, store, plan, now=now, actor=ALERTMANAGER_ACTOR)
         assert opened.id is not None
         daemon.log.info(
             "manual_incident_opened", incident=opened.id, key=key, notices=plan.recipients, via="alertmanager"

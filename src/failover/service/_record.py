@@ -4,22 +4,22 @@ the journal, migrations and retention."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from structlog.stdlib import BoundLogger
 
 from failover.config import Config
+from failover.detect import Connectivity, Decision, JudgeState, PlatformStatus, health_of, judge
 from failover.detect import ConnectivityEvent as DetectConnectivityEvent
-from failover.detect import Decision, JudgeState, PlatformStatus, health_of, judge
 from failover.domain import Incident, IncidentEvent, IncidentKind, Observation, Platform
 from failover.logs import get_logger
 from failover.probes import Prober
 from failover.service._notices import plan_notices
 from failover.service._runtime import utc_now
 from failover.store import ConnectivityEvent as StoredConnectivityEvent
-from failover.store import ConnectivityEventKind, JournalEntry, PruneReport, Store
+from failover.store import ConnectivityEventKind, JournalEntry, NoticeState, PruneReport, Store
 
 
 def open_store(config: Config) -> Store:
@@ -46,14 +46,62 @@ def prune_database(config: Config, *, now: datetime) -> PruneReport:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class DaemonFacts:
+    """What only the running daemon knows; ``failover status`` reads the database and
+    has none of it."""
+
+    started_at: datetime | None
+    #: rounds judged since the daemon started
+    rounds: int
+    last_round_at: datetime | None
+    #: per platform, the time between its last two scheduled rounds
+    achieved_interval_s: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class StatusReport:
-    """What ``failover status`` shows: each platform as last judged, open incidents,
-    our own connectivity."""
+    """What ``failover status`` and ``GET /api/v1/status`` show: each platform as last
+    judged, open incidents, our own connectivity, the outbox."""
 
     platforms: tuple[PlatformStatus, ...]
     open_incidents: tuple[Incident, ...]
     connectivity_lost_since: datetime | None
     judged: bool
+    #: the controls as last judged
+    connectivity: Connectivity = field(default_factory=lambda: Connectivity(ok=None))
+    #: when ``connectivity.ok`` last changed
+    connectivity_since: datetime | None = None
+    #: notices per outbox state; None when the database could not be read
+    outbox: Mapping[NoticeState, int] | None = None
+    database_ok: bool = True
+    #: None when read from the database rather than asked of the running daemon
+    daemon: DaemonFacts | None = None
+
+
+def status_of(
+    config: Config,
+    state: JudgeState,
+    *,
+    judged: bool,
+    open_incidents: Sequence[Incident],
+    outbox: Mapping[NoticeState, int] | None,
+    database_ok: bool = True,
+    daemon: DaemonFacts | None = None,
+) -> StatusReport:
+    """The status of ``config``'s platforms in the judge's ``state``: the one way both
+    ``failover status`` (a persisted state) and the daemon (its state in memory) build it."""
+    lost = state.connectivity.ok is False
+    return StatusReport(
+        platforms=tuple(health_of(state, platform.name) for platform in config.platforms),
+        open_incidents=tuple(open_incidents),
+        connectivity_lost_since=state.connectivity_since if lost else None,
+        judged=judged,
+        connectivity=state.connectivity,
+        connectivity_since=state.connectivity_since,
+        outbox=outbox,
+        database_ok=database_ok,
+        daemon=daemon,
+    )
 
 
 def status_report(config: Config) -> StatusReport:
@@ -61,17 +109,9 @@ def status_report(config: Config) -> StatusReport:
     with open_store(config) as store:
         snapshot = store.load_state()
         incidents = store.open_incidents()
-        events = store.connectivity_events()
+        outbox = store.outbox_counts()
     state = JudgeState.from_json(snapshot) if snapshot is not None else JudgeState.initial()
-    lost_since = None
-    if events and events[-1].kind is ConnectivityEventKind.lost:
-        lost_since = events[-1].at
-    return StatusReport(
-        platforms=tuple(health_of(state, platform.name) for platform in config.platforms),
-        open_incidents=tuple(incidents),
-        connectivity_lost_since=lost_since,
-        judged=snapshot is not None,
-    )
+    return status_of(config, state, judged=snapshot is not None, open_incidents=incidents, outbox=outbox)
 
 
 def journal(config: Config, *, since: datetime | None, platform: str | None) -> list[JournalEntry]:
@@ -145,6 +185,7 @@ class Watcher:
         self._log = log or get_logger("failover.round")
         snapshot = store.load_state()
         self._state = JudgeState.from_json(snapshot) if snapshot is not None else JudgeState.initial()
+        self._judged = snapshot is not None
         #: one decision at a time: judging and recording, never probing
         self.lock = asyncio.Lock()
         #: per target, when the newest round judged for it started
@@ -153,6 +194,11 @@ class Watcher:
     @property
     def state(self) -> JudgeState:
         return self._state
+
+    @property
+    def judged(self) -> bool:
+        """A round was judged, by this watcher or before it (a persisted state)."""
+        return self._judged
 
     async def reconfigure(self, config: Config) -> None:
         """Judge with ``config`` from the next decision on (a reloaded file)."""
@@ -208,6 +254,7 @@ class Watcher:
             )
             await asyncio.to_thread(self._record, config, observations, decision, now)
             self._state = decision.state
+            self._judged = True
             for target in fresh:
                 self._judged_from[target] = started
         for change in decision.connectivity_events:
