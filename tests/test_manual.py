@@ -3,6 +3,9 @@ delivers by itself when no daemon runs."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +16,7 @@ from click.testing import CliRunner
 from failover.cli import main
 from failover.config import Config, load_config
 from failover.domain import Incident, IncidentEvent, IncidentKind, IncidentScope
-from failover.errors import ConfigError
+from failover.errors import AlreadyRunningError, ConfigError
 from failover.service import IncidentNotFoundError, find_target, open_store, plan_manual, plan_notices
 from failover.service._manual import (
     LOCK_STALE_AFTER,
@@ -25,9 +28,11 @@ from failover.service._manual import (
     covers,
     daemon_running,
     find_coverage,
+    lock_holder,
     open_manual,
     record_trigger,
     resolve_incident,
+    take_lock,
 )
 from failover.store import NOTE_PREFIX, NoticeState, Store
 from tests.kit import SmtpSink
@@ -368,6 +373,38 @@ class TestDaemonDetection:
         store.acquire_lock("elsewhere:1", now=NOW, stale_after=LOCK_STALE_AFTER)
         assert daemon_running(store, now=NOW + timedelta(seconds=5))
         assert not daemon_running(store, now=NOW + LOCK_STALE_AFTER * 2)
+
+    def test_a_live_daemon_of_this_machine_runs_however_old_its_heartbeat(self, store: Store) -> None:
+        """A database that stalled kept the daemon from renewing its heartbeat: a command run
+        meanwhile must neither decide that no daemon runs nor take its lock."""
+        with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as daemon:
+            try:
+                holder = f"{socket.gethostname()}:{daemon.pid}"
+                store.acquire_lock(holder, now=NOW, stale_after=LOCK_STALE_AFTER)
+                later = NOW + LOCK_STALE_AFTER * 3
+                assert daemon_running(store, now=later)
+                assert store.lock() == (holder, NOW)  # asking took nothing
+                with pytest.raises(AlreadyRunningError):
+                    take_lock(store, lock_holder(), now=NOW + timedelta(seconds=1))
+            finally:
+                daemon.kill()
+
+    def test_the_lock_of_a_killed_daemon_of_this_machine_is_taken_at_once(self, store: Store) -> None:
+        with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as daemon:
+            holder = f"{socket.gethostname()}:{daemon.pid}"
+            store.acquire_lock(holder, now=NOW, stale_after=LOCK_STALE_AFTER)
+            daemon.kill()
+        # its heartbeat is a second old: another machine's would be waited out
+        assert not daemon_running(store, now=NOW + timedelta(seconds=1))
+        take_lock(store, lock_holder(), now=NOW + timedelta(seconds=1))
+        assert store.lock() == (lock_holder(), NOW + timedelta(seconds=1))
+
+    def test_another_machines_lock_is_waited_out(self, store: Store) -> None:
+        store.acquire_lock("elsewhere:1", now=NOW, stale_after=LOCK_STALE_AFTER)
+        with pytest.raises(AlreadyRunningError, match="elsewhere:1"):
+            take_lock(store, lock_holder(), now=NOW + timedelta(seconds=1))
+        take_lock(store, lock_holder(), now=NOW + LOCK_STALE_AFTER * 2)
+        assert store.lock() == (lock_holder(), NOW + LOCK_STALE_AFTER * 2)
 
 
 class TestTriggerCommand:

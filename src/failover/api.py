@@ -19,6 +19,8 @@ POST     /api/v1/trigger                 202 incident opened or update queued ·
                                          target (nothing sent) · 422 unknown target
 POST     /api/v1/incidents/{id}/resolve  200 resolved · 404 unknown incident
 POST     /api/v1/alertmanager            200 (Alertmanager webhook, payload version 4)
+GET      /api/v1/openapi.json            200 the OpenAPI 3.1 document describing every route,
+                                         shipped in the package (:func:`openapi_document`)
 =======  ==============================  =====================================================
 
 The POST endpoints need ``Authorization: Bearer <daemon.api_token>`` (401 without it or with
@@ -37,8 +39,10 @@ journal from the operator's browser. Bound to another address, any ``Host`` is s
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
+import functools
 import hmac
 import ipaddress
 import json
@@ -47,6 +51,7 @@ import re
 from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 import uvicorn
@@ -57,11 +62,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from failover.config import parse_duration
 from failover.domain import IncidentScope
 
 __all__ = [
+    "HTTP_CONNECTIONS_MAX",
+    "HTTP_IDLE_TIMEOUT_S",
     "MAX_BODY_BYTES",
     "METRICS_CONTENT_TYPE",
     "Alert",
@@ -69,12 +77,15 @@ __all__ = [
     "AlertTarget",
     "AlertmanagerPayload",
     "ApiBackend",
+    "NoteRequest",
     "ReadyReport",
     "RequestRefused",
+    "TimelyH11Protocol",
     "TriggerRequest",
     "create_app",
     "create_server",
     "local_hosts",
+    "openapi_document",
 ]
 
 #: The largest request body accepted (Alertmanager groups stay far below it).
@@ -91,7 +102,8 @@ _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _NAME = re.compile(_NAME_PATTERN)
 #: Field and label names shown in error paths (Prometheus label names fit too).
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-#: The largest id a store can hold (SQLite and PostgreSQL bigint); larger ones cannot exist.
+#: Ids past this cannot be compared in a query (SQLite's integers are 64-bit; the store
+#: itself answers "not found" past PostgreSQL's 32-bit ``integer``).
 _MAX_ID = 2**63 - 1
 #: At most this many problems are listed in a 422 answer.
 _MAX_PROBLEMS = 20
@@ -126,6 +138,11 @@ def _not_blank(text: str) -> str:
     return text
 
 
+_MessageText = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_not_blank)]
+#: a language code as contacts' languages are written (``fr``, ``en``, ``pt-BR``)
+_LanguageCode = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,2}$")]
+
+
 class TriggerRequest(_Incoming):
     """A manual failover, checked as ``failover trigger`` checks it: tell the people who
     hear of a platform or a family that it is down, in the operator's words.
@@ -133,7 +150,10 @@ class TriggerRequest(_Incoming):
     ``target`` names a configured platform or family; an unknown name is refused (a typo
     must not page everyone). Anything else that failed, e.g. ``phone-lines``, is a custom
     incident, asked for explicitly with ``custom: true`` and a ``name`` (the CLI's
-    ``--custom NAME``). The message is required.
+    ``--custom NAME``). A message is required: ``message`` for every language, and/or
+    ``messages`` with one text per language (``{"fr": "…", "en": "…"}``); each contact is
+    sent the text of their language, else ``message``. A language no text can be written
+    in is refused (422 naming it).
 
     When an open incident already covers the target, the trigger is attached to it
     (recorded in its journal, nothing sent); ``update: true`` sends the message to that
@@ -147,8 +167,10 @@ class TriggerRequest(_Incoming):
     #: a custom incident, about ``name``
     custom: bool = False
     name: _Name | None = None
-    #: what the notices say, in the operator's words
-    message: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_not_blank)]
+    #: what the notices say, in the operator's words (to contacts of every language)
+    message: _MessageText | None = None
+    #: what the notices say to contacts of each language, by language code
+    messages: dict[_LanguageCode, _MessageText] = Field(default_factory=dict, max_length=16)
     #: groups to tell; empty means the groups the routes name
     groups: tuple[_Name, ...] = Field(default=(), max_length=64)
     #: seconds during which the trigger can be cancelled before notices go; None: the daemon's default
@@ -178,7 +200,18 @@ class TriggerRequest(_Incoming):
                 )
             if self.name is not None:
                 problems.append('name: only with "custom": true')
+        if self.message is None and not self.messages:
+            problems.append('message: required (or "messages", one text per language)')
         return problems
+
+
+class NoteRequest(_Incoming):
+    """A note for an incident's journal of actions (``failover note ID TEXT``): what was
+    done, decided or learnt. The journal names its author (``api``); no notice carries it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: _MessageText
 
 
 class AlertStatus(enum.StrEnum):
@@ -304,6 +337,11 @@ class ApiBackend(Protocol):
         """Resolve an open incident; None if there is no incident ``incident_id``."""
         ...
 
+    async def note(self, incident_id: int, text: str) -> dict[str, Any] | None:
+        """Add a note to an incident's journal of actions; None if there is no incident
+        ``incident_id``."""
+        ...
+
     async def alertmanager(self, payload: AlertmanagerPayload) -> dict[str, Any]:
         """Firing alerts open manual incidents (keyed by fingerprint) or attach to the open
         incident covering their target, resolved ones resolve what they opened; alerts
@@ -402,21 +440,48 @@ async def _read_body(request: Request) -> bytes:
     return bytes(body)
 
 
+def _nul_at(value: object, loc: tuple[int | str, ...] = ()) -> tuple[int | str, ...] | None:
+    """Where a text in ``value`` (a key included) holds a NUL character, if anywhere."""
+    if isinstance(value, str):
+        return loc if "\x00" in value else None
+    items: Iterator[tuple[int | str, object]]
+    if isinstance(value, Mapping):
+        items = iter(value.items())
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return (*loc, key)
+        found = _nul_at(item, (*loc, key))
+        if found is not None:
+            return found
+    return None
+
+
 async def _parse_body(request: Request, model: type[_Model]) -> _Model:
     body = await _read_body(request)
     try:
-        return model.model_validate_json(body, strict=True)
+        parsed = model.model_validate_json(body, strict=True)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         if any(e["type"] == "json_invalid" for e in errors):
             raise RequestRefused(400, "request body is not valid JSON", [e["msg"] for e in errors]) from None
         raise RequestRefused(422, "invalid request body", _problems(exc)) from None
+    # JSON may write a NUL (\u0000); no text of ours has a use for one, and PostgreSQL stores none
+    where = _nul_at(parsed.model_dump(by_alias=True))
+    if where is not None:
+        raise RequestRefused(
+            422, "invalid request body", [f"{_key_path(where)}: must not contain NUL (\\u0000)"]
+        )
+    return parsed
 
 
 def _parse_since(text: str, now: datetime) -> datetime:
     """``30m``, ``24h``, ``7d`` (that long before ``now``) or an ISO-8601 time with an offset."""
     try:
-        seconds = parse_duration(text)
+        seconds = parse_duration(text, at_most=None)  # longer than the calendar: see below
     except ValueError:
         pass
     else:
@@ -445,23 +510,29 @@ class _Api:
         self,
         backend: ApiBackend,
         *,
-        token: str | None,
+        token: str | Callable[[], str | None] | None,
         clock: Callable[[], datetime],
     ) -> None:
         self._backend = backend
-        # an empty token would let an empty Authorization through: treat it as none
-        self._token = token.encode("utf-8") if token else None
+        self._token = token
         self._clock = clock
 
+    def _current_token(self) -> bytes | None:
+        """The token now: a daemon reloading its configuration revokes the old one at once."""
+        token = self._token() if callable(self._token) else self._token
+        # an empty token would let an empty Authorization through: treat it as none
+        return token.encode("utf-8") if token else None
+
     def _authorize(self, request: Request) -> None:
-        if self._token is None:
+        expected = self._current_token()
+        if expected is None:
             raise RequestRefused(403, "API token not configured")
         scheme, _, presented = request.headers.get("authorization", "").partition(" ")
         presented = presented.strip()
         if scheme.lower() != "bearer" or not presented:
             raise RequestRefused(401, "bearer token required", headers={"WWW-Authenticate": _BEARER_REALM})
         # headers arrive latin-1 decoded: encoding back gives the bytes the client sent
-        if not hmac.compare_digest(presented.encode("latin-1"), self._token):
+        if not hmac.compare_digest(presented.encode("latin-1"), expected):
             raise RequestRefused(
                 401,
                 "invalid bearer token",
@@ -484,6 +555,9 @@ class _Api:
 
     async def status(self, _request: Request) -> Response:
         return _JSONResponse(await self._backend.status())
+
+    async def openapi(self, _request: Request) -> Response:
+        return Response(openapi_document(), media_type="application/json")
 
     async def incidents(self, request: Request) -> Response:
         query = request.query_params
@@ -513,10 +587,27 @@ class _Api:
             raise RequestRefused(404, "incident not found")
         return _JSONResponse(answer)
 
+    async def note(self, request: Request) -> Response:
+        self._authorize(request)
+        incident_id: int = request.path_params["incident_id"]
+        note = await _parse_body(request, NoteRequest)
+        answer = await self._backend.note(incident_id, note.text) if incident_id <= _MAX_ID else None
+        if answer is None:
+            raise RequestRefused(404, "incident not found")
+        return _JSONResponse(answer, status_code=201)
+
     async def alertmanager(self, request: Request) -> Response:
         self._authorize(request)
         payload = await _parse_body(request, AlertmanagerPayload)
         return _JSONResponse(await self._backend.alertmanager(payload))
+
+
+@functools.cache
+def openapi_document() -> bytes:
+    """The OpenAPI 3.1 document of the surface :func:`create_app` serves (JSON, UTF-8):
+    every route, its request body, its answers and its errors, and the bearer token the
+    POST endpoints need. Shipped in the package as ``failover/openapi.json``."""
+    return resources.files("failover").joinpath("openapi.json").read_bytes()
 
 
 def local_hosts(listen_host: str) -> frozenset[str] | None:
@@ -606,14 +697,15 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
 def create_app(
     backend: ApiBackend,
     *,
-    token: str | None,
+    token: str | Callable[[], str | None] | None,
     metrics: ASGIApp,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     hosts: Collection[str] | None = None,
 ) -> Starlette:
     """The ASGI app of the HTTP surface. ``token`` guards the POST endpoints (None: they
-    answer 403); ``metrics`` is the ASGI app serving ``/metrics`` (prometheus_client's
-    own, from :func:`failover.metrics.exposition_app`: it negotiates OpenMetrics and gzip);
+    answer 403; a callable is asked at each request, so a reload changes it); ``metrics``
+    is the ASGI app serving ``/metrics`` (prometheus_client's own, from
+    :func:`failover.metrics.exposition_app`: it negotiates OpenMetrics and gzip);
     ``clock`` anchors ``?since=7d``; ``hosts`` are the names a request's ``Host`` may
     carry (None: any; see :func:`local_hosts`)."""
     api = _Api(backend, token=token, clock=clock)
@@ -624,7 +716,9 @@ def create_app(
         ("/api/v1/incidents", "incidents", api.incidents, "GET"),
         ("/api/v1/trigger", "trigger", api.trigger, "POST"),
         ("/api/v1/incidents/{incident_id:int}/resolve", "resolve", api.resolve, "POST"),
+        ("/api/v1/incidents/{incident_id:int}/notes", "note", api.note, "POST"),
         ("/api/v1/alertmanager", "alertmanager", api.alertmanager, "POST"),
+        ("/api/v1/openapi.json", "openapi", api.openapi, "GET"),
     ]
     return Starlette(
         routes=[
@@ -636,6 +730,47 @@ def create_app(
         ],
         exception_handlers={HTTPException: _http_error},
     )
+
+
+#: requests in progress (and open connections, counted when a request arrives) an HTTP
+#: listener takes before answering 503
+HTTP_CONNECTIONS_MAX = 128
+#: how long a connection may stay without a request under way before it is closed: a
+#: client that opens connections and never finishes a request's head holds none for long
+HTTP_IDLE_TIMEOUT_S = 10.0
+
+
+class TimelyH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, closing a connection on which no request got under way
+    within :data:`HTTP_IDLE_TIMEOUT_S` (uvicorn's own keep-alive timeout only runs between
+    requests, and stops at the first byte of the next one: a request head that never
+    ends would hold its connection, and a file descriptor, for ever)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._watch(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._unwatch()
+        super().connection_lost(exc)
+
+    def _watch(self, seen: object) -> None:
+        self._idle_task = self.loop.call_later(HTTP_IDLE_TIMEOUT_S, self._check_idle, seen)
+
+    def _unwatch(self) -> None:
+        task = getattr(self, "_idle_task", None)
+        if task is not None:
+            task.cancel()
+
+    def _check_idle(self, seen: object) -> None:
+        cycle: object = self.cycle  # None until a first request gets under way
+        busy = cycle is not None and not self.cycle.response_complete
+        if cycle is seen and not busy:
+            # no request started since the last look, and none under way
+            if not self.transport.is_closing():
+                self.transport.close()
+            return
+        self._watch(cycle)
 
 
 class _Server(uvicorn.Server):
@@ -650,15 +785,21 @@ class _Server(uvicorn.Server):
 def create_server(app: Starlette, *, host: str, port: int) -> uvicorn.Server:
     """A uvicorn server for ``app``, to run as a task of the daemon's loop (``await
     server.serve()``); set ``server.should_exit = True`` to stop it. Logs go through the
-    process's logging setup (no uvicorn log config, no access log)."""
+    process's logging setup (no uvicorn log config, no access log, no colours)."""
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_config=None,
+        use_colors=False,
         access_log=False,
         lifespan="off",
         server_header=False,
         timeout_graceful_shutdown=5,
+        # Connections past this many are answered 503 and closed at once: clients that open
+        # connections and never finish a request cannot take every file descriptor of the
+        # process, which the probes, the database and the outbox need.
+        limit_concurrency=HTTP_CONNECTIONS_MAX,
+        http=TimelyH11Protocol,
     )
     return _Server(config)

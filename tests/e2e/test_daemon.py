@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import signal
+import sqlite3
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +19,11 @@ from tests.e2e.conftest import API_TOKEN, WAIT_S, Daemon, World, run_cli, wait_u
 pytestmark = pytest.mark.slow
 
 StartDaemon = Callable[[Path], Daemon]
+
+#: longer than a heartbeat may age before another machine's daemon would be presumed gone
+STALL_S = 40.0
+#: how long a trigger that is then cancelled is held
+HOLD_S = 15.0
 
 
 def recipients(world: World) -> Counter[str]:
@@ -115,6 +122,60 @@ timeout = "30s"
         world.smtp.wait_for(2, timeout=WAIT_S)
         assert daemon.stop() == 0
 
+    def test_sighup_with_a_file_config_validate_refuses_is_not_applied(
+        self, world: World, start_daemon: StartDaemon
+    ) -> None:
+        """A file that parses but that ``failover config validate`` refuses (a channel with
+        two recipients) is not applied: the API still takes triggers and the contacts of the
+        running configuration are told."""
+        config = world.write_config()
+        daemon = start_daemon(config)
+        daemon.wait_ready(world.api)
+        config.write_text(
+            world.config_text(contacts=3).replace("&to=p2@example.org", "&to=p2@example.org,x@example.org")
+        )
+        refused = run_cli("config", "validate", config=config)
+        assert refused.returncode != 0, refused.stdout
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_for_log("config_reload_failed")
+        trigger = httpx.post(
+            f"{world.api}/api/v1/trigger",
+            json={"target": "whatsapp", "message": "Write to us by e-mail"},
+            headers={"Authorization": f"Bearer {API_TOKEN}"},
+            timeout=10,
+        )
+        assert trigger.status_code == 202, trigger.text
+        world.smtp.wait_for(2, timeout=WAIT_S)
+        assert set(recipients(world)) == {"p0@example.org", "p1@example.org"}
+        assert "config_reloaded" not in daemon.text()
+        assert daemon.stop() == 0
+
+    def test_sighup_with_a_new_api_token_revokes_the_old_one(
+        self, world: World, start_daemon: StartDaemon
+    ) -> None:
+        config = world.write_config()
+        daemon = start_daemon(config)
+        daemon.wait_ready(world.api)
+        new_token = "a-new-token-for-the-api-0123456789"
+        config.write_text(world.config_text().replace(API_TOKEN, new_token))
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_for_log("config_reloaded")
+
+        def resolve_unknown(token: str) -> int:
+            # an incident that does not exist: 404 once authorised, 401 before
+            return httpx.post(
+                f"{world.api}/api/v1/incidents/999/resolve",
+                json={},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            ).status_code
+
+        assert resolve_unknown(API_TOKEN) == 401
+        assert resolve_unknown(new_token) == 404
+        assert new_token not in daemon.text()
+        assert API_TOKEN not in daemon.text()
+        assert daemon.stop() == 0
+
     def test_sighup_with_a_valid_file_reloads(self, world: World, start_daemon: StartDaemon) -> None:
         """A valid file is taken: the new contact is told of the next outage."""
         config = world.write_config(contacts=1)
@@ -144,6 +205,31 @@ class TestOneDaemonPerDatabase:
         assert re.search(r"failover: another daemon \(.+\) holds .+Refusing to start", second.text())
         assert first.process.poll() is None
         assert first.stop() == 0
+
+    def test_a_trigger_after_a_long_database_stall_leaves_the_daemon_running(
+        self, world: World, start_daemon: StartDaemon
+    ) -> None:
+        """The database refuses every write for 40 s (another writer holds SQLite's lock),
+        longer than the daemon's heartbeat may age: a ``failover trigger`` run right after
+        sees the daemon still runs, takes nothing from it, and the daemon tells everyone."""
+        config = world.write_config()
+        daemon = start_daemon(config)
+        daemon.wait_ready(world.api)
+        locker = sqlite3.connect(world.tmp_path / "failover.db", timeout=30, isolation_level=None)
+        try:
+            locker.execute("BEGIN EXCLUSIVE")
+            time.sleep(STALL_S)  # the stall itself: the heartbeat cannot be renewed meanwhile
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        assert "heartbeat_failed" in daemon.text()
+        result = run_cli("trigger", "whatsapp", "-m", "Write to us by e-mail", "--yes", config=config)
+        assert result.returncode == 0, result.stdout + result.stderr
+        world.smtp.wait_for(2, timeout=WAIT_S)
+        assert daemon.process.poll() is None, daemon.text()[-3000:]
+        assert httpx.get(f"{world.api}/readyz", timeout=5).status_code == 200
+        assert recipients(world) == Counter({"p0@example.org": 1, "p1@example.org": 1})
+        assert daemon.stop() == 0
 
     def test_database_down_at_start_is_not_ready_but_alive(
         self, world: World, start_daemon: StartDaemon, closed_port: int
@@ -194,14 +280,17 @@ class TestManualFailover:
     """`failover trigger` through a running daemon: the hold, `cancel`, the fan-out."""
 
     def test_cancel_within_the_hold_sends_nothing(self, world: World, start_daemon: StartDaemon) -> None:
-        """A trigger held 3 s then cancelled sends nothing; a later trigger is delivered,
-        which shows the daemon was delivering all along."""
+        """A trigger held 15 s then cancelled sends nothing; a later trigger is delivered,
+        which shows the daemon was delivering all along. (The hold leaves a loaded machine
+        ample time to start the cancelling command.)"""
         config = world.write_config()
         daemon = start_daemon(config)
         daemon.wait_ready(world.api)
+        triggered_at = time.monotonic()
         held = run_cli(
-            "trigger", "--custom", "phones", "-m", "first, cancelled", "--hold", "3s", "--yes", config=config
-        )
+            "trigger", "--custom", "phones", "-m", "first, cancelled", "--hold", f"{HOLD_S:g}s", "--yes",
+            config=config,
+        )  # fmt: skip
         assert held.returncode == 0, held.stderr
         assert "the running daemon delivers them" in held.stdout
         incident = opened_incident(held.stdout)
@@ -210,7 +299,7 @@ class TestManualFailover:
         assert "2 notice(s) withdrawn" in cancelled.stdout
 
         # past the hold: had the first been left, it would be due before this one
-        wait_until("the hold to pass", lambda: daemon.process.poll() is None, timeout=3.5)
+        time.sleep(max(0.0, triggered_at + HOLD_S + 0.5 - time.monotonic()))
         later = run_cli("trigger", "--custom", "phones", "-m", "second, sent", "--yes", config=config)
         assert later.returncode == 0, later.stderr
         received = world.smtp.wait_for(2, timeout=WAIT_S)

@@ -5,34 +5,47 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
 
-from failover.cli._main import EXIT_OK, EXIT_PROBLEM, config_option, fail, load_configuration, main
+from failover.cli._main import (
+    EXIT_OK,
+    EXIT_PROBLEM,
+    config_option,
+    fail,
+    load_configuration,
+    main,
+    operator_name,
+)
 from failover.config import Config, find_config_path, load_config, parse_duration
 from failover.domain import IncidentKind, IncidentScope
 from failover.errors import AlreadyRunningError, FailoverError
 from failover.logs import configure_logging
 from failover.service import (
+    MESSAGE_LANGUAGES,
     Coverage,
     Daemon,
     IncidentNotFoundError,
     ListenError,
     ManualPlan,
+    PreviewGap,
     TriggerAction,
     cancel_manual,
     deliver_manual,
     find_target,
     preview_manual,
+    raise_open_files_limit,
     resolve_manual,
     run_async,
     run_demo,
     trigger_manual,
     utc_now,
+    validate_notifications,
 )
 
 if TYPE_CHECKING:
@@ -57,11 +70,17 @@ def run(config_path: Path | None) -> None:
     cwd = Path.cwd()
 
     def reload() -> Config:
-        return load_config(find_config_path(config_path, env=os.environ, cwd=cwd), env=os.environ)
+        """The file read again and checked as ``failover config validate`` checks it: a file
+        that command refuses is never applied (the running configuration is kept)."""
+        loaded = load_config(find_config_path(config_path, env=os.environ, cwd=cwd), env=os.environ)
+        redactor.add_secrets(loaded.secrets)  # before any check can quote one
+        validate_notifications(loaded)
+        return loaded
 
     redactor = configure_logging(level=config.daemon.log_level)
     redactor.add_secrets(config.secrets)
     daemon = Daemon(config, reload=reload, env=os.environ, redactor=redactor)
+    raise_open_files_limit()
     try:
         code = run_async(daemon.run())
     except AlreadyRunningError as exc:
@@ -108,10 +127,23 @@ def _coverage_lines(coverage: Coverage, config: Config) -> list[str]:
     ]
 
 
+def _gap_line(gap: PreviewGap) -> str:
+    """One preview line: who is not read to in their language, and what they get instead."""
+    readers = f"{gap.language} ({gap.recipients} recipient(s))"
+    if gap.what == "template":
+        return f"{readers}: template {gap.template!r} has no {gap.language} text; they get its {gap.used} one"
+    if gap.used is None:
+        if gap.what == "alternatives":
+            return f"{readers}: no alternatives at all; the notices name no other way to reach you"
+        return f"{readers}: no message at all"
+    return f"{readers}: no {gap.what} written in {gap.language}; they get the {gap.used} {gap.what}"
+
+
 def print_plan(plan: ManualPlan, console: Console, config: Config, *, title: str) -> None:
-    """What would be sent: each text as rendered in each language, recipients per channel
-    kind (counts and schemes, never addresses); first, the open incident that already
-    covers the target, if one does."""
+    """What would be sent: each text as rendered in each language, who is not read to in
+    their own language (and what they get instead), recipients per channel kind (counts
+    and schemes, never addresses); first, the open incident that already covers the
+    target, if one does."""
     from rich.panel import Panel
     from rich.table import Table
 
@@ -141,6 +173,10 @@ def print_plan(plan: ManualPlan, console: Console, config: Config, *, title: str
         console.print(
             Panel(f"[bold]{text.subject}[/]\n\n{text.body.rstrip()}", title=heading, title_align="left")
         )
+    if plan.gaps:
+        console.print("[yellow]Not written in every recipient's language:[/]")
+        for gap in plan.gaps:
+            console.print(f"  {_gap_line(gap)}", markup=False, highlight=False)
     table = Table(title="recipients per channel", title_justify="left")
     table.add_column("channel")
     table.add_column("recipients", justify="right")
@@ -182,7 +218,10 @@ def _deliver_with_progress(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as progress:
+    # on a terminal the bar takes log lines (stderr) above itself, unless stderr goes
+    # elsewhere (a file, the journal): then they go there, as everywhere else
+    redirect = sys.stderr.isatty()
+    with Progress(*columns, console=console, transient=False, redirect_stderr=redirect) as progress:
         description = "delivering"
         if hold_until is not None and hold_until > utc_now():
             description = f"held until {_when(hold_until, config)}, then delivering"
@@ -207,10 +246,62 @@ def _deliver_with_progress(
     console.print(f"notices: {summary}")
 
 
-@main.command()
+class _TriggerCommand(click.Command):
+    """``failover trigger``: ``--message-LANG`` for a language no message can be written in
+    is a usage error naming that language and those that can be used."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            language = exc.option_name.removeprefix("--message-")
+            if not exc.option_name.startswith("--message-") or not language:
+                raise
+            options = ", ".join(f"--message-{known}" for known in MESSAGE_LANGUAGES)
+            raise click.UsageError(
+                f"no message can be written in {language!r}: use {options}, or --message for every language",
+                ctx=ctx,
+            ) from None
+
+
+def _message_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--message-en TEXT``, ``--message-fr TEXT`` …: one option per language a message can
+    be written in (:data:`failover.service.MESSAGE_LANGUAGES`)."""
+    for language in reversed(MESSAGE_LANGUAGES):
+        command = click.option(
+            f"--message-{language}",
+            f"message_{language}",
+            metavar="TEXT",
+            help=f"What the notices say to contacts whose language is {language!r} (instead of --message).",
+        )(command)
+    return command
+
+
+def _messages_given(message: str | None, language_messages: dict[str, str | None]) -> dict[str, str]:
+    """The texts per language given as ``--message-LANG`` (``message_LANG``), by language;
+    no text at all is a usage error, a blank one a failure."""
+    messages = {
+        name.removeprefix("message_"): text for name, text in language_messages.items() if text is not None
+    }
+    if message is None and not messages:
+        options = ", ".join(f"--message-{language}" for language in MESSAGE_LANGUAGES)
+        raise click.UsageError(
+            f"Missing option '-m' / '--message' (or {options}): it is what the notices say",
+            ctx=click.get_current_context(),
+        )
+    if message is not None and not message.strip():
+        fail("--message must not be blank: it is what the notices say")
+    for language, text in sorted(messages.items()):
+        if not text.strip():
+            fail(f"--message-{language} must not be blank: it is what the notices say to them")
+    return messages
+
+
+@main.command(cls=_TriggerCommand)
 @click.argument("target", required=False)
 @click.option("--custom", metavar="NAME", help="Something that is not a configured platform or family.")
-@click.option("-m", "--message", required=True, help="What the notices say, in your words.")
+@click.option("-m", "--message", help="What the notices say, in your words (to contacts of every language).")
+@_message_options
 @click.option(
     "-g", "--group", "groups", multiple=True, metavar="G", help="Tell only this group (repeatable)."
 )
@@ -232,13 +323,14 @@ def _deliver_with_progress(
 def trigger(  # noqa: PLR0917 - click passes every option as an argument
     target: str | None,
     custom: str | None,
-    message: str,
+    message: str | None,
     groups: tuple[str, ...],
     hold: timedelta,
     update: bool,
     dry_run: bool,
     yes: bool,
     config_path: Path | None,
+    **language_messages: str | None,
 ) -> None:
     """Manual failover: tell the people who hear of TARGET (a platform or a family, or
     --custom NAME) that it is down, and where to reach each other instead.
@@ -247,14 +339,17 @@ def trigger(  # noqa: PLR0917 - click passes every option as an argument
     incident and queues the notices. A running daemon sends them (after the hold);
     without one, this command delivers them itself.
 
+    Each contact is sent the message written for their language (--message-fr,
+    --message-en), else --message; the preview lists the languages left without a text
+    and what their readers get instead.
+
     When an open incident (the judge's or a manual one) already covers TARGET, nobody is
     told twice: the trigger is recorded in that incident's journal and nothing is sent,
     unless --update sends the message to its recipients as an update of it.
     """
+    messages = _messages_given(message, language_messages)
     if (target is None) == (custom is None):
         fail("name exactly one of PLATFORM, FAMILY or --custom NAME")
-    if not message.strip():
-        fail("--message must not be blank: it is what the notices say")
     from rich.console import Console
 
     config = load_configuration(config_path)
@@ -265,7 +360,15 @@ def trigger(  # noqa: PLR0917 - click passes every option as an argument
         else:
             assert target is not None
             manual_target = find_target(config, target)
-        plan = preview_manual(config, manual_target, message=message, now=utc_now(), groups=groups, hold=hold)
+        plan = preview_manual(
+            config,
+            manual_target,
+            message=message or "",
+            messages=messages,
+            now=utc_now(),
+            groups=groups,
+            hold=hold,
+        )
     except FailoverError as exc:
         fail(str(exc))
     if update and plan.covered_by is None:
@@ -281,7 +384,7 @@ def trigger(  # noqa: PLR0917 - click passes every option as an argument
         what = f" as an update of incident {plan.incident.id}" if update else ""
         _confirm(f"Send {plan.recipients} notice(s){what}?", yes)
     try:
-        outcome = trigger_manual(config, plan, now=utc_now(), update=update)
+        outcome = trigger_manual(config, plan, now=utc_now(), update=update, actor=operator_name())
     except FailoverError as exc:
         fail(str(exc))
     incident_id = outcome.incident.id
@@ -314,7 +417,7 @@ def cancel(incident_id: int, config_path: Path | None) -> None:
     """Withdraw a manual incident's notices not yet sent (within its hold) and close it."""
     config = load_configuration(config_path)
     try:
-        outcome = cancel_manual(config, incident_id, now=utc_now())
+        outcome = cancel_manual(config, incident_id, now=utc_now(), actor=operator_name())
     except IncidentNotFoundError as exc:
         fail(str(exc))
     except FailoverError as exc:
@@ -335,7 +438,7 @@ def resolve(incident_id: int, config_path: Path | None) -> None:
     config = load_configuration(config_path)
     console = Console()
     try:
-        report = resolve_manual(config, incident_id, now=utc_now())
+        report = resolve_manual(config, incident_id, now=utc_now(), actor=operator_name())
     except IncidentNotFoundError as exc:
         fail(str(exc))
     except FailoverError as exc:

@@ -21,7 +21,9 @@ from failover.service._contacts import (
     parse_vcards,
 )
 from failover.service._daemon import Daemon, DaemonTimings, ListenError
+from failover.service._maintenance import Occurrence, WindowSchedule, maintenance_schedule
 from failover.service._manual import (
+    MESSAGE_LANGUAGES,
     CancelOutcome,
     Coverage,
     CoverageChangedError,
@@ -30,6 +32,7 @@ from failover.service._manual import (
     ManualPlan,
     ManualTarget,
     NothingToUpdateError,
+    PreviewGap,
     PreviewText,
     ResolveOutcome,
     ResolveReport,
@@ -39,6 +42,7 @@ from failover.service._manual import (
     cancel_manual,
     deliver_manual,
     find_target,
+    note_manual,
     plan_manual,
     preview_manual,
     resolve_manual,
@@ -59,6 +63,7 @@ from failover.service._notices import (
     validate_notifications,
 )
 from failover.service._record import (
+    DaemonFacts,
     StatusReport,
     Watcher,
     journal,
@@ -67,7 +72,8 @@ from failover.service._record import (
     status_report,
     upgrade_database,
 )
-from failover.service._runtime import run_async, utc_now
+from failover.service._runtime import raise_open_files_limit, run_async, utc_now
+from failover.service._status import journal_json, status_json
 from failover.service._status_page import SiteReport, build_status_site
 from failover.store import JournalEntry, NoticeDraft, PruneReport, Silence
 
@@ -75,12 +81,14 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 __all__ = [
+    "MESSAGE_LANGUAGES",
     "CancelOutcome",
     "CheckReport",
     "ContactRow",
     "Coverage",
     "CoverageChangedError",
     "Daemon",
+    "DaemonFacts",
     "DaemonTimings",
     "DeliveryReport",
     "ExportReport",
@@ -95,8 +103,10 @@ __all__ = [
     "NoticeDraft",
     "NoticePump",
     "NotifyTestReport",
+    "Occurrence",
     "ParsedContacts",
     "PlatformStatus",
+    "PreviewGap",
     "PreviewText",
     "PruneReport",
     "ResolveOutcome",
@@ -108,6 +118,7 @@ __all__ = [
     "TriggerAction",
     "TriggerOutcome",
     "Watcher",
+    "WindowSchedule",
     "active_silences",
     "add_silence",
     "build_status_site",
@@ -120,6 +131,9 @@ __all__ = [
     "find_target",
     "import_contacts",
     "journal",
+    "journal_json",
+    "maintenance_schedule",
+    "note_manual",
     "notice_channels",
     "notice_template",
     "open_store",
@@ -129,6 +143,7 @@ __all__ = [
     "plan_notices",
     "preview_manual",
     "prune_database",
+    "raise_open_files_limit",
     "remove_silences",
     "resolve_manual",
     "run_async",
@@ -136,6 +151,7 @@ __all__ = [
     "select_platforms",
     "send_test_notice",
     "silence_matching",
+    "status_json",
     "status_report",
     "trigger_manual",
     "upgrade_database",

@@ -55,7 +55,8 @@ from failover.metrics import Metrics, exposition_app
 from failover.notify import Sender
 from failover.probes import Prober
 from failover.service._backend import DaemonBackend
-from failover.service._manual import LOCK_STALE_AFTER, lock_holder
+from failover.service._maintenance import MaintenanceWatch
+from failover.service._manual import LOCK_STALE_AFTER, lock_holder, take_lock
 from failover.service._notices import NoticePump
 from failover.service._record import Watcher, open_store
 from failover.service._runtime import utc_now
@@ -171,6 +172,8 @@ class Daemon:
         self.last_round_at: datetime | None = None
         #: the public status site ([status_page]), when it is asked for
         self.status_page: StatusPagePublisher | None = None
+        #: the platforms' health around each recurring maintenance window
+        self._maintenance_watch = MaintenanceWatch()
 
     # ------------------------------------------------------------------ signals (flags only)
 
@@ -399,9 +402,7 @@ class Daemon:
             self.log.warning("database_unavailable", error=str(exc))
             return None
         try:
-            await asyncio.to_thread(
-                store.acquire_lock, self.holder, now=self.clock(), stale_after=LOCK_STALE_AFTER
-            )
+            await asyncio.to_thread(take_lock, store, self.holder, now=self.clock())
         except AlreadyRunningError:
             store.close()
             raise
@@ -451,7 +452,7 @@ class Daemon:
             raise ListenError(f"cannot listen on {listen}: {exc.strerror or exc}") from exc
         app = create_app(
             DaemonBackend(self),
-            token=self.config.daemon.api_token,
+            token=lambda: self.config.daemon.api_token,
             metrics=exposition_app(self.registry),
             clock=self.clock,
             hosts=local_hosts(listen.host),
@@ -664,11 +665,30 @@ class Daemon:
                 metrics.incident_opened(change.incident.scope, change.incident.kind)
         metrics.open_incidents(decision.open_incidents)
         metrics.round_completed(duration_s, time.time())
+        self._watch_maintenance(decision)
         if decision.incident_events:
             self.wake_pump()
         # status page: a platform's state changed; publish it now
         if decision.transitions and self.status_page is not None:
             self.status_page.publish_soon()
+
+    def _watch_maintenance(self, decision: Decision) -> None:
+        """Export which windows are in force; at a window's end, log the platforms whose
+        health is not what it was just before it (names and states only)."""
+        config, now = self.config, self.clock()
+        if not config.maintenance:
+            return
+        self.metrics.maintenance_active(self._maintenance_watch.active(config, now))
+        health = {p.name: health_of(decision.state, p.name).health for p in config.platforms}
+        for ended in self._maintenance_watch.observe(config, now, health):
+            self.log.info(
+                "maintenance_ended",
+                window=ended.window,
+                started_at=ended.started_at.isoformat() if ended.started_at else None,
+                platforms_not_back=ended.not_back,
+                before={name: str(h) if h else None for name, h in ended.before.items()},
+                after={name: str(h) for name, h in ended.after.items()},
+            )
 
     async def _tick(self) -> None:
         self._last_tick = time.monotonic()
@@ -679,15 +699,20 @@ class Daemon:
             return
         try:
             await self.in_thread(store.heartbeat, self.holder, now=self.clock())
-        except AlreadyRunningError as exc:
-            self._fatal(str(exc))
+        except AlreadyRunningError:
+            # Nobody may hold it any more (its row released while the database was away):
+            # take it back. Only another daemon holding it now ends this one.
+            try:
+                await self.in_thread(take_lock, store, self.holder, now=self.clock())
+            except AlreadyRunningError as exc:
+                self._fatal(str(exc))
+            except StoreError as exc:
+                self.log.warning("heartbeat_failed", error=str(exc))
         except StoreError as exc:
             self.log.warning("heartbeat_failed", error=str(exc))
             # the database may have come back after a gap longer than the stale limit
             with contextlib.suppress(StoreError):
-                await self.in_thread(
-                    store.acquire_lock, self.holder, now=self.clock(), stale_after=LOCK_STALE_AFTER
-                )
+                await self.in_thread(take_lock, store, self.holder, now=self.clock())
 
     async def _prune(self) -> None:
         store = self.store

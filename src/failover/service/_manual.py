@@ -20,9 +20,10 @@ import enum
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from failover.config import Config
 from failover.detect import IncidentChange
@@ -38,18 +39,23 @@ from failover.domain import (
 from failover.errors import AlreadyRunningError, ConfigError, FailoverError
 from failover.logs import get_logger
 from failover.notify import (
+    BUILTIN_TEMPLATES,
     channel_scheme,
     eligible_channels,
+    language_gaps,
+    manual_message,
     public_text_problems,
     render_notice,
 )
 from failover.service._notices import SHARED_PREFIX, NoticePump, notice_template, plan_notices
 from failover.service._record import open_store
 from failover.service._runtime import utc_now
-from failover.store import Notice, NoticeDraft, NoticeState, Store
+from failover.store import ActionKind, IncidentAction, Notice, NoticeDraft, NoticeState, Store
 
 __all__ = [
     "LOCK_STALE_AFTER",
+    "MESSAGE_LANGUAGES",
+    "NOTE_MAX",
     "CancelOutcome",
     "Coverage",
     "CoverageChangedError",
@@ -58,6 +64,7 @@ __all__ = [
     "ManualPlan",
     "ManualTarget",
     "NothingToUpdateError",
+    "PreviewGap",
     "PreviewText",
     "ResolveOutcome",
     "ResolveReport",
@@ -74,23 +81,34 @@ __all__ = [
     "find_target",
     "lock_holder",
     "manual_incident",
+    "note_incident",
+    "note_manual",
     "open_manual",
     "plan_manual",
     "preview_manual",
     "record_trigger",
     "resolve_incident",
     "resolve_manual",
+    "take_lock",
     "trigger_manual",
 ]
 
 #: A daemon's lock is considered abandoned this long after its last heartbeat (the daemon
 #: renews it every third of that).
 LOCK_STALE_AFTER = timedelta(seconds=30)
+#: ... unless the daemon is a live process of this machine, which a slow database may keep
+#: from renewing its heartbeat for a while.
+LOCAL_LOCK_STALE_AFTER = timedelta(minutes=10)
 #: Notices that will not move any more.
 FINAL_STATES = frozenset(
     {NoticeState.sent, NoticeState.failed, NoticeState.skipped, NoticeState.silenced, NoticeState.cancelled}
 )
 _PREVIEW_CONTACT_NAME = "<contact name>"
+#: The languages a manual message may be written in: those of the built-in texts, which
+#: are the languages contacts may have.
+MESSAGE_LANGUAGES: tuple[str, ...] = tuple(
+    sorted({language for template in BUILTIN_TEMPLATES.values() for language in template.texts})
+)
 
 
 class IncidentNotFoundError(FailoverError):
@@ -137,20 +155,61 @@ def lock_holder(role: str = "") -> str:
     return f"{holder}:{role}" if role else holder
 
 
-def daemon_running(store: Store, *, now: datetime) -> bool:
-    """Whether a daemon holds the database's lock (heartbeat younger than the stale limit).
+def _local_process(holder: str) -> int | None:
+    """The process id of a daemon ``holder`` on this machine; None for another machine's,
+    or for a holder that is not a daemon's ``host:pid``."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdecimal():
+        return None
+    return int(pid)
 
-    Probed by taking the lock and giving it back at once: a daemon starting in that instant
-    would be refused once, which its service manager retries; no notice can be sent twice
-    either way, since every delivery claims its notice first.
-    """
-    holder = lock_holder("probe")
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def take_lock(store: Store, holder: str, *, now: datetime) -> None:
+    """Become the database's one daemon. A lock left by a daemon of this machine whose
+    process is gone (killed, crashed) is taken at once, without waiting for its heartbeat
+    to go stale: a service manager restarting the daemon right after ``kill -9`` is accepted.
+    Raises ``AlreadyRunningError`` when a daemon that may still run holds it."""
     try:
         store.acquire_lock(holder, now=now, stale_after=LOCK_STALE_AFTER)
     except AlreadyRunningError:
-        return True
-    store.release_lock(holder)
-    return False
+        current = store.lock()
+        if current is None:
+            store.acquire_lock(holder, now=now, stale_after=LOCK_STALE_AFTER)
+            return
+        pid = _local_process(current[0])
+        if pid is None or pid == os.getpid() or _alive(pid):
+            raise
+        store.acquire_lock(holder, now=now, stale_after=LOCK_STALE_AFTER, take_from=current[0])
+
+
+def daemon_running(store: Store, *, now: datetime) -> bool:
+    """Whether a daemon holds the database's lock: a daemon of this machine while its process
+    lives (however long the database kept it from renewing its heartbeat), another machine's
+    while its heartbeat is younger than the stale limit.
+
+    Only reads the lock: a command that decides no daemon runs and delivers itself never
+    takes the lock from a daemon held up by a slow database, and no notice is sent twice
+    either way, since every delivery claims its notice first.
+    """
+    current = store.lock()
+    if current is None:
+        return False
+    holder, heartbeat_at = current
+    pid = _local_process(holder)
+    if pid is not None and _alive(pid):
+        # (its id taken by another process long after the daemon died: stale at last)
+        return heartbeat_at > now - LOCAL_LOCK_STALE_AFTER
+    return pid is None and heartbeat_at > now - LOCK_STALE_AFTER
 
 
 # ------------------------------------------------------------------------------ targets
@@ -238,9 +297,18 @@ def _stamp(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
-def manual_incident(target: ManualTarget, *, message: str, now: datetime, key: str | None = None) -> Incident:
+def manual_incident(
+    target: ManualTarget,
+    *,
+    message: str,
+    now: datetime,
+    key: str | None = None,
+    messages: Mapping[str, str] | None = None,
+) -> Incident:
     """A new manual incident, opened and confirmed ``now``. Its key never collides with the
-    judge's (``manual:`` prefix); ``key`` overrides it (Alertmanager's fingerprint)."""
+    judge's (``manual:`` prefix); ``key`` overrides it (Alertmanager's fingerprint).
+    ``messages`` are the operator's texts written for one language each, ``message`` the
+    text for every other language."""
     return Incident(
         key=key or f"manual:{target.scope}:{target.name}:{_stamp(now)}",
         scope=target.scope,
@@ -251,6 +319,7 @@ def manual_incident(target: ManualTarget, *, message: str, now: datetime, key: s
         confirmed_at=now,
         cause="manual failover",
         message=message,
+        messages=tuple(sorted((messages or {}).items())),
     )
 
 
@@ -271,6 +340,19 @@ class PreviewText:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class PreviewGap:
+    """Recipients whose language something is not written in: the operator's ``message``,
+    the ``alternatives``, or a ``template`` (named). They get the text of ``used``
+    instead, or, when ``used`` is None, none at all."""
+
+    language: str
+    what: Literal["alternatives", "message", "template"]
+    used: str | None
+    recipients: int
+    template: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ManualPlan:
     """What a manual incident would send: the notices to queue, the texts, and how many
     recipients each channel kind reaches. Counts and schemes only: never an address."""
@@ -287,6 +369,8 @@ class ManualPlan:
     #: the open incident that already covers the target: then ``incident`` is that one, and
     #: the drafts are what an update of it would send
     covered_by: Coverage | None = None
+    #: recipients whose language the message, the alternatives or a template is not written in
+    gaps: tuple[PreviewGap, ...] = ()
 
     @property
     def recipients(self) -> int:
@@ -320,7 +404,8 @@ def plan_for(
     event_key: str | None = None,
 ) -> ManualPlan:
     """The notices an incident event would queue, with their preview. ``event_key`` names
-    an occurrence of an event that repeats (an update of an incident)."""
+    an occurrence of an event that repeats (an update of an incident). Each notice carries
+    the operator's words in its reader's language (see :func:`failover.notify.manual_message`)."""
     drafts = tuple(
         dataclasses.replace(draft, event_key=event_key) if event_key else draft
         for draft in plan_notices(
@@ -332,7 +417,21 @@ def plan_for(
             message=incident.message or None,
         )
     )
+    if incident.messages:
+        drafts = tuple(
+            dataclasses.replace(draft, message=_message_for(incident, draft.language)) for draft in drafts
+        )
     by_text: Counter[tuple[str, str]] = Counter((d.template, d.language) for d in drafts)
+    readers: Counter[str] = Counter(d.language for d in drafts)
+    gaps = [
+        PreviewGap(language=gap.language, what=gap.what, used=gap.used, recipients=readers[gap.language])
+        for gap in language_gaps(
+            readers,
+            alternatives=config.alternatives,
+            # the text for every language leaves no language without one
+            message=dict(incident.messages) if incident.messages and not incident.message else None,
+        )
+    ]
     texts = []
     schemes: Counter[str] = Counter()
     for draft in drafts:
@@ -350,8 +449,18 @@ def plan_for(
             alternatives=config.alternatives,
             platform_names={p.name: p.display_name for p in config.platforms},
             # the operator's words, shown even in an update of an incident the judge opened
-            message=incident.message or None,
+            message=_message_for(incident, language),
         )
+        if rendered.language != language:
+            gaps.append(
+                PreviewGap(
+                    language=language,
+                    what="template",
+                    used=rendered.language,
+                    recipients=count,
+                    template=template_name,
+                )
+            )
         texts.append(
             PreviewText(
                 template=template_name,
@@ -369,7 +478,13 @@ def plan_for(
         texts=tuple(texts),
         channels=tuple(schemes.most_common()),
         hold_until=hold_until,
+        gaps=tuple(sorted(gaps, key=lambda gap: (gap.language, gap.what, gap.template or ""))),
     )
+
+
+def _message_for(incident: Incident, language: str) -> str | None:
+    """The operator's words for readers of ``language``; None when the incident has none."""
+    return manual_message(language, message=incident.message, messages=dict(incident.messages)) or None
 
 
 def plan_manual(
@@ -382,19 +497,30 @@ def plan_manual(
     hold: timedelta = timedelta(0),
     key: str | None = None,
     covered_by: Coverage | None = None,
+    messages: Mapping[str, str] | None = None,
 ) -> ManualPlan:
     """A manual incident about ``target`` and the notices it would queue (nothing written).
+
+    ``messages`` are the operator's texts written for one language each (of
+    :data:`MESSAGE_LANGUAGES`), ``message`` the text for every language without one; each
+    recipient is sent the text of their language. Raises :class:`ConfigError` naming the
+    key (``messages.de``) for a language no text is written in, a blank text, no text at
+    all, and personal data in any text bound for a public channel.
 
     With ``covered_by`` (see :func:`find_coverage`), the notices are those an update of
     that incident would queue: the operator's message to the incident's recipients, as an
     occurrence of its own (``<key>/update/<time>``), so that each update is sent once."""
+    messages = dict(messages or {})
+    _check_messages(message, messages)
     unknown = [group for group in groups if group not in config.groups]
     if unknown:
         known = ", ".join(sorted(config.groups)) or "none"
         raise ConfigError(f"unknown group {unknown[0]!r} (configured: {known})")
     hold_until = now + hold if hold > timedelta(0) else None
     if covered_by is not None:
-        incident = dataclasses.replace(covered_by.incident, message=message)
+        incident = dataclasses.replace(
+            covered_by.incident, message=message, messages=tuple(sorted(messages.items()))
+        )
         plan = plan_for(
             config,
             incident,
@@ -405,15 +531,34 @@ def plan_manual(
             event_key=f"{incident.key}/update/{_stamp(now)}",
         )
     else:
-        incident = manual_incident(target, message=message, now=now, key=key)
+        incident = manual_incident(target, message=message, now=now, key=key, messages=messages)
         plan = plan_for(config, incident, IncidentEvent.manual, now=now, groups=groups, hold_until=hold_until)
-    _refuse_personal_data_in_public(config, plan, message)
+    texts = [("message", message), *((f"messages.{lang}", text) for lang, text in sorted(messages.items()))]
+    _refuse_personal_data_in_public(config, plan, texts)
     return dataclasses.replace(plan, target=target, covered_by=covered_by)
 
 
-def _refuse_personal_data_in_public(config: Config, plan: ManualPlan, message: str) -> None:
+def _check_messages(message: str, messages: Mapping[str, str]) -> None:
+    unknown = sorted(set(messages) - set(MESSAGE_LANGUAGES))
+    if unknown:
+        raise ConfigError(
+            f"no texts are written in {unknown[0]!r}: a message may be written in "
+            f"{', '.join(MESSAGE_LANGUAGES)}, or for every language",
+            key=f"messages.{unknown[0]}",
+        )
+    for language, text in sorted(messages.items()):
+        if not text.strip():
+            raise ConfigError(f"the {language} message must not be blank", key=f"messages.{language}")
+    if not messages and not message:
+        raise ConfigError("a message is required: it is what the notices say", key="message")
+
+
+def _refuse_personal_data_in_public(
+    config: Config, plan: ManualPlan, texts: Sequence[tuple[str, str]]
+) -> None:
     """A message bound for a public channel may carry no e-mail address or phone number
-    but the organisation's own, and no contact's name: refused before anything is queued."""
+    but the organisation's own, and no contact's name, in any of its languages (``texts``:
+    ``(key, text)``): refused before anything is queued."""
     public = sorted(
         {
             draft.contact_ref
@@ -421,18 +566,30 @@ def _refuse_personal_data_in_public(config: Config, plan: ManualPlan, message: s
             if notice_template(config, draft.template, plan.event).visibility is Visibility.public
         }
     )
-    problems = public_text_problems(message, config) if public else []
-    if problems:
-        raise ConfigError(
-            f"the message goes to public channels ({', '.join(public)}) and may carry no personal "
-            f"data: {'; '.join(problems)}",
-            key="message",
-        )
+    if not public:
+        return
+    for key, text in texts:
+        problems = public_text_problems(text, config) if text else []
+        if problems:
+            which = "the message" if key == "message" else f"the {key.removeprefix('messages.')} message"
+            raise ConfigError(
+                f"{which} goes to public channels ({', '.join(public)}) and may carry no personal "
+                f"data: {'; '.join(problems)}",
+                key=key,
+            )
 
 
-def open_manual(store: Store, plan: ManualPlan, *, now: datetime) -> Incident:
-    """Record the incident and queue its notices in one transaction; the incident as stored."""
-    stored = store.record_decision(at=now, incident_events=[(plan.event, plan.incident)], notices=plan.drafts)
+def open_manual(store: Store, plan: ManualPlan, *, now: datetime, actor: str | None = None) -> Incident:
+    """Record the incident and queue its notices in one transaction; the incident as stored.
+    ``actor`` (who triggered it) enters its journal of actions, never a notice."""
+    actions = (
+        {plan.incident.key: [IncidentAction(at=now, actor=actor, kind=ActionKind.triggered)]}
+        if actor is not None
+        else None
+    )
+    stored = store.record_decision(
+        at=now, incident_events=[(plan.event, plan.incident)], notices=plan.drafts, actions=actions
+    )
     return stored[0]
 
 
@@ -460,11 +617,13 @@ def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def record_trigger(store: Store, plan: ManualPlan, *, update: bool, via: str, now: datetime) -> TriggerRecord:
+def record_trigger(
+    store: Store, plan: ManualPlan, *, update: bool, via: str, now: datetime, actor: str | None = None
+) -> TriggerRecord:
     """Record a planned trigger: open its incident, or, when an open incident covers its
     target, attach the trigger to that incident's journal (nothing sent) or, with
     ``update``, queue the update the plan shows. ``via`` (``cli``, ``api``) goes into
-    the journal.
+    the journal; so does ``actor`` (who triggered: ``via`` when not given), as an action.
 
     Raises :class:`NothingToUpdateError` for an update that no open incident covers, and
     :class:`CoverageChangedError` when the incident covering the target is no longer the
@@ -486,7 +645,9 @@ def record_trigger(store: Store, plan: ManualPlan, *, update: bool, via: str, no
                 f"no open incident covers {plan.incident.name}: there is nothing to update"
             )
         return TriggerRecord(
-            action=TriggerAction.opened, incident=open_manual(store, plan, now=now), notices=plan.recipients
+            action=TriggerAction.opened,
+            incident=open_manual(store, plan, now=now, actor=actor or via),
+            notices=plan.recipients,
         )
     incident_id = covering.incident.id
     assert incident_id is not None  # incidents read from the store have ids
@@ -496,9 +657,12 @@ def record_trigger(store: Store, plan: ManualPlan, *, update: bool, via: str, no
             incident_id, f"update via {via} at {_when(now)}: {plan.recipients} notice(s) queued"
         )
         action, queued = TriggerAction.updated, plan.recipients
+        done = IncidentAction(at=now, actor=actor or via, kind=ActionKind.updated)
     else:
         store.note_incident(incident_id, f"trigger via {via} at {_when(now)} attached: nothing sent")
         action, queued = TriggerAction.attached, 0
+        done = IncidentAction(at=now, actor=actor or via, kind=ActionKind.attached)
+    store.record_action(incident_id, done)
     stored = store.incident(incident_id)
     return TriggerRecord(action=action, incident=stored or covering.incident, notices=queued)
 
@@ -526,9 +690,12 @@ def _manual_incident(store: Store, incident_id: int) -> Incident:
     return incident
 
 
-def cancel_incident(store: Store, incident_id: int, *, now: datetime) -> CancelOutcome:
+def cancel_incident(
+    store: Store, incident_id: int, *, now: datetime, actor: str | None = None
+) -> CancelOutcome:
     """Cancel a manual incident's notices still waiting (within the hold) and close it.
-    Notices already sent stay sent; nothing more is sent about it, not even a recovery."""
+    Notices already sent stay sent; nothing more is sent about it, not even a recovery.
+    ``actor`` (who cancelled) enters its journal of actions."""
     incident = _manual_incident(store, incident_id)
     cancelled = store.cancel_notices(incident_id)
     notices = store.notices(incident_id)
@@ -537,7 +704,9 @@ def cancel_incident(store: Store, incident_id: int, *, now: datetime) -> CancelO
         closed = dataclasses.replace(
             incident, id=None, resolved_at=now, cause=f"cancelled by hand ({cancelled} notices withdrawn)"
         )
-        incident = store.record_decision(at=now, incident_updates=[closed])[0]
+        incident = store.record_decision(
+            at=now, incident_updates=[closed], actions=_done_by(actor, ActionKind.cancelled, incident, now)
+        )[0]
     return CancelOutcome(incident=incident, cancelled=cancelled, already_sent=sent)
 
 
@@ -551,10 +720,19 @@ class ResolveOutcome:
     already_resolved: bool = False
 
 
-def resolve_incident(store: Store, config: Config, incident_id: int, *, now: datetime) -> ResolveOutcome:
+def _done_by(
+    actor: str | None, kind: ActionKind, incident: Incident, now: datetime
+) -> dict[str, list[IncidentAction]] | None:
+    return {incident.key: [IncidentAction(at=now, actor=actor, kind=kind)]} if actor is not None else None
+
+
+def resolve_incident(
+    store: Store, config: Config, incident_id: int, *, now: datetime, actor: str | None = None
+) -> ResolveOutcome:
     """Resolve a manual incident and queue its recovery notices. If none of its opening
     notices has gone out yet (all still held), they are withdrawn and no recovery is sent:
-    nobody would understand a recovery from an outage they never heard of."""
+    nobody would understand a recovery from an outage they never heard of. ``actor`` (who
+    resolved it) enters its journal of actions, never a notice."""
     incident = _manual_incident(store, incident_id)
     if not incident.is_open:
         return ResolveOutcome(incident=incident, queued=0, cancelled=0, already_resolved=True)
@@ -563,13 +741,38 @@ def resolve_incident(store: Store, config: Config, incident_id: int, *, now: dat
     went_out = [n for n in notices if n.state not in (NoticeState.pending, NoticeState.cancelled)]
     if notices and not went_out:
         cancelled = store.cancel_notices(incident_id)
-        stored = store.record_decision(at=now, incident_updates=[resolved])[0]
+        stored = store.record_decision(
+            at=now, incident_updates=[resolved], actions=_done_by(actor, ActionKind.resolved, incident, now)
+        )[0]
         return ResolveOutcome(incident=stored, queued=0, cancelled=cancelled)
     plan = plan_for(config, resolved, IncidentEvent.resolved, now=now)
     stored = store.record_decision(
-        at=now, incident_events=[(IncidentEvent.resolved, resolved)], notices=plan.drafts
+        at=now,
+        incident_events=[(IncidentEvent.resolved, resolved)],
+        notices=plan.drafts,
+        actions=_done_by(actor, ActionKind.resolved, incident, now),
     )[0]
     return ResolveOutcome(incident=stored, queued=len(plan.drafts), cancelled=0)
+
+
+#: the longest note the journal takes
+NOTE_MAX = 2000
+
+
+def note_incident(store: Store, incident_id: int, text: str, *, actor: str, now: datetime) -> IncidentAction:
+    """Add an operator's note to an incident's journal of actions (any incident: the
+    judge's too). Raises :class:`IncidentNotFoundError` for an unknown incident and
+    :class:`ConfigError` for an empty or overlong note. Notes are for the journal: no
+    notice carries them."""
+    text = text.strip()
+    if not text:
+        raise ConfigError("a note needs a text")
+    if len(text) > NOTE_MAX:
+        raise ConfigError(f"a note is {NOTE_MAX} characters at most")
+    action = IncidentAction(at=now, actor=actor, kind=ActionKind.note, text=text)
+    if not store.record_action(incident_id, action):
+        raise IncidentNotFoundError(f"no incident {incident_id}")
+    return action
 
 
 def _notices_of(store: Store, incident_id: int, event_key: str | None) -> list[Notice]:
@@ -603,33 +806,49 @@ def preview_manual(
     now: datetime,
     groups: Sequence[str] = (),
     hold: timedelta = timedelta(0),
+    messages: Mapping[str, str] | None = None,
 ) -> ManualPlan:
     """``failover trigger``'s preview: :func:`plan_manual`, knowing from the database
     whether an open incident already covers the target (nothing written)."""
     with open_store(config) as store:
         covered_by = find_coverage(store, target)
     return plan_manual(
-        config, target, message=message, now=now, groups=groups, hold=hold, covered_by=covered_by
+        config,
+        target,
+        message=message,
+        now=now,
+        groups=groups,
+        hold=hold,
+        covered_by=covered_by,
+        messages=messages,
     )
 
 
 def trigger_manual(
-    config: Config, plan: ManualPlan, *, now: datetime, update: bool = False
+    config: Config, plan: ManualPlan, *, now: datetime, update: bool = False, actor: str | None = None
 ) -> TriggerOutcome:
-    """Record a planned trigger (see :func:`record_trigger`); say whether a daemon will
-    send what it queued."""
+    """Record a planned trigger (see :func:`record_trigger`; ``actor``: the operator's
+    user name); say whether a daemon will send what it queued."""
     with open_store(config) as store:
-        record = record_trigger(store, plan, update=update, via="cli", now=now)
+        record = record_trigger(store, plan, update=update, via="cli", now=now, actor=actor)
         running = daemon_running(store, now=now)
     return TriggerOutcome(
         incident=record.incident, notices=record.notices, daemon_running=running, action=record.action
     )
 
 
-def cancel_manual(config: Config, incident_id: int, *, now: datetime) -> CancelOutcome:
+def cancel_manual(
+    config: Config, incident_id: int, *, now: datetime, actor: str | None = None
+) -> CancelOutcome:
     """``failover cancel ID``: withdraw a manual incident's waiting notices and close it."""
     with open_store(config) as store:
-        return cancel_incident(store, incident_id, now=now)
+        return cancel_incident(store, incident_id, now=now, actor=actor)
+
+
+def note_manual(config: Config, incident_id: int, text: str, *, actor: str, now: datetime) -> IncidentAction:
+    """``failover note ID TEXT``: see :func:`note_incident`."""
+    with open_store(config) as store:
+        return note_incident(store, incident_id, text, actor=actor, now=now)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -638,10 +857,12 @@ class ResolveReport:
     daemon_running: bool
 
 
-def resolve_manual(config: Config, incident_id: int, *, now: datetime) -> ResolveReport:
+def resolve_manual(
+    config: Config, incident_id: int, *, now: datetime, actor: str | None = None
+) -> ResolveReport:
     """``failover resolve ID``: resolve a manual incident and queue its recovery notices."""
     with open_store(config) as store:
-        outcome = resolve_incident(store, config, incident_id, now=now)
+        outcome = resolve_incident(store, config, incident_id, now=now, actor=actor)
         running = daemon_running(store, now=now)
     return ResolveReport(outcome=outcome, daemon_running=running)
 

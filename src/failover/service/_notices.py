@@ -72,8 +72,19 @@ from failover.notify import (
     render_notice,
     validate_template,
 )
+from failover.service._maintenance import MaintenanceHold, MaintenanceQuiet, maintenance_verdict
 from failover.service._runtime import utc_now
-from failover.store import Claims, DeliveryOutcome, Notice, NoticeDraft, NoticeState, Silence, Store
+from failover.store import (
+    ActionKind,
+    Claims,
+    DeliveryOutcome,
+    IncidentAction,
+    Notice,
+    NoticeDraft,
+    NoticeState,
+    Silence,
+    Store,
+)
 
 __all__ = [
     "NoticePump",
@@ -552,12 +563,23 @@ class _StoreOutbox:
             if notice.incident_id not in incidents:
                 incidents[notice.incident_id] = self._store.incident(notice.incident_id)
             incident = incidents[notice.incident_id]
+            verdict = maintenance_verdict(config, incident, notice.event, now) if incident else None
+            if isinstance(verdict, MaintenanceHold):
+                self._hold(notice, verdict, now)
+                ended.add(notice.id)
+                continue
             if _may_be_superseded(notice, incident) and notice.incident_id not in recovered:
                 recovered[notice.incident_id] = self._store.notice_recipients(
                     notice.incident_id, IncidentEvent.resolved
                 )
             prepared = _prepare(
-                config, notice, incident, silences, now, recovered=recovered.get(notice.incident_id, set())
+                config,
+                notice,
+                incident,
+                silences,
+                now,
+                recovered=recovered.get(notice.incident_id, set()),
+                quiet=verdict,
             )
             scheme = self._first_scheme(notice, prepared)
             if isinstance(prepared, _SetAside):
@@ -577,9 +599,35 @@ class _StoreOutbox:
                 continue
             self._claimed[notice.id] = prepared
             if self._metrics is not None:
-                self._tracked[notice.id] = _Tracked(since=_event_time(notice, incident), scheme=scheme)
+                since = _event_time(notice, incident)
+                if incident is not None:
+                    # a maintenance hold is deliberate, no latency: the clock starts at its end
+                    held = maintenance_verdict(config, incident, notice.event, since)
+                    if isinstance(held, MaintenanceHold):
+                        since = max(since, held.occurrence.end)
+                self._tracked[notice.id] = _Tracked(since=since, scheme=scheme)
             ready.append(prepared)
         return ready
+
+    def _hold(self, notice: Notice, hold: MaintenanceHold, now: datetime) -> None:
+        """Put a claimed notice back until its maintenance window ends (not an attempt)."""
+        until = hold.occurrence.end
+        self._store.mark_notice(
+            notice.id,
+            NoticeState.pending,
+            now=now,
+            retry_at=until,
+            holder=self._holder,
+        )
+        self._log.info(
+            "notice_held",
+            notice_id=notice.id,
+            contact=notice.contact_ref,
+            incident_event=str(notice.event),
+            reason="maintenance",
+            window=hold.occurrence.window,
+            until=until.isoformat(),
+        )
 
     def _scheme_of(self, channel_ref: str | None) -> str:
         channel = self._channels().get(channel_ref) if channel_ref is not None else None
@@ -803,13 +851,17 @@ def _prepare(
     now: datetime,
     *,
     recovered: Collection[str] = (),
+    quiet: MaintenanceHold | MaintenanceQuiet | None = None,
 ) -> ClaimedNotice | _SetAside:
     """Render a claimed notice for delivery, or say why it will not be delivered.
-    ``recovered``: the recipients that have a recovery notice of the notice's incident."""
+    ``recovered``: the recipients that have a recovery notice of the notice's incident;
+    ``quiet``: the maintenance window its incident opened and resolved within, if any."""
     if incident is None:
         return _SetAside.of(
             NoticeState.failed, SetAsideReason.incident_gone, "the incident is no longer recorded"
         )
+    if isinstance(quiet, MaintenanceQuiet):
+        return _SetAside.of(NoticeState.silenced, SetAsideReason.maintenance, quiet.detail)
     if _may_be_superseded(notice, incident) and notice.contact_ref in recovered:
         # still untold when the incident resolved: the recovery notice tells them instead
         return _SetAside.of(
@@ -1257,16 +1309,38 @@ def _silence_names(config: Config) -> set[str]:
     return {"*"} | {p.name for p in config.platforms} | {p.family for p in config.platforms if p.family}
 
 
-def add_silence(config: Config, name: str, *, duration: timedelta, reason: str, now: datetime) -> Silence:
+def add_silence(
+    config: Config,
+    name: str,
+    *,
+    duration: timedelta,
+    reason: str,
+    now: datetime,
+    created_by: str | None = None,
+) -> Silence:
     """Hold back the notices of incidents of ``name`` (a platform, a family or ``*``) for
-    ``duration``: they are recorded ``silenced`` and never sent. Manual failovers still go out."""
+    ``duration``: they are recorded ``silenced`` and never sent. Manual failovers still go out.
+    ``created_by`` (who asked) is kept with the silence and written, with it, in the journal
+    of actions of every open incident the silence covers."""
     if name not in _silence_names(config):
         known = ", ".join(sorted(_silence_names(config) - {"*"}))
         raise ConfigError(f"unknown platform or family {name!r}; configured: {known or 'none'} (or '*')")
     if duration <= timedelta(0):
         raise ConfigError("a silence needs a positive duration")
+    until = now + duration
     with _open_store(config) as store:
-        return store.add_silence(name=name, until=now + duration, reason=reason, now=now)
+        actions: dict[int, IncidentAction] = {}
+        if created_by is not None:
+            text = f"{name}, {until.isoformat()}" + (f": {reason}" if reason else "")
+            for incident in store.open_incidents():
+                covered = name in {"*", incident.name, *incident.platforms, *_families_of(config, incident)}
+                if covered and incident.id is not None:
+                    actions[incident.id] = IncidentAction(
+                        at=now, actor=created_by, kind=ActionKind.silenced, text=text
+                    )
+        return store.add_silence(
+            name=name, until=until, reason=reason, now=now, created_by=created_by, actions=actions
+        )
 
 
 def active_silences(config: Config, *, now: datetime) -> list[Silence]:

@@ -28,6 +28,7 @@ from typing import Any
 
 import uvicorn
 
+from failover.api import TimelyH11Protocol
 from failover.status_page import Site, SiteFile
 
 __all__ = ["StatusPageListenError", "StatusSiteApp", "preferred_language", "serve_site"]
@@ -246,11 +247,16 @@ async def serve_site(app: StatusSiteApp, *, host: str, port: int) -> Listener:
     config = uvicorn.Config(
         app,
         log_config=None,
+        use_colors=False,
         access_log=False,
         lifespan="off",
         server_header=False,
         timeout_graceful_shutdown=2,
         backlog=512,
+        # past this many requests under way, 503; connections without a request under way
+        # closed after a while (see failover.api)
+        limit_concurrency=512,
+        http=TimelyH11Protocol,
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="failover-status-page-http")
