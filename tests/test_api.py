@@ -98,7 +98,7 @@ class FakeBackend:
         self._record("incidents", (since, platform))
         return [{"id": 7, "name": "meta", "opened_at": NOW - timedelta(hours=1)}]
 
-    async def trigger(self, request: TriggerRequest) -> dict[str, Any]:
+    async def trigger(self, request: TriggerRequest, actor: str = "api") -> dict[str, Any]:
         self._record("trigger", request)
         return {"id": 8, "key": "manual:phone-lines", "notices": 3}
 
@@ -535,7 +535,7 @@ class TestTrigger:
     ) -> None:
         """Nothing was queued: the backend recorded the trigger in the covering incident."""
 
-        async def attach(request: TriggerRequest) -> dict[str, Any]:
+        async def attach(request: TriggerRequest, actor: str = "api") -> dict[str, Any]:
             return {"action": "attached", "id": 7, "attached_to": 7, "notices": 0}
 
         monkeypatch.setattr(api.backend, "trigger", attach)
@@ -877,7 +877,7 @@ class TestFailures:
         """A well-formed trigger the backend cannot use (an unknown group) is answered with
         the backend's status and reason, not accepted and not a 500."""
 
-        async def refuse(request: TriggerRequest) -> dict[str, Any]:
+        async def refuse(request: TriggerRequest, actor: str = "api") -> dict[str, Any]:
             raise RequestRefused(422, "unknown group 'nobody'", ["groups[0]"])
 
         monkeypatch.setattr(api.backend, "trigger", refuse)

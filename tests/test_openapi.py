@@ -11,6 +11,7 @@ schema of OpenAPI 3.1 documents, and the rules beyond it).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -37,13 +38,14 @@ from failover.api import (
     Alert,
     AlertmanagerPayload,
     NoteRequest,
+    RejectRequest,
     TriggerRequest,
     create_app,
     local_hosts,
     openapi_document,
 )
 from failover.cli import main
-from failover.config import Config, load_config
+from failover.config import Config, ManualSettings, load_config
 from failover.domain import CheckKind, CheckRole, Observation, Platform
 from failover.metrics import exposition_app
 from failover.service import Daemon, Watcher, open_store
@@ -54,6 +56,8 @@ from tests.kit import LOOPBACK, FakeClock
 from tests.test_api import serving
 
 TOKEN = "openapi-token-0123456789"
+#: a named operator's token (``[[daemon.api_tokens]]``), for approvals
+ALICE_TOKEN = "openapi-token-alice-0123456789"
 DOCUMENT: dict[str, Any] = json.loads(openapi_document())
 #: the URI the document is registered under, so that its ``#/components/...`` resolve
 BASE = "urn:failover:openapi"
@@ -312,7 +316,14 @@ def start_surface(config: Config, clock: FakeClock) -> Iterator[Surface]:
         daemon.watcher = Watcher(config=config, store=store, prober=ScriptedProber(clock), clock=clock)
         hosts = local_hosts(LOOPBACK)
         metrics = exposition_app(daemon.registry)
-        app = create_app(DaemonBackend(daemon), token=TOKEN, metrics=metrics, clock=clock, hosts=hosts)
+        app = create_app(
+            DaemonBackend(daemon),
+            token=TOKEN,
+            tokens={"alice": ALICE_TOKEN},
+            metrics=metrics,
+            clock=clock,
+            hosts=hosts,
+        )
         bare = create_app(DaemonBackend(daemon), token=None, metrics=metrics, clock=clock, hosts=hosts)
         with (
             serving(app) as url,
@@ -458,6 +469,41 @@ def tour(surface: Surface) -> None:
     assert call(post, notes, url, json={"text": "  "}).status_code == 422
     assert call(post, notes, url, json={"text": "x", "author": "someone"}).status_code == 422
 
+    # approval required: triggers await a second operator, who approves one; one is rejected
+    approve = "/api/v1/incidents/{incident_id}/approve"
+    reject = "/api/v1/incidents/{incident_id}/reject"
+    configured = surface.daemon.config
+    surface.daemon.config = dataclasses.replace(configured, manual=ManualSettings(approval="required"))
+    try:
+        waiting = [
+            call(post, trigger, trigger, json={"custom": True, "name": name, "message": "It is down"})
+            for name in ("fax", "pager")
+        ]
+    finally:
+        surface.daemon.config = configured
+    assert [(w.status_code, w.json()["approval"]) for w in waiting] == [(202, "awaiting")] * 2
+    to_approve, to_reject = (w.json()["id"] for w in waiting)
+    url = f"/api/v1/incidents/{to_approve}/approve"
+    assert call(post, approve, url, token=None).status_code == 401
+    assert call(post, approve, url, closed=True).status_code == 403
+    assert call(post, approve, url).status_code == 403  # the token that triggered it
+    assert call(post, approve, "/api/v1/incidents/999999/approve", token=ALICE_TOKEN).status_code == 404
+    approved = call(post, approve, url, token=ALICE_TOKEN)
+    assert (approved.status_code, approved.json()["incident"]["approval"]) == (200, "approved")
+    assert call(post, approve, url, token=ALICE_TOKEN).status_code == 409
+    url = f"/api/v1/incidents/{to_reject}/reject"
+    why = {"reason": "Wrong number in the message"}
+    assert call(post, reject, url, json=why, token=None).status_code == 401
+    assert call(post, reject, url, json=why, closed=True).status_code == 403
+    assert call(post, reject, url, content=b'{"reason": ', headers=json_type).status_code == 400
+    assert call(post, reject, url, content=b"{}", headers={"Content-Type": "text/plain"}).status_code == 415
+    assert call(post, reject, url, content=too_large, headers=json_type).status_code == 413
+    assert call(post, reject, url, json={"reason": " "}).status_code == 422
+    assert call(post, reject, "/api/v1/incidents/999999/reject", json=why).status_code == 404
+    rejected = call(post, reject, url, json=why)
+    assert (rejected.status_code, rejected.json()["withdrawn"]) == (200, 2)
+    assert call(post, reject, url, json=why).status_code == 409
+
     # Alertmanager: an alert opens an incident and resolves it; one naming nothing is ignored
     firing = call(post, webhook, webhook, json=alert("firing", {"platform": "telegram"}, "f00d"))
     assert (firing.status_code, len(firing.json()["opened"])) == (200, 1)
@@ -483,6 +529,8 @@ def tour(surface: Surface) -> None:
         assert call(get, incidents, incidents).status_code == 500
         assert call(post, resolve, f"/api/v1/incidents/{manual_id}/resolve").status_code == 500
         assert call(post, notes, f"/api/v1/incidents/{manual_id}/notes", json=note).status_code == 500
+        assert call(post, approve, f"/api/v1/incidents/{to_approve}/approve").status_code == 500
+        assert call(post, reject, f"/api/v1/incidents/{to_reject}/reject", json=why).status_code == 500
         assert (
             call(post, webhook, webhook, json=alert("firing", {"platform": "telegram"}, "d00d")).status_code
             == 500
@@ -582,6 +630,7 @@ class TestDocument:
             (AlertmanagerPayload, "AlertmanagerPayload"),
             (Alert, "Alert"),
             (NoteRequest, "NoteRequest"),
+            (RejectRequest, "RejectRequest"),
         ],
     )
     def test_the_request_schemas_name_the_fields_the_models_read(

@@ -18,13 +18,19 @@ POST     /api/v1/trigger                 202 incident opened or update queued ·
                                          or attached to the open incident that covers the
                                          target (nothing sent) · 422 unknown target
 POST     /api/v1/incidents/{id}/resolve  200 resolved · 404 unknown incident
+POST     /api/v1/incidents/{id}/approve  200 approved: its notices go out · 403 the operator
+                                         who triggered it · 404 unknown · 409 not awaiting
+POST     /api/v1/incidents/{id}/reject   200 rejected: its notices withdrawn · 404 unknown ·
+                                         409 not awaiting approval · 422 no reason
 POST     /api/v1/alertmanager            200 (Alertmanager webhook, payload version 4)
 GET      /api/v1/openapi.json            200 the OpenAPI 3.1 document describing every route,
                                          shipped in the package (:func:`openapi_document`)
 =======  ==============================  =====================================================
 
-The POST endpoints need ``Authorization: Bearer <daemon.api_token>`` (401 without it or with
-a wrong one; 403 when no token is configured: never open by default). A refused request
+The POST endpoints need ``Authorization: Bearer <daemon.api_token>``, or one of the named
+``[[daemon.api_tokens]]`` (401 without it or with a wrong one; 403 when no token is
+configured: never open by default). The journal of actions names the operator by the
+token's name (``api`` for ``daemon.api_token``). A refused request
 is answered ``{"error": reason, "detail": ["key.path: problem", ...]}``: 400 not JSON,
 413 body over :data:`MAX_BODY_BYTES`, 415 not ``application/json``, 422 schema error,
 404 unknown route. A failing backend gives a generic 500 and the server keeps serving.
@@ -68,6 +74,7 @@ from failover.config import parse_duration
 from failover.domain import IncidentScope
 
 __all__ = [
+    "API_OPERATOR",
     "HTTP_CONNECTIONS_MAX",
     "HTTP_IDLE_TIMEOUT_S",
     "MAX_BODY_BYTES",
@@ -79,6 +86,7 @@ __all__ = [
     "ApiBackend",
     "NoteRequest",
     "ReadyReport",
+    "RejectRequest",
     "RequestRefused",
     "TimelyH11Protocol",
     "TriggerRequest",
@@ -214,6 +222,14 @@ class NoteRequest(_Incoming):
     text: _MessageText
 
 
+class RejectRequest(_Incoming):
+    """Why a manual message awaiting approval is rejected (``failover reject ID --reason``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: _MessageText
+
+
 class AlertStatus(enum.StrEnum):
     firing = "firing"
     resolved = "resolved"
@@ -304,6 +320,10 @@ class ReadyReport:
     reasons: tuple[str, ...] = ()
 
 
+#: the operator name of ``daemon.api_token``, in the journal of actions
+API_OPERATOR = "api"
+
+
 class ApiBackend(Protocol):
     """What the HTTP surface needs from the daemon; the service implements it.
 
@@ -327,10 +347,11 @@ class ApiBackend(Protocol):
         """The journal, newest first: incidents opened at or after ``since``, touching ``platform``."""
         ...
 
-    async def trigger(self, request: TriggerRequest) -> dict[str, Any]:
+    async def trigger(self, request: TriggerRequest, actor: str = API_OPERATOR) -> dict[str, Any]:
         """Open a manual incident, queue an update of the open incident covering the target,
         or attach the trigger to it (answering ``attached_to``); or preview which, for a dry
-        run. Refuses an unknown target with :class:`RequestRefused` (422)."""
+        run. ``actor`` is the token's operator. Refuses an unknown target with
+        :class:`RequestRefused` (422)."""
         ...
 
     async def resolve(self, incident_id: int) -> dict[str, Any] | None:
@@ -340,6 +361,17 @@ class ApiBackend(Protocol):
     async def note(self, incident_id: int, text: str) -> dict[str, Any] | None:
         """Add a note to an incident's journal of actions; None if there is no incident
         ``incident_id``."""
+        ...
+
+    async def approve(self, incident_id: int, actor: str) -> dict[str, Any] | None:
+        """``actor``'s approval of a manual incident awaiting it; None if there is no
+        incident ``incident_id``. Refuses (:class:`RequestRefused`) the operator who
+        triggered it (403) and an incident not awaiting approval (409)."""
+        ...
+
+    async def reject(self, incident_id: int, reason: str, actor: str) -> dict[str, Any] | None:
+        """``actor``'s rejection of a manual incident awaiting approval, for ``reason``;
+        None if there is no incident ``incident_id``; 409 when not awaiting approval."""
         ...
 
     async def alertmanager(self, payload: AlertmanagerPayload) -> dict[str, Any]:
@@ -512,10 +544,21 @@ class _Api:
         *,
         token: str | Callable[[], str | None] | None,
         clock: Callable[[], datetime],
+        tokens: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self._backend = backend
         self._token = token
+        self._tokens = tokens
         self._clock = clock
+
+    def _named_tokens(self) -> dict[str, bytes]:
+        """Operator name → token, now (a reload changes them), ``api`` for ``api_token``."""
+        named = self._tokens() if callable(self._tokens) else self._tokens
+        found = {name: token.encode("utf-8") for name, token in (named or {}).items() if token}
+        single = self._current_token()
+        if single is not None:
+            found[API_OPERATOR] = single
+        return found
 
     def _current_token(self) -> bytes | None:
         """The token now: a daemon reloading its configuration revokes the old one at once."""
@@ -523,21 +566,26 @@ class _Api:
         # an empty token would let an empty Authorization through: treat it as none
         return token.encode("utf-8") if token else None
 
-    def _authorize(self, request: Request) -> None:
-        expected = self._current_token()
-        if expected is None:
+    def _authorize(self, request: Request) -> str:
+        """The operator whose token the request carries (``api`` for ``daemon.api_token``)."""
+        expected = self._named_tokens()
+        if not expected:
             raise RequestRefused(403, "API token not configured")
         scheme, _, presented = request.headers.get("authorization", "").partition(" ")
         presented = presented.strip()
         if scheme.lower() != "bearer" or not presented:
             raise RequestRefused(401, "bearer token required", headers={"WWW-Authenticate": _BEARER_REALM})
         # headers arrive latin-1 decoded: encoding back gives the bytes the client sent
-        if not hmac.compare_digest(presented.encode("latin-1"), expected):
+        sent = presented.encode("latin-1")
+        # every token is compared, so the time taken does not tell which one came close
+        matches = [name for name, token in expected.items() if hmac.compare_digest(sent, token)]
+        if not matches:
             raise RequestRefused(
                 401,
                 "invalid bearer token",
                 headers={"WWW-Authenticate": f'{_BEARER_REALM}, error="invalid_token"'},
             )
+        return matches[0]
 
     async def healthz(self, _request: Request) -> Response:
         if await self._backend.alive():
@@ -569,12 +617,12 @@ class _Api:
         return _JSONResponse({"incidents": await self._backend.incidents(since, platform)})
 
     async def trigger(self, request: Request) -> Response:
-        self._authorize(request)
+        actor = self._authorize(request)
         trigger = await _parse_body(request, TriggerRequest)
         problems = trigger.problems()
         if problems:
             raise RequestRefused(422, "invalid request body", problems)
-        answer = await self._backend.trigger(trigger)
+        answer = await self._backend.trigger(trigger, actor)
         # attached to an open incident: recorded, nothing queued
         queued = not trigger.dry_run and answer.get("attached_to") is None
         return _JSONResponse(answer, status_code=202 if queued else 200)
@@ -595,6 +643,27 @@ class _Api:
         if answer is None:
             raise RequestRefused(404, "incident not found")
         return _JSONResponse(answer, status_code=201)
+
+    async def approve(self, request: Request) -> Response:
+        actor = self._authorize(request)
+        incident_id: int = request.path_params["incident_id"]
+        answer = await self._backend.approve(incident_id, actor) if incident_id <= _MAX_ID else None
+        if answer is None:
+            raise RequestRefused(404, "incident not found")
+        return _JSONResponse(answer)
+
+    async def reject(self, request: Request) -> Response:
+        actor = self._authorize(request)
+        incident_id: int = request.path_params["incident_id"]
+        rejection = await _parse_body(request, RejectRequest)
+        answer = (
+            await self._backend.reject(incident_id, rejection.reason, actor)
+            if incident_id <= _MAX_ID
+            else None
+        )
+        if answer is None:
+            raise RequestRefused(404, "incident not found")
+        return _JSONResponse(answer)
 
     async def alertmanager(self, request: Request) -> Response:
         self._authorize(request)
@@ -701,14 +770,16 @@ def create_app(
     metrics: ASGIApp,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     hosts: Collection[str] | None = None,
+    tokens: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
 ) -> Starlette:
     """The ASGI app of the HTTP surface. ``token`` guards the POST endpoints (None: they
     answer 403; a callable is asked at each request, so a reload changes it); ``metrics``
     is the ASGI app serving ``/metrics`` (prometheus_client's own, from
     :func:`failover.metrics.exposition_app`: it negotiates OpenMetrics and gzip);
     ``clock`` anchors ``?since=7d``; ``hosts`` are the names a request's ``Host`` may
-    carry (None: any; see :func:`local_hosts`)."""
-    api = _Api(backend, token=token, clock=clock)
+    carry (None: any; see :func:`local_hosts`); ``tokens`` are the named operators'
+    tokens, by name (a callable is asked at each request)."""
+    api = _Api(backend, token=token, clock=clock, tokens=tokens)
     routes = [
         ("/healthz", "healthz", api.healthz, "GET"),
         ("/readyz", "readyz", api.readyz, "GET"),
@@ -717,6 +788,8 @@ def create_app(
         ("/api/v1/trigger", "trigger", api.trigger, "POST"),
         ("/api/v1/incidents/{incident_id:int}/resolve", "resolve", api.resolve, "POST"),
         ("/api/v1/incidents/{incident_id:int}/notes", "note", api.note, "POST"),
+        ("/api/v1/incidents/{incident_id:int}/approve", "approve", api.approve, "POST"),
+        ("/api/v1/incidents/{incident_id:int}/reject", "reject", api.reject, "POST"),
         ("/api/v1/alertmanager", "alertmanager", api.alertmanager, "POST"),
         ("/api/v1/openapi.json", "openapi", api.openapi, "GET"),
     ]

@@ -78,6 +78,7 @@ __all__ = [
     "Config",
     "DaemonSettings",
     "MaintenanceWindow",
+    "ManualSettings",
     "NotifySettings",
     "ProbeSettings",
     "StatusPageSettings",
@@ -165,11 +166,22 @@ class DaemonSettings:
     timezone: str = "UTC"
     #: bearer token of the HTTP API's write endpoints; None disables them
     api_token: str | None = None
+    #: named bearer tokens (``[[daemon.api_tokens]]``): operator name → token; the journal
+    #: of actions names the operator, and approvals tell them apart
+    api_tokens: Mapping[str, str] = field(default_factory=dict)
     log_level: str = "info"
     #: decide and record as usual, but send no notice
     dry_run: bool = False
     #: how long raw observations are kept (rollups and incidents are kept)
     retention: timedelta = timedelta(days=7)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ManualSettings:
+    """``[manual]``: how manual failovers are let out."""
+
+    #: "required": a trigger's notices wait for a second operator's ``failover approve``
+    approval: Literal["none", "required"] = "none"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -290,6 +302,8 @@ class Config:
     status_page: StatusPageSettings = StatusPageSettings()
     #: recurring maintenance windows (``[[maintenance]]``)
     maintenance: tuple[MaintenanceWindow, ...] = ()
+    #: manual failovers (``[manual]``)
+    manual: ManualSettings = ManualSettings()
 
     def contact(self, contact_id: str) -> Contact | None:
         """The contact whose ``id`` is ``contact_id``, if any."""
@@ -629,11 +643,22 @@ class _CatalogModel(_Model):
     builtin: bool = True
 
 
+class _ApiTokenModel(_Model):
+    #: the operator holding the token, as the journal of actions names them
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")]
+    token: NonEmpty
+
+
+class _ManualModel(_Model):
+    approval: Literal["none", "required"] = "none"
+
+
 class _DaemonModel(_Model):
     database_url: NonEmpty | None = None
     listen: EndpointText = "127.0.0.1:9464"
     timezone: TimezoneName = "UTC"
     api_token: NonEmpty | None = None
+    api_tokens: list[_ApiTokenModel] = Field(default_factory=list, max_length=256)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     dry_run: bool = False
     retention: PositiveDuration = 7 * 86400.0
@@ -836,6 +861,7 @@ class _FileModel(_Model):
     contacts_file: NonEmpty | None = None
     status_page: _StatusPageModel = Field(default_factory=_StatusPageModel)
     maintenance: list[_MaintenanceModel] = Field(default_factory=list)
+    manual: _ManualModel = Field(default_factory=_ManualModel)
 
 
 class _ContactsFileModel(_Model):
@@ -1519,6 +1545,20 @@ def _routes(
     return tuple(routes)
 
 
+def _api_tokens(daemon_model: _DaemonModel) -> dict[str, str]:
+    """``[[daemon.api_tokens]]`` by operator name: a name or a token given twice, or a
+    token that is ``api_token`` too, could not tell operators apart."""
+    tokens: dict[str, str] = {}
+    for index, entry in enumerate(daemon_model.api_tokens):
+        key = f"daemon.api_tokens[{index}]"
+        if entry.name in tokens or entry.name == "api":
+            raise ConfigError(f"the operator name {entry.name!r} is taken", key=f"{key}.name")
+        if entry.token in tokens.values() or entry.token == daemon_model.api_token:
+            raise ConfigError("this token is given to another operator too", key=f"{key}.token")
+        tokens[entry.name] = entry.token
+    return tokens
+
+
 def _settings(
     model: _FileModel, *, resolvers: tuple[Endpoint, ...], env: Mapping[str, str], cwd: Path
 ) -> tuple[DaemonSettings, ProbeSettings, NotifySettings]:
@@ -1528,6 +1568,7 @@ def _settings(
         listen=_parse_endpoint(daemon_model.listen, 9464),
         timezone=daemon_model.timezone,
         api_token=daemon_model.api_token,
+        api_tokens=_api_tokens(daemon_model),
         log_level=daemon_model.log_level,
         dry_run=daemon_model.dry_run,
         retention=timedelta(seconds=daemon_model.retention),
@@ -1626,6 +1667,7 @@ def _build(
     all_secrets.update(_personal_values([*model.contacts, *filed_contacts]))
     if daemon.api_token:
         all_secrets.add(daemon.api_token)
+    all_secrets.update(daemon.api_tokens.values())
     if password := _database_password(daemon.database_url):
         all_secrets.add(password)
     all_secrets.discard("")
@@ -1649,6 +1691,7 @@ def _build(
         public_contact_points=tuple(model.public_contact_points),
         status_page=status_page,
         maintenance=tuple(replace(w, timezone=w.timezone or daemon.timezone) for w in maintenance),
+        manual=ManualSettings(approval=model.manual.approval),
     )
 
 
@@ -1920,6 +1963,7 @@ def redacted_config(config: Config) -> dict[str, Any]:
         data[f.name] = _jsonable(getattr(config, f.name))
     if config.daemon.api_token is not None:
         data["daemon"]["api_token"] = _REDACTED
+    data["daemon"]["api_tokens"] = dict.fromkeys(config.daemon.api_tokens, _REDACTED)
     for section in ("platforms", "controls"):
         for target in data[section]:
             for check in target["checks"]:

@@ -16,6 +16,7 @@ from types import MappingProxyType
 __all__ = [
     "CHANNEL_PLATFORMS",
     "CONTROL_FAMILY",
+    "Approval",
     "Channel",
     "Check",
     "CheckKind",
@@ -120,6 +121,15 @@ class IncidentKind(enum.StrEnum):
     unreachable = "unreachable"
     degraded = "degraded"
     manual = "manual"
+
+
+class Approval(enum.StrEnum):
+    """Where a manual incident needing a second operator's approval stands: its notices
+    are recorded ``awaiting`` it and none goes out before it is ``approved``."""
+
+    awaiting = "awaiting"
+    approved = "approved"
+    rejected = "rejected"
 
 
 class IncidentScope(enum.StrEnum):
@@ -362,6 +372,8 @@ class Incident:
     cause: str = ""
     message: str = ""
     messages: tuple[tuple[str, str], ...] = ()
+    #: None: no approval was asked for
+    approval: Approval | None = None
     id: int | None = None
 
     @property

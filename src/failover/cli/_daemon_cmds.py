@@ -35,11 +35,14 @@ from failover.service import (
     ManualPlan,
     PreviewGap,
     TriggerAction,
+    approval_preview,
+    approve_manual,
     cancel_manual,
     deliver_manual,
     find_target,
     preview_manual,
     raise_open_files_limit,
+    reject_manual,
     resolve_manual,
     run_async,
     run_demo,
@@ -100,6 +103,10 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> timed
         return timedelta(seconds=parse_duration(value))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+
+
+def _optional_duration(ctx: click.Context, param: click.Parameter, value: str | None) -> timedelta | None:
+    return None if value is None else _duration(ctx, param, value)
 
 
 def _when(moment: datetime | None, config: Config) -> str:
@@ -378,6 +385,11 @@ def trigger(  # noqa: PLR0917 - click passes every option as an argument
         console.print("dry run: nothing recorded, nothing sent")
         return
     attach = plan.covered_by is not None and not update
+    if not attach and not update and config.manual.approval == "required":
+        console.print(
+            "[yellow]approval required[/]: the notices wait for another operator's "
+            "`failover approve ID`; the hold starts then"
+        )
     if not attach:
         if not plan.drafts:
             fail("nobody to tell: no route covers this incident (see [[routes]] and --group)")
@@ -399,6 +411,12 @@ def trigger(  # noqa: PLR0917 - click passes every option as an argument
         console.print(f"incident [bold]{incident_id}[/] updated; {outcome.notices} notice(s) queued")
     else:
         console.print(f"incident [bold]{incident_id}[/] opened; {outcome.notices} notice(s) queued")
+    if outcome.incident.approval is not None:
+        console.print(
+            f"[yellow]awaiting approval[/]: nothing is sent until another operator runs "
+            f"`failover approve {incident_id}` (or `failover reject {incident_id} --reason TEXT`)"
+        )
+        return
     if outcome.daemon_running:
         console.print(
             f"the running daemon delivers them; `failover cancel {incident_id}` withdraws those not yet sent"
@@ -426,6 +444,64 @@ def cancel(incident_id: int, config_path: Path | None) -> None:
         f"incident {incident_id}: {outcome.cancelled} notice(s) withdrawn"
         + (f", {outcome.already_sent} already sent" if outcome.already_sent else "")
     )
+
+
+@main.command()
+@click.argument("incident_id", metavar="ID", type=int)
+@click.option(
+    "--hold",
+    default=None,
+    callback=_optional_duration,
+    help="Wait this long from now before sending (default: the trigger's hold, from now).",
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@config_option
+def approve(incident_id: int, hold: timedelta | None, yes: bool, config_path: Path | None) -> None:
+    """Approve the manual message of incident ID, which awaits a second operator's
+    approval ([manual] approval = "required"): shows what it sends, asks for
+    confirmation, and lets its notices go out once the hold has passed (counted from
+    now). The operator who triggered it cannot approve it."""
+    from rich.console import Console
+
+    config = load_configuration(config_path)
+    console = Console()
+    try:
+        plan = approval_preview(config, incident_id, now=utc_now(), hold=hold)
+    except FailoverError as exc:
+        fail(str(exc))
+    print_plan(plan, console, config, title=f"Approval of incident {incident_id}")
+    if plan.drafts:
+        _confirm(f"Send {plan.recipients} notice(s)?", yes)
+    try:
+        report = approve_manual(config, incident_id, actor=operator_name(), now=utc_now(), hold=hold)
+    except FailoverError as exc:
+        fail(str(exc))
+    outcome = report.outcome
+    console.print(f"incident [bold]{incident_id}[/] approved; {outcome.released} notice(s) released")
+    if not outcome.released:
+        return
+    if report.daemon_running:
+        console.print(
+            f"the running daemon delivers them; `failover cancel {incident_id}` withdraws those not yet sent"
+        )
+        return
+    console.print("no daemon is running: delivering from here")
+    _deliver_with_progress(config, incident_id, console, outcome.hold_until)
+
+
+@main.command()
+@click.argument("incident_id", metavar="ID", type=int)
+@click.option("--reason", required=True, metavar="TEXT", help="Why it is rejected (kept in the journal).")
+@config_option
+def reject(incident_id: int, reason: str, config_path: Path | None) -> None:
+    """Reject the manual message of incident ID, which awaits approval: its notices are
+    withdrawn (nothing is sent) and the incident is closed; the reason enters its journal."""
+    config = load_configuration(config_path)
+    try:
+        outcome = reject_manual(config, incident_id, actor=operator_name(), reason=reason, now=utc_now())
+    except FailoverError as exc:
+        fail(str(exc))
+    click.echo(f"incident {incident_id} rejected: {outcome.withdrawn} notice(s) withdrawn, nothing sent")
 
 
 @main.command()

@@ -25,7 +25,7 @@ from failover.cli._main import (
     read_configuration,
 )
 from failover.config import Config, parse_duration
-from failover.domain import Health
+from failover.domain import Approval, Health
 from failover.errors import ConfigError, FailoverError, StoreError
 from failover.service import (
     IncidentNotFoundError,
@@ -156,9 +156,14 @@ def _print_status(report: StatusReport, zone: ZoneInfo) -> None:
     if report.open_incidents:
         console.print("Open incidents:")
         for incident in report.open_incidents:
+            awaiting = (
+                f" [yellow]awaiting approval[/] (`failover approve {incident.id}`)"
+                if incident.approval is Approval.awaiting
+                else ""
+            )
             console.print(
                 f"  #{incident.id} {incident.name} ({incident.kind.value}, {incident.scope.value}) "
-                f"since {_local(incident.opened_at, zone)}: {incident.cause}"
+                f"since {_local(incident.opened_at, zone)}: {incident.cause}{awaiting}"
             )
 
 
@@ -406,7 +411,12 @@ def _print_journal(entries: Sequence[JournalEntry], now: datetime, zone: ZoneInf
             i.name,
             i.kind.value,
             i.cause,
-            f"{e.notices_sent} sent, {e.notices_failed} failed",
+            f"{e.notices_sent} sent, {e.notices_failed} failed"
+            + (
+                f", {e.notices_pending} awaiting approval"
+                if i.approval is Approval.awaiting and i.is_open
+                else ""
+            ),
         )
     console.print(table)
 

@@ -26,19 +26,23 @@ from failover.domain import Incident, IncidentKind, IncidentScope
 from failover.errors import ConfigError
 from failover.metrics import AlertIgnored
 from failover.service._manual import (
+    ApprovalError,
     Coverage,
     CoverageChangedError,
     IncidentNotFoundError,
     ManualPlan,
     ManualTarget,
+    OwnApprovalError,
     TargetError,
     TriggerAction,
+    approve_incident,
     find_coverage,
     find_target,
     note_incident,
     open_manual,
     plan_manual,
     record_trigger,
+    reject_incident,
     resolve_incident,
 )
 from failover.service._record import DaemonFacts, status_of
@@ -216,7 +220,7 @@ class DaemonBackend:
         listed: list[dict[str, Any]] = journal_json(entries, self._daemon.clock())["incidents"]
         return listed
 
-    async def trigger(self, request: TriggerRequest) -> dict[str, Any]:
+    async def trigger(self, request: TriggerRequest, actor: str = API_ACTOR) -> dict[str, Any]:
         problems = request.problems()
         if problems:
             raise RequestRefused(422, "invalid request body", problems)
@@ -268,12 +272,22 @@ class DaemonBackend:
                 }
             try:
                 record = await daemon.in_thread(
-                    record_trigger, store, plan, update=request.update, via="api", now=now, actor=API_ACTOR
+                    record_trigger,
+                    store,
+                    plan,
+                    update=request.update,
+                    via="api",
+                    now=now,
+                    actor=actor,
+                    awaiting_approval=daemon.config.manual.approval == "required",
                 )
             except CoverageChangedError as exc:
                 raise RequestRefused(409, str(exc)) from exc
+            except ApprovalError as exc:
+                raise RequestRefused(422, "approval required", [f"update: {exc}"]) from exc
         incident = record.incident
-        if record.notices:
+        awaiting = incident.approval is not None and record.action is TriggerAction.opened
+        if record.notices and not awaiting:
             daemon.wake_pump()
         daemon.log.info(
             f"manual_incident_{record.action}",
@@ -292,8 +306,10 @@ class DaemonBackend:
             "id": incident.id,
             "key": incident.key,
             "notices": record.notices,
-            "hold_until": plan.hold_until if record.notices else None,
+            # awaiting approval, the hold starts when it is approved
+            "hold_until": plan.hold_until if record.notices and not awaiting else None,
             "channels": dict(plan.channels) if record.notices else {},
+            "approval": incident.approval.value if awaiting and incident.approval is not None else None,
         }
         if covered_by is not None:
             answer["covered_by"] = coverage_json(covered_by)
@@ -352,6 +368,62 @@ class DaemonBackend:
             raise RequestRefused(422, "invalid request body", [f"text: {exc.message}"]) from exc
         daemon.log.info("incident_noted", incident=incident_id, via="api")
         return {"id": incident_id, "action": action_json(action)}
+
+    async def approve(self, incident_id: int, actor: str) -> dict[str, Any] | None:
+        daemon = self._daemon
+        store = daemon.store
+        if store is None:
+            raise RuntimeError("database not connected")
+        try:
+            outcome = await daemon.in_thread(
+                approve_incident, store, incident_id, actor=actor, now=daemon.clock()
+            )
+        except IncidentNotFoundError:
+            return None
+        except OwnApprovalError as exc:
+            raise RequestRefused(403, str(exc)) from exc
+        except ApprovalError as exc:
+            raise RequestRefused(409, str(exc)) from exc
+        daemon.wake_pump()
+        daemon.log.info(
+            "manual_incident_approved",
+            incident=incident_id,
+            notices=outcome.released,
+            hold_until=outcome.hold_until.isoformat() if outcome.hold_until else None,
+            via="api",
+        )
+        return {
+            "id": incident_id,
+            "approved": True,
+            "notices": outcome.released,
+            "hold_until": outcome.hold_until,
+            "incident": incident_json(outcome.incident),
+        }
+
+    async def reject(self, incident_id: int, reason: str, actor: str) -> dict[str, Any] | None:
+        daemon = self._daemon
+        store = daemon.store
+        if store is None:
+            raise RuntimeError("database not connected")
+        try:
+            outcome = await daemon.in_thread(
+                reject_incident, store, incident_id, actor=actor, reason=reason, now=daemon.clock()
+            )
+        except IncidentNotFoundError:
+            return None
+        except ApprovalError as exc:
+            raise RequestRefused(409, str(exc)) from exc
+        except ConfigError as exc:
+            raise RequestRefused(422, "invalid request body", [f"reason: {exc.message}"]) from exc
+        daemon.log.info(
+            "manual_incident_rejected", incident=incident_id, withdrawn=outcome.withdrawn, via="api"
+        )
+        return {
+            "id": incident_id,
+            "rejected": True,
+            "withdrawn": outcome.withdrawn,
+            "incident": incident_json(outcome.incident),
+        }
 
     async def alertmanager(self, payload: AlertmanagerPayload) -> dict[str, Any]:
         daemon = self._daemon

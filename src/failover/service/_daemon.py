@@ -453,6 +453,7 @@ class Daemon:
         app = create_app(
             DaemonBackend(self),
             token=lambda: self.config.daemon.api_token,
+            tokens=lambda: self.config.daemon.api_tokens,
             metrics=exposition_app(self.registry),
             clock=self.clock,
             hosts=local_hosts(listen.host),

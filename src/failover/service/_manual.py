@@ -28,6 +28,7 @@ from typing import Literal
 from failover.config import Config
 from failover.detect import IncidentChange
 from failover.domain import (
+    Approval,
     Channel,
     Contact,
     Incident,
@@ -56,6 +57,9 @@ __all__ = [
     "LOCK_STALE_AFTER",
     "MESSAGE_LANGUAGES",
     "NOTE_MAX",
+    "ApprovalError",
+    "ApproveOutcome",
+    "ApproveReport",
     "CancelOutcome",
     "Coverage",
     "CoverageChangedError",
@@ -64,14 +68,20 @@ __all__ = [
     "ManualPlan",
     "ManualTarget",
     "NothingToUpdateError",
+    "OwnApprovalError",
     "PreviewGap",
     "PreviewText",
+    "RejectOutcome",
     "ResolveOutcome",
     "ResolveReport",
     "TargetError",
     "TriggerAction",
     "TriggerOutcome",
     "TriggerRecord",
+    "approval_plan",
+    "approval_preview",
+    "approve_incident",
+    "approve_manual",
     "cancel_incident",
     "cancel_manual",
     "covers",
@@ -87,6 +97,8 @@ __all__ = [
     "plan_manual",
     "preview_manual",
     "record_trigger",
+    "reject_incident",
+    "reject_manual",
     "resolve_incident",
     "resolve_manual",
     "take_lock",
@@ -147,6 +159,16 @@ class NothingToUpdateError(FailoverError):
 
 class CoverageChangedError(FailoverError):
     """The open incident covering the target is not the one the preview showed."""
+
+
+class ApprovalError(FailoverError):
+    """An approval or a rejection of an incident that is not awaiting one (never was, was
+    approved or rejected already, or was closed), or a trigger that cannot wait for one."""
+
+
+class OwnApprovalError(ApprovalError):
+    """An operator approving the manual message they triggered themselves: four eyes
+    means two people."""
 
 
 def lock_holder(role: str = "") -> str:
@@ -579,16 +601,28 @@ def _refuse_personal_data_in_public(
             )
 
 
-def open_manual(store: Store, plan: ManualPlan, *, now: datetime, actor: str | None = None) -> Incident:
+def open_manual(
+    store: Store,
+    plan: ManualPlan,
+    *,
+    now: datetime,
+    actor: str | None = None,
+    awaiting_approval: bool = False,
+) -> Incident:
     """Record the incident and queue its notices in one transaction; the incident as stored.
-    ``actor`` (who triggered it) enters its journal of actions, never a notice."""
+    ``actor`` (who triggered it) enters its journal of actions, never a notice. With
+    ``awaiting_approval`` the incident awaits a second operator's approval: its notices are
+    recorded, and none goes out before :func:`approve_incident`."""
     actions = (
         {plan.incident.key: [IncidentAction(at=now, actor=actor, kind=ActionKind.triggered)]}
         if actor is not None
         else None
     )
+    incident = (
+        dataclasses.replace(plan.incident, approval=Approval.awaiting) if awaiting_approval else plan.incident
+    )
     stored = store.record_decision(
-        at=now, incident_events=[(plan.event, plan.incident)], notices=plan.drafts, actions=actions
+        at=now, incident_events=[(plan.event, incident)], notices=plan.drafts, actions=actions
     )
     return stored[0]
 
@@ -618,12 +652,23 @@ def _when(moment: datetime) -> str:
 
 
 def record_trigger(
-    store: Store, plan: ManualPlan, *, update: bool, via: str, now: datetime, actor: str | None = None
+    store: Store,
+    plan: ManualPlan,
+    *,
+    update: bool,
+    via: str,
+    now: datetime,
+    actor: str | None = None,
+    awaiting_approval: bool = False,
 ) -> TriggerRecord:
     """Record a planned trigger: open its incident, or, when an open incident covers its
     target, attach the trigger to that incident's journal (nothing sent) or, with
     ``update``, queue the update the plan shows. ``via`` (``cli``, ``api``) goes into
     the journal; so does ``actor`` (who triggered: ``via`` when not given), as an action.
+
+    With ``awaiting_approval`` (``[manual] approval = "required"``) an incident opened
+    awaits a second operator's approval (see :func:`approve_incident`), and an update,
+    which would go out at once, is refused with :class:`ApprovalError`.
 
     Raises :class:`NothingToUpdateError` for an update that no open incident covers, and
     :class:`CoverageChangedError` when the incident covering the target is no longer the
@@ -644,10 +689,12 @@ def record_trigger(
             raise NothingToUpdateError(
                 f"no open incident covers {plan.incident.name}: there is nothing to update"
             )
-        return TriggerRecord(
-            action=TriggerAction.opened,
-            incident=open_manual(store, plan, now=now, actor=actor or via),
-            notices=plan.recipients,
+        opened = open_manual(store, plan, now=now, actor=actor or via, awaiting_approval=awaiting_approval)
+        return TriggerRecord(action=TriggerAction.opened, incident=opened, notices=plan.recipients)
+    if update and awaiting_approval:
+        raise ApprovalError(
+            "manual messages need a second operator's approval ([manual] approval), which an "
+            f"update of incident {covering.incident.id} cannot wait for: nothing recorded"
         )
     incident_id = covering.incident.id
     assert incident_id is not None  # incidents read from the store have ids
@@ -755,6 +802,122 @@ def resolve_incident(
     return ResolveOutcome(incident=stored, queued=len(plan.drafts), cancelled=0)
 
 
+# ------------------------------------------------------------------------------ approval
+
+
+def _awaiting(store: Store, incident_id: int) -> Incident:
+    incident = _manual_incident(store, incident_id)
+    if incident.approval is not Approval.awaiting or not incident.is_open:
+        state = (
+            "was never awaiting approval"
+            if incident.approval is None
+            else "is closed"
+            if incident.approval is Approval.awaiting
+            else f"was {incident.approval.value} already"
+        )
+        raise ApprovalError(f"incident {incident_id} {state}: nothing to approve or reject")
+    return incident
+
+
+def _triggered_by(store: Store, incident_id: int) -> str | None:
+    """Who triggered an incident, as its journal of actions says."""
+    for action in store.actions([incident_id]).get(incident_id, ()):
+        if action.kind is ActionKind.triggered:
+            return action.actor
+    return None
+
+
+def _held_for(notices: Sequence[Notice], hold: timedelta | None) -> timedelta | None:
+    """How long the notices of an approved incident are held: ``hold``, else as long as
+    their trigger held them."""
+    if hold is not None:
+        return hold
+    held = [n.not_before - n.created_at for n in notices if n.not_before is not None]
+    return max(held) if held else None
+
+
+def approval_plan(
+    store: Store, config: Config, incident_id: int, *, now: datetime, hold: timedelta | None = None
+) -> ManualPlan:
+    """What approving incident ``incident_id`` would send, as the trigger's preview showed
+    it: the texts, recipients per channel kind, and the hold, counted from ``now``.
+    Raises :class:`IncidentNotFoundError` and :class:`ApprovalError` (not awaiting approval)."""
+    incident = _awaiting(store, incident_id)
+    notices = [n for n in store.notices(incident_id) if n.state is NoticeState.pending]
+    held = _held_for(notices, hold)
+    hold_until = now + held if held is not None and held > timedelta(0) else None
+    plan = plan_for(config, incident, IncidentEvent.manual, now=now, hold_until=hold_until)
+    # the recorded notices, as the trigger planned them (the routes' groups included)
+    waiting = {n.idempotency_key for n in notices}
+    kept = tuple(d for d in plan.drafts if d.idempotency_key in waiting)
+    return dataclasses.replace(plan, drafts=kept)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApproveOutcome:
+    incident: Incident
+    #: notices let out
+    released: int
+    #: when they go out (None: at once)
+    hold_until: datetime | None
+
+
+def approve_incident(
+    store: Store, incident_id: int, *, actor: str, now: datetime, hold: timedelta | None = None
+) -> ApproveOutcome:
+    """A second operator's approval of a manual incident awaiting it: its notices go out
+    once ``hold`` has passed from ``now`` (None: the trigger's hold, from ``now`` too), and
+    ``actor`` enters its journal of actions. Raises :class:`OwnApprovalError` when
+    ``actor`` triggered it, :class:`ApprovalError` when it is not awaiting approval (or
+    stopped awaiting it meanwhile), :class:`IncidentNotFoundError`."""
+    incident = _awaiting(store, incident_id)
+    if _triggered_by(store, incident_id) == actor:
+        raise OwnApprovalError(
+            f"{actor} triggered incident {incident_id}: another operator must approve it "
+            "(nothing sent, nothing changed)"
+        )
+    notices = [n for n in store.notices(incident_id) if n.state is NoticeState.pending]
+    held = _held_for(notices, hold)
+    released = store.approve_incident(
+        incident_id, IncidentAction(at=now, actor=actor, kind=ActionKind.approved), hold=held or timedelta(0)
+    )
+    if released is None:
+        raise ApprovalError(f"incident {incident_id} stopped awaiting approval meanwhile: nothing changed")
+    stored = store.incident(incident_id) or incident
+    hold_until = now + held if held is not None and held > timedelta(0) else None
+    return ApproveOutcome(incident=stored, released=released, hold_until=hold_until)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RejectOutcome:
+    incident: Incident
+    #: notices withdrawn
+    withdrawn: int
+
+
+def reject_incident(
+    store: Store, incident_id: int, *, actor: str, reason: str, now: datetime
+) -> RejectOutcome:
+    """Withdraw the notices of a manual incident awaiting approval and close it as
+    rejected; ``actor`` and ``reason`` enter its journal of actions (the operator who
+    triggered it may withdraw their own message). Raises :class:`ConfigError` for a blank
+    or overlong reason, :class:`ApprovalError` when it is not awaiting approval,
+    :class:`IncidentNotFoundError`."""
+    reason = reason.strip()
+    if not reason:
+        raise ConfigError("a rejection needs a reason", key="reason")
+    if len(reason) > NOTE_MAX:
+        raise ConfigError(f"a reason is {NOTE_MAX} characters at most", key="reason")
+    _awaiting(store, incident_id)
+    action = IncidentAction(at=now, actor=actor, kind=ActionKind.rejected, text=reason)
+    withdrawn = store.reject_incident(incident_id, action, cause=f"rejected by {actor}: {reason}")
+    if withdrawn is None:
+        raise ApprovalError(f"incident {incident_id} stopped awaiting approval meanwhile: nothing changed")
+    stored = store.incident(incident_id)
+    assert stored is not None  # it was just rejected
+    return RejectOutcome(incident=stored, withdrawn=withdrawn)
+
+
 #: the longest note the journal takes
 NOTE_MAX = 2000
 
@@ -830,7 +993,15 @@ def trigger_manual(
     """Record a planned trigger (see :func:`record_trigger`; ``actor``: the operator's
     user name); say whether a daemon will send what it queued."""
     with open_store(config) as store:
-        record = record_trigger(store, plan, update=update, via="cli", now=now, actor=actor)
+        record = record_trigger(
+            store,
+            plan,
+            update=update,
+            via="cli",
+            now=now,
+            actor=actor,
+            awaiting_approval=config.manual.approval == "required",
+        )
         running = daemon_running(store, now=now)
     return TriggerOutcome(
         incident=record.incident, notices=record.notices, daemon_running=running, action=record.action
@@ -849,6 +1020,38 @@ def note_manual(config: Config, incident_id: int, text: str, *, actor: str, now:
     """``failover note ID TEXT``: see :func:`note_incident`."""
     with open_store(config) as store:
         return note_incident(store, incident_id, text, actor=actor, now=now)
+
+
+def approval_preview(
+    config: Config, incident_id: int, *, now: datetime, hold: timedelta | None = None
+) -> ManualPlan:
+    """``failover approve``'s preview: see :func:`approval_plan`."""
+    with open_store(config) as store:
+        return approval_plan(store, config, incident_id, now=now, hold=hold)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApproveReport:
+    outcome: ApproveOutcome
+    daemon_running: bool
+
+
+def approve_manual(
+    config: Config, incident_id: int, *, actor: str, now: datetime, hold: timedelta | None = None
+) -> ApproveReport:
+    """``failover approve ID``: see :func:`approve_incident`; say whether a daemon sends."""
+    with open_store(config) as store:
+        outcome = approve_incident(store, incident_id, actor=actor, now=now, hold=hold)
+        running = daemon_running(store, now=now)
+    return ApproveReport(outcome=outcome, daemon_running=running)
+
+
+def reject_manual(
+    config: Config, incident_id: int, *, actor: str, reason: str, now: datetime
+) -> RejectOutcome:
+    """``failover reject ID --reason TEXT``: see :func:`reject_incident`."""
+    with open_store(config) as store:
+        return reject_incident(store, incident_id, actor=actor, reason=reason, now=now)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

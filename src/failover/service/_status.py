@@ -47,6 +47,8 @@ def incident_json(incident: Incident) -> dict[str, Any]:
         # the operator's texts written for one language each, besides "message"
         "messages": dict(incident.messages),
         "evidence": list(incident.evidence),
+        # a manual message's need of a second operator's approval: null when none was asked for
+        "approval": incident.approval.value if incident.approval is not None else None,
     }
 
 

@@ -30,7 +30,7 @@ from structlog.stdlib import BoundLogger
 
 from failover.config import Config
 from failover.detect import JudgeState, health_of
-from failover.domain import Incident, IncidentEvent, IncidentKind, Visibility
+from failover.domain import Approval, Incident, IncidentEvent, IncidentKind, Visibility
 from failover.errors import FailoverError
 from failover.logs import get_logger
 from failover.notify import builtin_template, format_duration, format_time, manual_message, render_notice
@@ -232,6 +232,8 @@ def _public_yet(store: Store, incident: Incident, *, now: datetime) -> bool:
     cancelled before any notice went out never does. Judged incidents always are."""
     if incident.kind is not IncidentKind.manual or incident.id is None:
         return True
+    if incident.approval is Approval.awaiting:
+        return False  # nobody approved it: nobody has been told
     notices = store.notices(incident.id)
     if not notices:
         return True  # nobody to tell: nothing to wait for

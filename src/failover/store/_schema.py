@@ -132,6 +132,10 @@ incidents = Table(
     # the operator's texts written for one language each, {"fr": "...", "en": "..."}
     # (migration 0004); NULL when there are none
     Column("messages", Json, nullable=True),
+    # a manual incident's need of a second operator's approval: awaiting, approved,
+    # rejected (migration 0006); NULL when none was asked for. The notices of an incident
+    # awaiting approval are never claimed.
+    Column("approval", String(16), nullable=True),
     Index(None, "opened_at"),
 )
 
@@ -234,7 +238,8 @@ incident_actions = Table(
     Column("kind", String(16), nullable=False),
     Column("text", Text(), nullable=False),
     CheckConstraint(
-        "kind IN ('triggered', 'updated', 'resolved', 'cancelled', 'note', 'silenced', 'attached')",
+        "kind IN ('triggered', 'updated', 'resolved', 'cancelled', 'note', 'silenced', 'attached', "
+        "'approved', 'rejected')",
         name="kind",
     ),
     Index(None, "incident_id", "at"),

@@ -34,6 +34,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql.schema import Table
 
 from failover.domain import (
+    Approval,
     CheckKind,
     CheckRole,
     Health,
@@ -375,6 +376,7 @@ class Store:
             cause=incident.cause,
             message=incident.message,
             messages=messages or null(),
+            approval=incident.approval.value if incident.approval is not None else null(),
         )
         new = stmt.excluded
         stmt = stmt.on_conflict_do_update(
@@ -390,6 +392,8 @@ class Store:
                 "cause": case((new.cause != "", new.cause), else_=c.cause),
                 "message": case((new.message != "", new.message), else_=c.message),
                 "messages": new.messages,
+                # only approve_incident and reject_incident move an approval on
+                "approval": func.coalesce(c.approval, new.approval),
             },
         )
         return int(conn.execute(stmt.returning(c.id)).scalar_one())
@@ -781,11 +785,20 @@ class Store:
         a conditional update, so two dispatchers never get the same notice: the loser's
         update finds the state no longer ``pending``."""
         n = t.notices.c
+        # the notices of an incident awaiting a second operator's approval are never due
+        awaiting = exists().where(
+            t.incidents.c.id == n.incident_id, t.incidents.c.approval == Approval.awaiting.value
+        )
         with self._translate("cannot claim notices"), self._writer.begin() as conn:
             due = (
                 conn.execute(
                     select(n.id)
-                    .where(_UNFINISHED, n.state == NoticeState.pending.value, n.next_attempt_at <= now)
+                    .where(
+                        _UNFINISHED,
+                        n.state == NoticeState.pending.value,
+                        n.next_attempt_at <= now,
+                        ~awaiting,
+                    )
                     .order_by(n.next_attempt_at, n.id)
                     .limit(limit)
                 )
@@ -997,6 +1010,66 @@ class Store:
         with self._translate("cannot read notices"), self._engine.connect() as conn:
             return set(conn.execute(query).scalars())
 
+    def approve_incident(
+        self, incident_id: int, action: IncidentAction, *, hold: timedelta | None = None
+    ) -> int | None:
+        """Let the notices of an incident awaiting approval go out, in one transaction with
+        ``action`` (who approved it, when): each is held from ``action.at`` for ``hold``,
+        or, when None, for as long as its trigger held it. Returns how many notices were
+        released; None when the incident is not awaiting approval (never was, or was
+        approved or rejected meanwhile: nothing changes)."""
+        c, n = t.incidents.c, t.notices.c
+        now = _utc(action.at)
+        if not 0 < incident_id <= _MAX_INCIDENT_ID:
+            return None
+        with self._translate("cannot approve an incident"), self._writer.begin() as conn:
+            moved = conn.execute(
+                update(t.incidents)
+                .where(c.id == incident_id, c.approval == Approval.awaiting.value)
+                .values(approval=Approval.approved.value)
+            )
+            if moved.rowcount != 1:
+                return None
+            waiting = conn.execute(
+                select(n.id, n.created_at, n.not_before).where(
+                    n.incident_id == incident_id, n.state == NoticeState.pending.value
+                )
+            ).all()
+            for notice_id, created_at, not_before in waiting:
+                held = hold if hold is not None else (not_before - created_at if not_before else None)
+                until = now + held if held is not None and held > timedelta(0) else None
+                conn.execute(
+                    update(t.notices)
+                    .where(n.id == notice_id)
+                    .values(not_before=until, next_attempt_at=until or now)
+                )
+            self._insert_actions(conn, incident_id, [action])
+            return len(waiting)
+
+    def reject_incident(self, incident_id: int, action: IncidentAction, *, cause: str) -> int | None:
+        """Withdraw the notices of an incident awaiting approval and close it as rejected
+        (resolved at ``action.at``, with ``cause``), in one transaction with ``action`` (who
+        rejected it and why). Returns how many notices were withdrawn; None when the
+        incident is not awaiting approval (nothing changes)."""
+        c, n = t.incidents.c, t.notices.c
+        if not 0 < incident_id <= _MAX_INCIDENT_ID:
+            return None
+        with self._translate("cannot reject an incident"), self._writer.begin() as conn:
+            moved = conn.execute(
+                update(t.incidents)
+                .where(c.id == incident_id, c.approval == Approval.awaiting.value)
+                .values(approval=Approval.rejected.value, resolved_at=_utc(action.at), cause=cause)
+            )
+            if moved.rowcount != 1:
+                return None
+            withdrawn = conn.execute(
+                update(t.notices)
+                .where(n.incident_id == incident_id, n.state == NoticeState.pending.value)
+                .values(state=NoticeState.cancelled.value)
+            )
+            self._insert_actions(conn, incident_id, [action])
+            return int(withdrawn.rowcount)
+
     def cancel_notices(self, incident_id: int) -> int:
         """Cancel an incident's notices still waiting (e.g. within a manual failover's hold)."""
         n = t.notices.c
@@ -1184,6 +1257,7 @@ def _incident(row: RowMapping) -> Incident:
         cause=row["cause"],
         message=row["message"],
         messages=tuple(sorted((row["messages"] or {}).items())),
+        approval=Approval(row["approval"]) if row["approval"] else None,
     )
 
 

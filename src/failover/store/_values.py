@@ -48,6 +48,10 @@ class ActionKind(enum.StrEnum):
     note = "note"
     silenced = "silenced"
     attached = "attached"
+    #: a second operator let a manual message awaiting approval go out
+    approved = "approved"
+    #: a second operator withdrew a manual message awaiting approval (``text``: why)
+    rejected = "rejected"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
