@@ -17,6 +17,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -24,8 +25,9 @@ import pytest
 from psycopg import sql
 
 from failover.config import load_config
+from failover.service import NoticePump, open_store
 from failover.store import NoticeState
-from tests.kit import ReceivedMessage, SmtpSink
+from tests.kit import FakeClock, ReceivedMessage, SmtpSink, free_port
 from tests.outage import SmtpSinkOnPort, TcpProxy, per_recipient
 from tests.test_fanout_crash import (
     finish,
@@ -142,6 +144,49 @@ class TestMailServerOutage:
             stop(worker, signal.SIGKILL)
         assert failed_attempts(log, "mail: recipient refused (SMTP 451)") >= CONTACTS - at_refusal
         assert_everyone_told_once(smtp_sink.messages, config_path, log)
+
+
+class TestLongOutage:
+    """Ten minutes without a mail server, over real SMTP (every attempt refused by the
+    port) on the default retry policy, the delivery passes run on a clock the test moves:
+    what decides whether a notice outlives an outage is its retry schedule against the
+    clock, which a moved clock exercises as ten real minutes would."""
+
+    #: simulated time between two delivery passes, and how long the server stays away
+    STEP_S, LONG_OUTAGE_S = 5.0, 600.0
+
+    async def test_ten_minutes_without_a_mail_server_loses_nothing(self, tmp_path: Path) -> None:
+        contacts = 60
+        port = free_port()  # nothing listens: each attempt is refused
+        config = queue_fanout(write_config(tmp_path, port, contacts=contacts))
+        clock = FakeClock(datetime.now(UTC))
+        server: SmtpSinkOnPort | None = None
+        with open_store(config) as store:
+            try:
+                async with NoticePump(config=config, store=store, clock=clock) as pump:
+                    attempts_during = 0
+                    for _ in range(int(self.LONG_OUTAGE_S / self.STEP_S)):
+                        summary = await pump.deliver_due()
+                        attempts_during += summary.attempts
+                        clock.advance(self.STEP_S)
+                    counts = store.outbox_counts()
+                    assert counts[NoticeState.failed] == 0  # temporary: retried, not given up
+                    assert counts[NoticeState.pending] == contacts
+                    # still tried all along, not once and then forgotten
+                    assert attempts_during >= contacts * 5
+                    server = SmtpSinkOnPort(port)
+                    server.start()
+                    cap = time.monotonic() + 120.0
+                    while store.outbox_counts()[NoticeState.sent] < contacts:
+                        assert time.monotonic() < cap, store.outbox_counts()
+                        clock.advance(self.STEP_S)
+                        await pump.deliver_due()
+            finally:
+                if server is not None:
+                    server.stop()
+        received = per_recipient(server.messages)
+        assert set(received) == recipients(contacts)
+        assert max(received.values()) == 1
 
 
 class TestDatabaseOutage:
