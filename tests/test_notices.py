@@ -737,7 +737,7 @@ class TestPumpLifecycle:
                 task = asyncio.create_task(pump.run(stop))
                 incident_id = queue_outage(config, store, at=now())
                 pump.wake()
-                deadline = time.monotonic() + 5
+                deadline = time.monotonic() + 30
                 while {n.state for n in store.notices(incident_id)} != {NoticeState.sent}:
                     assert time.monotonic() < deadline
                     await asyncio.sleep(0.01)
@@ -754,8 +754,11 @@ class TestPumpLifecycle:
                     config, store, at=now(), the_incident=incident(platforms=("telegram",), name="telegram")
                 )
                 pump.reconfigure(reloaded)
-                deadline = time.monotonic() + 5
-                while any(n.state is NoticeState.pending for n in store.notices(other_id)):
+                # until each is settled: claimed (sending) is not yet sent, and a stop now would
+                # hand it back
+                deadline = time.monotonic() + 30
+                unsettled = {NoticeState.pending, NoticeState.sending}
+                while any(n.state in unsettled for n in store.notices(other_id)):
                     assert time.monotonic() < deadline
                     await asyncio.sleep(0.01)
                 stop.set()
