@@ -56,6 +56,7 @@ from failover.domain import (
     Transition,
 )
 from failover.logs import configure_logging
+from failover.service import install_template_cache
 from failover.service._status_page import (
     NotifierWording,
     ObservedDays,
@@ -250,6 +251,50 @@ def summary(times: list[float]) -> str:
     return f"median {statistics.median(ordered):6.1f} ms   p95 {p95:6.1f} ms   (n={len(ordered)})"
 
 
+def first_build(path: Path) -> None:
+    """In a process of its own: the first build after the process started, its imports
+    done (as in a daemon, which imports everything before it builds), split in three."""
+    config = load_config(path, env={})
+    install_template_cache(os.environ)  # as every command and the daemon do
+    with Store.open(config.daemon.database_url) as store:
+        began = time.perf_counter()
+        snapshot = read_snapshot(store, config, now=NOW, state=judge_state(config), observed=ObservedDays())
+        middle = time.perf_counter()
+        build_site(snapshot, config=config, wording=NotifierWording(config))
+        ended = time.perf_counter()
+    print(f"{(middle - began) * 1000:.1f} {(ended - middle) * 1000:.1f}")
+
+
+def first_builds(path: Path, repeat: int = 5) -> None:
+    """A daemon's first build, each in a new process: the one a start or a one-off
+    ``status-page build`` pays; without a template cache, then with one (the first run
+    fills it)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HOME", "XDG_CACHE_HOME", "CACHE_DIRECTORY")}
+    first_builds_in(path, repeat, env=env, label="first build (no template cache)")
+    env["XDG_CACHE_HOME"] = str(path.parent / "cache")
+    first_builds_in(path, 1, env=env, label="first build (filling the template cache)")
+    first_builds_in(path, repeat, env=env, label="first build (templates from the cache)")
+
+
+def first_builds_in(path: Path, repeat: int, *, env: dict[str, str], label: str) -> None:
+    reads, renders = [], []
+    for _ in range(repeat):
+        answer = subprocess.run(
+            [sys.executable, __file__, "--first-build", str(path)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        read, render = (float(x) for x in answer.stdout.split()[-2:])
+        reads.append(read)
+        renders.append(render)
+    print(f"{label}, each in a new process")
+    print(f"             reads   {summary(reads)}")
+    print(f"             render  {summary(renders)}")
+    print(f"             total   {summary([a + b for a, b in zip(reads, renders, strict=True)])}")
+
+
 def builds(store: Store, config: Config, *, repeat: int, site_dir: Path) -> None:
     state = judge_state(config)
     wording = NotifierWording(config)
@@ -410,9 +455,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--first-build", type=Path, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve is not None:
         serve(options.serve)
+        return
+    if options.first_build is not None:
+        first_build(options.first_build)
         return
     print(
         f"machine: nproc {os.cpu_count()}, {platform.processor() or platform.machine()}, "
@@ -434,6 +483,7 @@ def main() -> None:
                 f"{Path(tmp, 'failover.db').stat().st_size / 2**20:.0f} MiB"
             )
             builds(store, config, repeat=options.builds, site_dir=Path(tmp) / "site")
+        first_builds(path)
         print()
         serving(path, port, seconds=options.seconds, connections=options.connections)
 

@@ -19,6 +19,16 @@ from tests.kit import (
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _template_cache_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Compiled templates kept in a directory of the session's, never in the home of whoever
+    runs the tests (commands and daemons started by tests inherit it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        patch.delenv("CACHE_DIRECTORY", raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def ca() -> trustme.CA:
     """The certificate authority that issues every test certificate."""

@@ -112,6 +112,8 @@ class TestHardening:
             ("ExecReload", "/bin/kill -HUP $MAINPID"),
             ("DynamicUser", "yes"),
             ("StateDirectory", "failover"),
+            ("CacheDirectory", "failover"),
+            ("CacheDirectoryMode", "0700"),
             ("ConfigurationDirectory", "failover"),
             ("EnvironmentFile", "-/etc/failover/failover.env"),
             ("ProtectSystem", "strict"),

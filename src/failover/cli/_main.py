@@ -193,12 +193,14 @@ def read_configuration(config_path: Path | None) -> Config:
     """The configuration the search order finds (``config_path``, else the root's
     ``--config``, ...), its templates rendered against a sample and its channels checked.
     Raises :class:`ConfigError`."""
-    from failover.service import validate_notifications
+    from failover.service import install_template_cache, validate_notifications
 
     if config_path is None:
         config_path = _root_config_path()
     path = find_config_path(config_path, env=os.environ, cwd=Path.cwd())
     config = load_config(path, env=os.environ)
+    # before the first template is compiled (the checks below compile them all)
+    install_template_cache(os.environ)
     validate_notifications(config)
     return config
 

@@ -44,6 +44,7 @@ from failover.notify._render import (
     language_gaps,
     manual_message,
     render_notice,
+    use_bytecode_cache,
     validate_template,
 )
 from failover.notify._send import ApprisePlugins, Sender, SendResult, inert_mentions
@@ -93,5 +94,6 @@ __all__ = [
     "public_text_problems",
     "redact_channel",
     "render_notice",
+    "use_bytecode_cache",
     "validate_template",
 ]

@@ -6,6 +6,7 @@ names are errors, and nothing is HTML-escaped: every channel here carries plain 
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -112,9 +113,31 @@ _ENVIRONMENT = ImmutableSandboxedEnvironment(
 _ENVIRONMENT.filters["join_words"] = _join_words_filter
 
 
+#: where compiled templates outlive the process (see :func:`use_bytecode_cache`)
+_bytecode_cache: jinja2.BytecodeCache | None = None
+
+
+def use_bytecode_cache(cache: jinja2.BytecodeCache | None) -> None:
+    """Keep compiled templates in ``cache`` from now on (None: in this process only)."""
+    global _bytecode_cache  # noqa: PLW0603 - one cache for the process, like the environment
+    _bytecode_cache = cache
+    _compile.cache_clear()
+
+
 @functools.lru_cache(maxsize=512)
 def _compile(source: str) -> jinja2.Template:
-    return _ENVIRONMENT.from_string(source)
+    cache = _bytecode_cache
+    if cache is None:
+        return _ENVIRONMENT.from_string(source)
+    # named by the source itself: the cache checks the source's checksum, not its name
+    name = hashlib.sha256(source.encode()).hexdigest()
+    bucket = cache.get_bucket(_ENVIRONMENT, name, None, source)
+    code = bucket.code
+    if code is None:
+        code = _ENVIRONMENT.compile(source)
+        bucket.code = code
+        cache.set_bucket(bucket)
+    return _ENVIRONMENT.template_class.from_code(_ENVIRONMENT, code, _ENVIRONMENT.make_globals(None), None)
 
 
 def _zone(name: str) -> tzinfo:

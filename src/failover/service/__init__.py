@@ -83,6 +83,7 @@ from failover.service._record import (
 from failover.service._runtime import raise_open_files_limit, run_async, utc_now
 from failover.service._status import journal_json, status_json
 from failover.service._status_page import SiteReport, build_status_site
+from failover.service._template_cache import install_template_cache
 from failover.store import JournalEntry, NoticeDraft, PruneReport, Silence
 
 if TYPE_CHECKING:
@@ -144,6 +145,7 @@ __all__ = [
     "export_contacts",
     "find_contact",
     "find_target",
+    "install_template_cache",
     "import_contacts",
     "journal",
     "journal_json",

@@ -34,6 +34,7 @@ from failover.status_page._render import (
     feed_path,
     page_path,
     status_schema,
+    use_bytecode_cache,
 )
 from failover.status_page._words import LANGUAGES
 
@@ -57,5 +58,6 @@ __all__ = [
     "page_path",
     "shown_incidents",
     "status_schema",
+    "use_bytecode_cache",
     "window_days",
 ]

@@ -78,11 +78,23 @@ _FAVICON = (
 _FEED_NAMESPACE = uuid.UUID("0b5e3c52-93a4-5d0f-8f6b-6a1a4f7c9e21")
 
 
+#: where compiled templates outlive the process (see :func:`use_bytecode_cache`)
+_bytecode_cache: jinja2.BytecodeCache | None = None
+
+
+def use_bytecode_cache(cache: jinja2.BytecodeCache | None) -> None:
+    """Keep the compiled page templates in ``cache`` from now on (None: in this process only)."""
+    global _bytecode_cache  # noqa: PLW0603 - one cache for the process, like the environment
+    _bytecode_cache = cache
+    _environment.cache_clear()
+
+
 @functools.cache
 def _environment() -> jinja2.Environment:
     # our own templates, not the operator's: no sandbox, but everything escaped
     return jinja2.Environment(
         loader=jinja2.PackageLoader("failover.status_page", "templates"),
+        bytecode_cache=_bytecode_cache,
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
