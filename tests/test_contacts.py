@@ -832,3 +832,51 @@ class TestCliOutput:
         assert "600/600" in on_terminal.stderr
         on_pipe = invoke("contacts", "import", str(source), "--dry-run", "-c", str(path))
         assert "600/600" not in on_pipe.stderr
+
+
+class TestCommandsThatTellNobody:
+    """An address book of any size costs nothing to the commands that tell nobody: they
+    do not read the contacts file; those that tell people, or show contacts, read it."""
+
+    def test_which_commands_read_the_contacts_file(
+        self, config_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        (config_path.parent / "contacts.toml").write_text(
+            '[[contacts]]\nname = "Alice"\ngroups = ["team"]\n'
+            "[[contacts.channels]]\n"
+            'url = "mailto://127.0.0.1:9?from=failover@example.org&to=alice@example.org"\n'
+        )
+        assert invoke("db", "upgrade", "-c", str(config_path)).exit_code == 0
+        import failover.config as config_module
+
+        reads: list[Path] = []
+        read = config_module._read_contacts_file
+
+        def counting(path: Path, **kwargs: Any) -> Any:
+            reads.append(path)
+            return read(path, **kwargs)
+
+        monkeypatch.setattr(config_module, "_read_contacts_file", counting)
+        for command in (
+            ["status"],
+            ["status", "--json"],
+            ["incidents"],
+            ["incidents", "--export", "json"],
+            ["silences"],
+            ["silence", "whatsapp", "--for", "1h", "--reason", "planned"],
+            ["unsilence", "whatsapp"],
+            ["maintenance"],
+            ["db", "prune"],
+        ):
+            result = invoke(*command, "-c", str(config_path))
+            assert result.exit_code in {0, 1, 2, 3}, (command, result.output)
+            assert "Traceback" not in result.output
+            assert reads == [], command
+        for command in (
+            ["contacts", "list", "-c", str(config_path)],
+            ["config", "validate", str(config_path)],
+        ):
+            result = invoke(*command)
+            assert result.exit_code == 0, (command, result.output)
+            assert reads == [config_path.parent / "contacts.toml"], command
+            reads.clear()

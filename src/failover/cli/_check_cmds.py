@@ -52,7 +52,7 @@ def check(platforms: tuple[str, ...], as_json: bool, nagios: bool, config_path: 
         raise click.UsageError("--json and --nagios: choose one")
     started = time.monotonic()
     try:
-        config = read_configuration(config_path)
+        config = read_configuration(config_path, contacts=False)
     except ConfigError as exc:
         exit_unknown(f"configuration: {exc}", nagios=nagios)
     try:

@@ -433,7 +433,7 @@ def trigger(  # noqa: PLR0917 - click passes every option as an argument
 @config_option
 def cancel(incident_id: int, config_path: Path | None) -> None:
     """Withdraw a manual incident's notices not yet sent (within its hold) and close it."""
-    config = load_configuration(config_path)
+    config = load_configuration(config_path, contacts=False)
     try:
         outcome = cancel_manual(config, incident_id, now=utc_now(), actor=operator_name())
     except IncidentNotFoundError as exc:
@@ -496,7 +496,7 @@ def approve(incident_id: int, hold: timedelta | None, yes: bool, config_path: Pa
 def reject(incident_id: int, reason: str, config_path: Path | None) -> None:
     """Reject the manual message of incident ID, which awaits approval: its notices are
     withdrawn (nothing is sent) and the incident is closed; the reason enters its journal."""
-    config = load_configuration(config_path)
+    config = load_configuration(config_path, contacts=False)
     try:
         outcome = reject_manual(config, incident_id, actor=operator_name(), reason=reason, now=utc_now())
     except FailoverError as exc:

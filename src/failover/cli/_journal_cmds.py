@@ -86,7 +86,7 @@ def status(as_json: bool, nagios: bool, config_path: Path | None) -> None:
     if as_json and nagios:
         raise click.UsageError("--json and --nagios: choose one")
     try:
-        config = read_configuration(config_path)
+        config = read_configuration(config_path, contacts=False)
     except ConfigError as exc:
         exit_unknown(f"configuration: {exc}", nagios=nagios)
     try:
@@ -205,7 +205,7 @@ def incidents(
 ) -> None:
     """The incident journal: date, time, duration, scope, evidence, notices sent, and who
     did what and when (the journal of actions)."""
-    config = load_configuration(config_path)
+    config = load_configuration(config_path, contacts=False)
     window = _since_option(since_text)
     now = utc_now()
     since = now - window if window is not None else None
@@ -429,7 +429,7 @@ def note(incident_id: int, text: tuple[str, ...], config_path: Path | None) -> N
     """Add a note to incident ID's journal of actions: what was done, decided or learnt
     (`failover note 12 called the ISP, repair by 18:00`). The journal keeps its time and
     its author (your user name); no notice and no public post ever carries either."""
-    config = load_configuration(config_path)
+    config = load_configuration(config_path, contacts=False)
     try:
         action = note_manual(config, incident_id, " ".join(text), actor=operator_name(), now=utc_now())
     except (IncidentNotFoundError, ConfigError) as exc:
@@ -452,7 +452,7 @@ def db() -> None:
 @config_option
 def db_upgrade(config_path: Path | None) -> None:
     """Apply the schema migrations (the daemon also does this at start)."""
-    config = load_configuration(config_path)
+    config = load_configuration(config_path, contacts=False)
     try:
         where = upgrade_database(config)
     except StoreError as exc:
@@ -465,7 +465,7 @@ def db_upgrade(config_path: Path | None) -> None:
 def db_prune(config_path: Path | None) -> None:
     """Roll raw observations up into hourly figures, then delete those older than the
     retention (daemon.retention, default 7 days). Rollups and incidents are kept."""
-    config = load_configuration(config_path)
+    config = load_configuration(config_path, contacts=False)
     try:
         report = prune_database(config, now=utc_now())
     except StoreError as exc:

@@ -189,25 +189,28 @@ def operator_name() -> str:
         return f"uid {os.getuid()}"
 
 
-def read_configuration(config_path: Path | None) -> Config:
+def read_configuration(config_path: Path | None, *, contacts: bool = True) -> Config:
     """The configuration the search order finds (``config_path``, else the root's
     ``--config``, ...), its templates rendered against a sample and its channels checked.
-    Raises :class:`ConfigError`."""
+    ``contacts=False``, for a command that tells nobody: the contacts file is not read
+    (its time and memory grow with the address book). Raises :class:`ConfigError`."""
     from failover.service import install_template_cache, validate_notifications
 
     if config_path is None:
         config_path = _root_config_path()
     path = find_config_path(config_path, env=os.environ, cwd=Path.cwd())
-    config = load_config(path, env=os.environ)
+    config = load_config(path, env=os.environ, contacts_file=contacts)
     # before the first template is compiled (the checks below compile them all)
     install_template_cache(os.environ)
     validate_notifications(config)
     return config
 
 
-def load_configuration(config_path: Path | None, *, code: int = EXIT_PROBLEM) -> Config:
+def load_configuration(
+    config_path: Path | None, *, code: int = EXIT_PROBLEM, contacts: bool = True
+) -> Config:
     """:func:`read_configuration`, or a one-line error and exit ``code`` if invalid."""
     try:
-        return read_configuration(config_path)
+        return read_configuration(config_path, contacts=contacts)
     except ConfigError as exc:
         fail(str(exc), code)

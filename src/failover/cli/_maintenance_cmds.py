@@ -40,7 +40,7 @@ def _as_json(entry: WindowSchedule) -> dict[str, Any]:
 def maintenance(as_json: bool, config_path: Path | None) -> None:
     """List the recurring maintenance windows ([[maintenance]]), whether each is in force,
     and its next occurrence (times in UTC)."""
-    config = load_configuration(config_path)
+    config = load_configuration(config_path, contacts=False)
     schedule = maintenance_schedule(config, now=utc_now())
     if as_json:
         click.echo(json.dumps([_as_json(entry) for entry in schedule], indent=2, ensure_ascii=False))

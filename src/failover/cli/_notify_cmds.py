@@ -39,7 +39,7 @@ def _duration(value: str) -> timedelta:
 def silence(name: str, duration: str, reason: str, config_path: Path | None) -> None:
     """Hold the notices of incidents of NAME (a platform, a family such as meta, or '*'):
     they are recorded as silenced and not sent. Manual failovers still go out."""
-    config = load_configuration(config_path)
+    config = load_configuration(config_path, contacts=False)
     try:
         added = add_silence(
             config,
@@ -59,7 +59,7 @@ def silence(name: str, duration: str, reason: str, config_path: Path | None) -> 
 @config_option
 def unsilence(target: str, config_path: Path | None) -> None:
     """End the silences on TARGET (a platform or family name), or silence number TARGET."""
-    config = load_configuration(config_path)
+    config = load_configuration(config_path, contacts=False)
     try:
         ended = remove_silences(config, target, now=utc_now())
     except StoreError as exc:
@@ -75,7 +75,7 @@ def unsilence(target: str, config_path: Path | None) -> None:
 @config_option
 def silences(as_json: bool, config_path: Path | None) -> None:
     """List the silences in force."""
-    config = load_configuration(config_path)
+    config = load_configuration(config_path, contacts=False)
     try:
         found = active_silences(config, now=utc_now())
     except StoreError as exc:
