@@ -68,6 +68,8 @@ signal_url = "signal://127.0.0.1:{signal}/+15551234567"
 
 [notify.rate_per_minute]
 default = 100000
+# the built-in pace of Mastodon (a status a minute) would hold the second direct message
+mastodon = 100000
 
 [groups.everyone]
 

@@ -47,6 +47,7 @@ from tests.kit import (
     tcp_controls,
     whatsapp_platform,
 )
+from tests.notify.test_send import until
 
 T0 = datetime(2026, 10, 4, 15, 40, tzinfo=UTC)
 FROM = "failover@example.org"
@@ -818,3 +819,59 @@ class TestPumpLifecycle:
             assert abandoned is not None
             await abandoned
             assert {n.state for n in store.notices(incident_id)} == {NoticeState.sent}
+
+
+def signal_fan_out_config(tmp_path: Path, signal_port: int, *, contacts: int, concurrency: int) -> Config:
+    """``contacts`` people told by Signal of every outage, ``concurrency`` sends at once."""
+    people = "".join(
+        f'[[contacts]]\nid = "c{index:02d}"\nname = "Contact {index}"\ngroups = ["everyone"]\n'
+        f'channels = [{{ signal = "+1555000{index:04d}" }}]\n\n'
+        for index in range(contacts)
+    )
+    text = (
+        platform_sections()
+        + f"""
+[daemon]
+database_url = "sqlite:///{tmp_path}/failover.db"
+
+[notify]
+concurrency = {concurrency}
+max_attempts = 1
+signal_url = "signal://127.0.0.1:{signal_port}/+15551234567"
+
+[notify.rate_per_minute]
+signal = 100000
+
+[groups.everyone]
+
+{people}
+[[routes]]
+name = "everyone"
+template = "outage"
+groups = ["everyone"]
+"""
+    )
+    return parse_config(text, source="failover.toml", env={}, cwd=tmp_path)
+
+
+class TestPumpConcurrency:
+    """``[notify] concurrency`` is the number of sends the pump keeps in flight, as the
+    API's server counts them, also after a reload changes it."""
+
+    async def test_a_reloaded_concurrency_bounds_the_signal_requests_in_flight(self, tmp_path: Path) -> None:
+        with FakeSignal() as fake:
+            config = signal_fan_out_config(tmp_path, fake.port, contacts=30, concurrency=4)
+            reloaded = signal_fan_out_config(tmp_path, fake.port, contacts=30, concurrency=12)
+            fake.hold()
+            with open_store(config) as store:
+                async with NoticePump(config=config, store=store, clock=now) as pump:
+                    pump.reconfigure(reloaded)
+                    incident_id = queue_outage(reloaded, store, at=now())
+                    delivering = asyncio.create_task(pump.deliver_due())
+                    reached = await until(lambda: fake.in_flight >= 12)
+                    fake.release()
+                    summary = await delivering
+                assert reached, f"only {fake.max_in_flight} Signal requests in flight"
+                assert fake.max_in_flight == 12
+                assert summary.sent == 30
+                assert {n.state for n in store.notices(incident_id)} == {NoticeState.sent}

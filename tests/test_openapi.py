@@ -39,6 +39,7 @@ from failover.api import (
     AlertmanagerPayload,
     NoteRequest,
     RejectRequest,
+    RetractRequest,
     TriggerRequest,
     create_app,
     local_hosts,
@@ -504,6 +505,22 @@ def tour(surface: Surface) -> None:
     assert (rejected.status_code, rejected.json()["withdrawn"]) == (200, 2)
     assert call(post, reject, url, json=why).status_code == 409
 
+    # retraction: the custom incident (resolved before it told anyone), once; each refusal
+    retract = "/api/v1/incidents/{incident_id}/retract"
+    url = f"/api/v1/incidents/{manual_id}/retract"
+    mistake = {"reason": "Wrong platform: the phone lines work"}
+    assert call(post, retract, url, json=mistake, token=None).status_code == 401
+    assert call(post, retract, url, json=mistake, closed=True).status_code == 403
+    assert call(post, retract, url, content=b'{"reason": ', headers=json_type).status_code == 400
+    assert call(post, retract, url, content=b"{}", headers={"Content-Type": "text/plain"}).status_code == 415
+    assert call(post, retract, url, content=too_large, headers=json_type).status_code == 413
+    assert call(post, retract, url, json={"reason": " "}).status_code == 422
+    assert call(post, retract, url, json={**mistake, "messages": {"de": "Alles gut"}}).status_code == 422
+    assert call(post, retract, "/api/v1/incidents/999999/retract", json=mistake).status_code == 404
+    retracted = call(post, retract, url, json={**mistake, "messages": {"fr": "Tout va bien"}})
+    assert (retracted.status_code, retracted.json()["retracted"]) == (200, True)
+    assert call(post, retract, url, json=mistake).status_code == 409
+
     # Alertmanager: an alert opens an incident and resolves it; one naming nothing is ignored
     firing = call(post, webhook, webhook, json=alert("firing", {"platform": "telegram"}, "f00d"))
     assert (firing.status_code, len(firing.json()["opened"])) == (200, 1)
@@ -531,6 +548,7 @@ def tour(surface: Surface) -> None:
         assert call(post, notes, f"/api/v1/incidents/{manual_id}/notes", json=note).status_code == 500
         assert call(post, approve, f"/api/v1/incidents/{to_approve}/approve").status_code == 500
         assert call(post, reject, f"/api/v1/incidents/{to_reject}/reject", json=why).status_code == 500
+        assert call(post, retract, f"/api/v1/incidents/{to_reject}/retract", json=mistake).status_code == 500
         assert (
             call(post, webhook, webhook, json=alert("firing", {"platform": "telegram"}, "d00d")).status_code
             == 500
@@ -631,6 +649,7 @@ class TestDocument:
             (Alert, "Alert"),
             (NoteRequest, "NoteRequest"),
             (RejectRequest, "RejectRequest"),
+            (RetractRequest, "RetractRequest"),
         ],
     )
     def test_the_request_schemas_name_the_fields_the_models_read(

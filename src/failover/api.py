@@ -22,6 +22,9 @@ POST     /api/v1/incidents/{id}/approve  200 approved: its notices go out · 403
                                          who triggered it · 404 unknown · 409 not awaiting
 POST     /api/v1/incidents/{id}/reject   200 rejected: its notices withdrawn · 404 unknown ·
                                          409 not awaiting approval · 422 no reason
+POST     /api/v1/incidents/{id}/retract  200 retracted: corrections queued, public posts
+                                         deleted where possible · 404 unknown · 409
+                                         retracted already · 422 no reason, a text refused
 POST     /api/v1/alertmanager            200 (Alertmanager webhook, payload version 4)
 GET      /api/v1/openapi.json            200 the OpenAPI 3.1 document describing every route,
                                          shipped in the package (:func:`openapi_document`)
@@ -88,6 +91,7 @@ __all__ = [
     "ReadyReport",
     "RejectRequest",
     "RequestRefused",
+    "RetractRequest",
     "TimelyH11Protocol",
     "TriggerRequest",
     "create_app",
@@ -228,6 +232,21 @@ class RejectRequest(_Incoming):
     model_config = ConfigDict(extra="forbid")
 
     reason: _MessageText
+
+
+class RetractRequest(_Incoming):
+    """A retraction of an incident whose notices went out by mistake (``failover retract
+    ID --reason TEXT``): its notices still waiting are withdrawn, whoever was told gets a
+    correction (same channel, same language), its public posts are deleted where the
+    channel allows it, and it is closed. ``reason`` enters its journal; ``message`` (every
+    language) and ``messages`` (one text per language) are the operator's correction, put
+    before the built-in one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: _MessageText
+    message: _MessageText | None = None
+    messages: dict[_LanguageCode, _MessageText] = Field(default_factory=dict, max_length=16)
 
 
 class AlertStatus(enum.StrEnum):
@@ -372,6 +391,12 @@ class ApiBackend(Protocol):
     async def reject(self, incident_id: int, reason: str, actor: str) -> dict[str, Any] | None:
         """``actor``'s rejection of a manual incident awaiting approval, for ``reason``;
         None if there is no incident ``incident_id``; 409 when not awaiting approval."""
+        ...
+
+    async def retract(self, incident_id: int, request: RetractRequest, actor: str) -> dict[str, Any] | None:
+        """``actor``'s retraction of an incident whose notices were a mistake; None if there
+        is no incident ``incident_id``; 409 when it was retracted already, 422 naming the
+        field of a text refused."""
         ...
 
     async def alertmanager(self, payload: AlertmanagerPayload) -> dict[str, Any]:
@@ -665,6 +690,17 @@ class _Api:
             raise RequestRefused(404, "incident not found")
         return _JSONResponse(answer)
 
+    async def retract(self, request: Request) -> Response:
+        actor = self._authorize(request)
+        incident_id: int = request.path_params["incident_id"]
+        retraction = await _parse_body(request, RetractRequest)
+        answer = (
+            await self._backend.retract(incident_id, retraction, actor) if incident_id <= _MAX_ID else None
+        )
+        if answer is None:
+            raise RequestRefused(404, "incident not found")
+        return _JSONResponse(answer)
+
     async def alertmanager(self, request: Request) -> Response:
         self._authorize(request)
         payload = await _parse_body(request, AlertmanagerPayload)
@@ -790,6 +826,7 @@ def create_app(
         ("/api/v1/incidents/{incident_id:int}/notes", "note", api.note, "POST"),
         ("/api/v1/incidents/{incident_id:int}/approve", "approve", api.approve, "POST"),
         ("/api/v1/incidents/{incident_id:int}/reject", "reject", api.reject, "POST"),
+        ("/api/v1/incidents/{incident_id:int}/retract", "retract", api.retract, "POST"),
         ("/api/v1/alertmanager", "alertmanager", api.alertmanager, "POST"),
         ("/api/v1/openapi.json", "openapi", api.openapi, "GET"),
     ]

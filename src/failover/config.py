@@ -124,22 +124,46 @@ _DEFAULT_POLICY = DetectionPolicy()
 _DEFAULT_RESOLVERS = ("1.1.1.1:53", "9.9.9.9:53")
 _DEFAULT_RESOLVER_ENDPOINTS = (Endpoint(host="1.1.1.1", port=53), Endpoint(host="9.9.9.9", port=53))
 _DEFAULT_LISTEN = Endpoint(host="127.0.0.1", port=9464)
-#: Deliveries per minute per apprise scheme; ``default`` covers every other scheme.
+#: Deliveries per minute per apprise scheme; ``default`` covers every other scheme. Each
+#: number follows what the service documents (README, "How long telling everyone takes");
+#: ``[notify] rate_per_minute`` overrides any of them. A scheme's pace is shared by every
+#: account and server of that scheme, so it is the pace one account may keep.
 _DEFAULT_RATES: Mapping[str, int] = MappingProxyType(
     {
+        # an unknown service: as cautious as the most common documented pace below
         "default": 30,
+        # e-mail: the operator's relay decides (Amazon SES's sandbox takes 1 message/s, a
+        # hosted relay often about that); 1/s is a sane start, raise it for your own relay
         "mailto": 60,
         "mailtos": 60,
-        "tgram": 20,
-        "signal": 30,
-        "signals": 30,
+        # Telegram Bot FAQ: bulk notifications "not more than 30 messages per second or so",
+        # 1 message/s in one chat, 20/min to one group; failover sends one message per chat
+        # and event, so the overall pace binds: 25/s, under "or so"
+        "tgram": 1500,
+        # Signal publishes no limit; past its hidden one the account must solve a CAPTCHA
+        # (signal-cli-rest-api: HTTP 429 with a challenge, "or wait 86400 seconds"), which
+        # no daemon can do mid-outage: one message every 6 s
+        "signal": 10,
+        "signals": 10,
+        # WhatsApp Cloud API: 80 messages/s per number, but a new business portfolio may
+        # start 250 conversations per 24 h, which no per-minute pace expresses; ours
         "whatsapp": 20,
-        "mastodon": 10,
-        "mastodons": 10,
+        # Mastodon: 300 API requests / 5 min per account (docs), and 300 statuses / 3 h per
+        # account (its RateLimiter, which counts direct messages): 1.67/min sustained
+        "mastodon": 1,
+        "mastodons": 1,
+        "toot": 1,
+        "toots": 1,
+        # Discord: 50 requests/s per bot, per-webhook buckets announced in X-RateLimit-*
+        # headers (commonly 30 messages/min per channel)
         "discord": 30,
-        "slack": 30,
-        "twitter": 5,
-        "x": 5,
+        # Slack: posting messages "1 per second" per channel, short bursts allowed
+        "slack": 60,
+        # X API v2: 300 posts / 3 h per user (100 / 24 h on Basic); a public post per event
+        "twitter": 1,
+        "x": 1,
+        "tweet": 1,
+        # your own endpoints (a webhook, a broker): no provider's limit
         "json": 60,
         "jsons": 60,
         "mqtt": 120,

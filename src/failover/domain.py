@@ -148,6 +148,8 @@ class IncidentEvent(enum.StrEnum):
     resolved = "resolved"
     manual = "manual"
     reminder = "reminder"
+    #: an operator retracted the incident: a correction to whoever was told of it
+    retracted = "retracted"
 
 
 class Visibility(enum.StrEnum):
@@ -374,6 +376,8 @@ class Incident:
     messages: tuple[tuple[str, str], ...] = ()
     #: None: no approval was asked for
     approval: Approval | None = None
+    #: when an operator retracted it (its notices were a mistake); None: never
+    retracted_at: datetime | None = None
     id: int | None = None
 
     @property

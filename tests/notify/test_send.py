@@ -3,13 +3,14 @@ signal-cli-rest-api and Mastodon APIs, Mosquitto, and a fake Telegram Bot API.""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import random
 import re
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -328,6 +329,91 @@ class TestMastodon:
         async with ApprisePlugins(max_workers=1) as sender:
             result = await sender.send(channel, PUBLIC_NOTICE, visibility=Visibility.public)
         assert result == SendResult(ok=False, error="mastodon: failure (HTTP 503)")
+
+
+#: more sends in flight than apprise's shared pool has workers on a 2-core host
+#: (``min(32, cpu + 4)`` = 6), which capped every scheme but e-mail before
+CONCURRENCY = 12
+
+
+def paced_channel(fake: FakeSignal | FakeMastodon, index: int) -> Channel:
+    """Contact ``index``'s channel on ``fake``; a read timeout generous enough for answers
+    held back while the test counts the requests in flight."""
+    port = urlsplit(fake.url).port
+    if isinstance(fake, FakeSignal):
+        url = f"signal://127.0.0.1:{port}/+15551234567/+1555{index:07d}?rto=60"
+    else:
+        url = f"mastodon://s3cr3t-token@127.0.0.1:{port}/@contact{index}?visibility=direct&rto=60"
+    return Channel(ref=f"contacts[{index}].channels[0]", url=url)
+
+
+async def until(condition: Callable[[], bool], *, cap_s: float = 60.0) -> bool:
+    """Wait for ``condition`` (checked every 10 ms) for at most ``cap_s``; say if it came."""
+    waited = 0.0
+    while not condition():
+        if waited >= cap_s:
+            return False
+        await asyncio.sleep(0.01)
+        waited += 0.01
+    return True
+
+
+class TestConcurrency:
+    """Every scheme keeps ``[notify] concurrency`` sends in flight, and no more: apprise's
+    blocking calls run in the sender's own threads, never in apprise's shared pool."""
+
+    @pytest.mark.parametrize("api", [FakeSignal, FakeMastodon])
+    async def test_the_sends_in_flight_reach_the_concurrency_and_no_more(
+        self, api: type[FakeSignal | FakeMastodon]
+    ) -> None:
+        with api() as fake:
+            fake.hold()
+            outbox, channels = MemoryOutbox(), {}
+            count = 3 * CONCURRENCY
+            for index in range(count):
+                channel = paced_channel(fake, index)
+                channels[channel.ref] = channel
+                outbox.enqueue(
+                    key=f"i:{index}",
+                    incident_key="i",
+                    event=IncidentEvent.confirmed,
+                    contact_ref=f"contacts[{index}]",
+                    channel_refs=(channel.ref,),
+                    visibility=Visibility.private,
+                    notice=NOTICE,
+                    now=datetime.now(UTC),
+                )
+            async with ApprisePlugins(max_workers=CONCURRENCY) as sender:
+                dispatcher = Dispatcher(
+                    outbox,
+                    sender,
+                    RateLimits(),
+                    channels=channels,
+                    concurrency=CONCURRENCY,
+                    max_attempts=1,
+                    jitter=random.random,
+                    clock=lambda: datetime.now(UTC),
+                )
+                delivering = asyncio.create_task(dispatcher.dispatch_due())
+                reached = await until(lambda: fake.in_flight >= CONCURRENCY)
+                fake.release()
+                summary = await delivering
+            assert reached, f"only {fake.max_in_flight} requests in flight at the {api.__name__}"
+            assert fake.max_in_flight == CONCURRENCY
+            assert summary.sent == count
+            assert fake.in_flight == 0
+
+
+class TestTimeout:
+    """A send that outlasts ``timeout_s`` is a temporary failure; its thread ends later."""
+
+    async def test_an_answer_held_past_the_timeout(self, fake_signal: FakeSignal) -> None:
+        fake_signal.hold()
+        async with ApprisePlugins(max_workers=1, timeout_s=0.2) as sender:
+            result = await sender.send(signal_channel(fake_signal), NOTICE, visibility=Visibility.private)
+            fake_signal.release()  # the abandoned request ends before the sender closes
+        assert result == SendResult(ok=False, error="signal: timeout")
+        assert not result.final
 
 
 class TestTelegram:

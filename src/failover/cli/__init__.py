@@ -9,6 +9,7 @@ from failover.cli import _journal_cmds as _journal_cmds
 from failover.cli import _maintenance_cmds as _maintenance_cmds
 from failover.cli import _manpage as _manpage
 from failover.cli import _notify_cmds as _notify_cmds
+from failover.cli import _retract_cmds as _retract_cmds
 from failover.cli import _status_page_cmds as _status_page_cmds
 from failover.cli._main import main
 

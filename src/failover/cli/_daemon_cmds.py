@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -38,8 +39,10 @@ from failover.service import (
     approval_preview,
     approve_manual,
     cancel_manual,
+    coverage_json,
     deliver_manual,
     find_target,
+    plan_json,
     preview_manual,
     raise_open_files_limit,
     reject_manual,
@@ -149,8 +152,8 @@ def _gap_line(gap: PreviewGap) -> str:
 def print_plan(plan: ManualPlan, console: Console, config: Config, *, title: str) -> None:
     """What would be sent: each text as rendered in each language, who is not read to in
     their own language (and what they get instead), recipients per channel kind (counts
-    and schemes, never addresses); first, the open incident that already covers the
-    target, if one does."""
+    and schemes, never addresses) and how long each kind takes at its rate; first, the
+    open incident that already covers the target, if one does."""
     from rich.panel import Panel
     from rich.table import Table
 
@@ -190,6 +193,33 @@ def print_plan(plan: ManualPlan, console: Console, config: Config, *, title: str
     for scheme, count in plan.channels:
         table.add_row("no usable channel" if scheme == "none" else scheme, str(count))
     console.print(table)
+    if plan.durations:
+        console.print("How long telling them takes, at the configured rates ([notify] rate_per_minute):")
+        for duration in plan.durations:
+            console.print(f"  {duration.text}", markup=False, highlight=False)
+
+
+def _printed_as_json(plan: ManualPlan, *, as_json: bool, update: bool) -> bool:
+    """``trigger --json``: print what the API's dry run answers for the same trigger."""
+    if not as_json:
+        return False
+    action = (
+        TriggerAction.opened
+        if plan.covered_by is None
+        else TriggerAction.updated
+        if update
+        else TriggerAction.attached
+    )
+    answer = {
+        "accepted": True,
+        "dry_run": True,
+        "action": action.value,
+        "covered_by": coverage_json(plan.covered_by) if plan.covered_by is not None else None,
+        "preview": plan_json(plan),
+    }
+    # times in ISO 8601, as the API writes them
+    click.echo(json.dumps(answer, ensure_ascii=False, indent=2, default=datetime.isoformat))
+    return True
 
 
 def _confirm(question: str, yes: bool) -> None:
@@ -325,6 +355,12 @@ def _messages_given(message: str | None, language_messages: dict[str, str | None
     help="When an open incident already covers TARGET, send the message to its recipients as an update.",
 )
 @click.option("--dry-run", is_flag=True, help="Show the preview; record and send nothing.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the preview as JSON, as the API's dry run answers it; record and send nothing.",
+)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @config_option
 def trigger(  # noqa: PLR0917 - click passes every option as an argument
@@ -335,6 +371,7 @@ def trigger(  # noqa: PLR0917 - click passes every option as an argument
     hold: timedelta,
     update: bool,
     dry_run: bool,
+    as_json: bool,
     yes: bool,
     config_path: Path | None,
     **language_messages: str | None,
@@ -380,6 +417,8 @@ def trigger(  # noqa: PLR0917 - click passes every option as an argument
         fail(str(exc))
     if update and plan.covered_by is None:
         fail(f"--update: no open incident covers {manual_target.name}, so there is nothing to update")
+    if _printed_as_json(plan, as_json=as_json, update=update):
+        return
     print_plan(plan, console, config, title="Manual failover" + (" (dry run)" if dry_run else ""))
     if dry_run:
         console.print("dry run: nothing recorded, nothing sent")

@@ -103,6 +103,9 @@ _ENGLISH = ReportWords(
             "note": "note",
             "silenced": "silenced",
             "attached": "trigger attached",
+            "approved": "approved",
+            "rejected": "rejected",
+            "retracted": "retracted (corrections sent)",
         }
     ),
     months=(
@@ -175,6 +178,9 @@ _FRENCH = ReportWords(
             "note": "note",
             "silenced": "mise en sourdine",
             "attached": "déclenchement rattaché",
+            "approved": "approbation",
+            "rejected": "rejet",
+            "retracted": "retrait (rectificatifs envoyés)",
         }
     ),
     months=(

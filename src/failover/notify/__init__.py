@@ -28,6 +28,7 @@ from failover.notify._dispatch import (
     SetAside,
     SetAsideReason,
 )
+from failover.notify._mastodon import PostDeletion, delete_post, deletion_problem
 from failover.notify._memory import DeliveryAttempt, MemoryOutbox, NoticeRecord, NoticeState
 from failover.notify._public import public_text_problems
 from failover.notify._ratelimit import RateLimit, RateLimits, TokenBucket
@@ -48,10 +49,17 @@ from failover.notify._render import (
     validate_template,
 )
 from failover.notify._send import ApprisePlugins, Sender, SendResult, inert_mentions
-from failover.notify._texts import BUILTIN_TEMPLATES, TEST_TEMPLATE, builtin_template
+from failover.notify._texts import (
+    BUILTIN_TEMPLATES,
+    CORRECTION_TEMPLATES,
+    TEST_TEMPLATE,
+    builtin_template,
+    correction_template,
+)
 
 __all__ = [
     "BUILTIN_TEMPLATES",
+    "CORRECTION_TEMPLATES",
     "FALLBACK_LANGUAGE",
     "TEST_TEMPLATE",
     "Alternatives",
@@ -67,6 +75,7 @@ __all__ = [
     "NoticeRecord",
     "NoticeState",
     "Outbox",
+    "PostDeletion",
     "RateLimit",
     "RateLimits",
     "RenderedNotice",
@@ -80,6 +89,9 @@ __all__ = [
     "channel_platforms",
     "channel_scheme",
     "check_channel",
+    "correction_template",
+    "delete_post",
+    "deletion_problem",
     "eligible_channels",
     "ensure_may_carry",
     "format_duration",

@@ -80,6 +80,10 @@ class SetAsideReason(enum.StrEnum):
     unrenderable = "unrenderable"
     #: (outbox) text bound for a public channel carries personal data
     personal_data = "personal_data"
+    #: (outbox) its incident was retracted: only the corrections go out
+    retracted = "retracted"
+    #: (outbox) a correction for a recipient who never received a notice of the incident
+    nothing_to_correct = "nothing_to_correct"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -146,7 +150,11 @@ class Outbox(Protocol):
         """Move up to ``limit`` due pending notices to ``sending`` and return them."""
         ...
 
-    async def mark_sent(self, notice_id: int, channel_ref: str, now: datetime) -> None: ...
+    async def mark_sent(
+        self, notice_id: int, channel_ref: str, now: datetime, *, public_ref: str | None = None
+    ) -> None:
+        """Sent through ``channel_ref``; ``public_ref`` names the post it made, if any."""
+        ...
 
     async def mark_failed(self, notice_id: int, why: SetAside, now: datetime) -> None: ...
 
@@ -448,7 +456,7 @@ class Dispatcher:
             summary.attempts += 1
             summary.by_scheme[scheme, result.ok] = summary.by_scheme.get((scheme, result.ok), 0) + 1
             if result.ok:
-                await self._outbox.mark_sent(notice.id, channel.ref, now)
+                await self._outbox.mark_sent(notice.id, channel.ref, now, public_ref=result.public_ref)
                 summary.sent += 1
                 return
             last_error = f"{channel.ref}: {result.error}"

@@ -43,6 +43,8 @@ class NoticeRecord:
     state: NoticeState
     next_attempt_at: datetime
     channel_ref: str | None = None
+    #: what the channel named the post it made (a Mastodon status's id), if sent
+    public_ref: str | None = None
     #: why it ended unsent, if it did
     why: SetAside | None = None
     finished_at: datetime | None = None
@@ -135,8 +137,12 @@ class MemoryOutbox:
         record.finished_at = now
         return record
 
-    async def mark_sent(self, notice_id: int, channel_ref: str, now: datetime) -> None:
-        self._finish(notice_id, NoticeState.sent, None, now).channel_ref = channel_ref
+    async def mark_sent(
+        self, notice_id: int, channel_ref: str, now: datetime, *, public_ref: str | None = None
+    ) -> None:
+        record = self._finish(notice_id, NoticeState.sent, None, now)
+        record.channel_ref = channel_ref
+        record.public_ref = public_ref
 
     async def mark_failed(self, notice_id: int, why: SetAside, now: datetime) -> None:
         self._finish(notice_id, NoticeState.failed, why, now)

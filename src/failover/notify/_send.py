@@ -2,8 +2,16 @@
 
 Apprise plugin objects are built once per channel URL and kept; apprise's own
 per-plugin pause is disabled (``request_rate_per_sec = 0``) because the dispatcher
-applies our per-scheme token buckets; apprise's blocking calls run in a bounded
-thread pool of ours (apprise's shared pool is not used: ``async_mode=False``).
+applies our per-scheme token buckets. Every blocking send runs in a thread pool of ours,
+sized from ``[notify] concurrency``, and apprise sends it in that very thread: apprise
+2.3 hands any call that has a deadline (its ``service_timeout``, 60 s by default, or
+``notify(timeout=…)``) to one process-wide ``ThreadPoolExecutor`` of ``min(32, cpu + 4)``
+workers, which capped a fan-out at 6 sends in flight on a 2-core host whatever the
+configured concurrency (measured: ``bench/fanout_api.py``). So our asset disables apprise's
+deadline (``service_timeout=0``), ``async_mode=False`` keeps its other pool out, and the
+time a send may take is bounded here (``timeout_s``: the send counts as a temporary failure
+and its thread is left to end on its socket timeouts) and by each plugin's connect and read
+timeouts (apprise's ``cto``/``rto`` URL options, 4 s by default).
 apprise is imported at the first send, and then only the plugin module of each scheme
 in use (:func:`~failover.notify._plugins.build_plugin`): a daemon that has notified
 nobody yet holds none of it, and one that sends mail holds the e-mail plugin alone.
@@ -30,11 +38,17 @@ other than 408, 425 and 429 (5xx, those three and connection errors are temporar
 apprise's result is all there is (no HTTP status in its log), a failure is temporary:
 the dispatcher retries it until ``give_up_after``, so a doubt never loses a notice.
 
+Why Mastodon (``mastodon://``, ``mastodons://``, ``toot://``, ``toots://``) does not go
+through apprise's plugin either: a retraction deletes the statuses its notices posted, by
+their id, which apprise's plugin does not hand back. The URL is still read by apprise's
+plugin and the status posted as apprise posts it (:mod:`failover.notify._mastodon`,
+imported at the first toot); its id comes back as :attr:`SendResult.public_ref`.
+
 Mastodon delivers a direct message to every account it mentions, and notifies every
 account a public post mentions: an ``@someone@instance`` in an operator's words would
 make ``someone`` a recipient. Every mention in a Mastodon notice's text is made inert
 (:func:`inert_mentions`); the one live mention of a direct message is its recipient's,
-which apprise puts in front of the text.
+which is put in front of the text as apprise puts it.
 """
 
 from __future__ import annotations
@@ -59,6 +73,9 @@ from failover.notify._render import RenderedNotice
 if TYPE_CHECKING:
     # imported at the first e-mail (see failover.notify._mail)
     from failover.notify._mail import MailRoute, SmtpPool
+
+    # imported at the first toot (see failover.notify._mastodon)
+    from failover.notify._mastodon import MastodonApi, MastodonRoute
 
 __all__ = ["ApprisePlugins", "SendResult", "Sender", "inert_mentions"]
 
@@ -89,6 +106,9 @@ class SendResult:
     error: str = ""
     refused: bool = False
     permanent: bool = False
+    #: what the channel named the post it made (a Mastodon status's id), kept so that a
+    #: retraction can delete it; None when it names none
+    public_ref: str | None = None
 
     @property
     def final(self) -> bool:
@@ -141,16 +161,22 @@ def _plugin_recipients(plugin: Any) -> int:
 
 class ApprisePlugins:
     """The delivery adapter: caches one apprise plugin (or mail route) per channel URL,
-    runs blocking sends in a bounded thread pool, and turns every outcome into a
-    :class:`SendResult`. Use as an async context manager, or call :meth:`aclose`."""
+    runs blocking sends in a thread pool of ``max_workers`` threads (the sends it keeps in
+    flight, for every scheme), and turns every outcome into a :class:`SendResult`. Use as
+    an async context manager, or call :meth:`aclose`."""
 
     def __init__(self, *, max_workers: int = 16, timeout_s: float = 30.0) -> None:
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="failover-notify")
+        self._max_workers = max_workers
+        #: pools replaced by :meth:`resize`, ending the sends they had started
+        self._retired: list[ThreadPoolExecutor] = []
         self._timeout_s = timeout_s
         self._asset: Any = None
         self._services: dict[str, Any] = {}
         self._mail_routes: dict[str, MailRoute] = {}
         self._smtp: SmtpPool | None = None
+        self._mastodon_routes: dict[str, MastodonRoute] = {}
+        self._mastodon: MastodonApi | None = None
         self._closed = False
 
     async def __aenter__(self) -> ApprisePlugins:
@@ -160,9 +186,25 @@ class ApprisePlugins:
         await self.aclose()
 
     @property
+    def max_workers(self) -> int:
+        """How many sends may be in flight at the same time."""
+        return self._max_workers
+
+    def resize(self, max_workers: int) -> None:
+        """Keep up to ``max_workers`` sends in flight from now on (a reloaded ``[notify]
+        concurrency``); the sends in flight end in the threads they started in."""
+        if max_workers == self._max_workers or self._closed:
+            return
+        retired = self._executor
+        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="failover-notify")
+        self._max_workers = max_workers
+        retired.shutdown(wait=False)
+        self._retired.append(retired)
+
+    @property
     def cached(self) -> int:
         """How many channel URLs have a built plugin or mail route."""
-        return len(self._services) + len(self._mail_routes)
+        return len(self._services) + len(self._mail_routes) + len(self._mastodon_routes)
 
     async def aclose(self) -> None:
         """Wait for sends in flight, then close every SMTP connection and the pool."""
@@ -172,9 +214,12 @@ class ApprisePlugins:
         await asyncio.get_running_loop().run_in_executor(None, self._shutdown)
 
     def _shutdown(self) -> None:
-        self._executor.shutdown(wait=True)
+        for pool in (*self._retired, self._executor):
+            pool.shutdown(wait=True)
         if self._smtp is not None:
             self._smtp.close()
+        if self._mastodon is not None:
+            self._mastodon.close()
 
     async def send(self, channel: Channel, notice: RenderedNotice, *, visibility: Visibility) -> SendResult:
         scheme = channel_scheme(channel.url)
@@ -184,13 +229,15 @@ class ApprisePlugins:
             if scheme in _MAIL_SCHEMES:
                 route = self._mail_route(channel)
                 return await self._run(self._send_mail, self._smtp_pool(), route, notice)
-            service = self._service(channel)
             if scheme in _MASTODON_SCHEMES:
-                # apprise sends the subject as the status's first line
+                # the subject is the status's first line
                 notice = replace(
                     notice, subject=inert_mentions(notice.subject), body=inert_mentions(notice.body)
                 )
-            return await self._run(self._send_apprise, scheme, service, notice)
+                toot = self._mastodon_route(channel)
+                return await self._run_bounded(scheme, self._send_mastodon, scheme, toot, notice)
+            service = self._service(channel)
+            return await self._run_bounded(scheme, self._send_apprise, scheme, service, notice)
         except ChannelRefusedError as exc:
             return SendResult(ok=False, error=str(exc), refused=True)
 
@@ -200,12 +247,25 @@ class ApprisePlugins:
         result: SendResult = await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
         return result
 
+    async def _run_bounded(self, scheme: str, function: Any, *args: Any) -> SendResult:
+        """:meth:`_run`, waiting at most ``timeout_s``: past it the send is a temporary
+        failure (it may still go out: a retry may then repeat it, as after any timeout)."""
+        try:
+            return await asyncio.wait_for(self._run(function, *args), self._timeout_s)
+        except TimeoutError:
+            return SendResult(ok=False, error=f"{scheme}: timeout")
+
     def _apprise_asset(self) -> Any:
         if self._asset is None:
             import apprise
 
+            # a deadline would move the send to apprise's shared pool (see above)
             self._asset = apprise.AppriseAsset(
-                app_id="failover", app_desc="failover", async_mode=False, storage_mode="memory"
+                app_id="failover",
+                app_desc="failover",
+                async_mode=False,
+                storage_mode="memory",
+                service_timeout=0,
             )
         return self._asset
 
@@ -226,34 +286,47 @@ class ApprisePlugins:
     def _service(self, channel: Channel) -> Any:
         service = self._services.get(channel.url)
         if service is None:
-            plugin = self._instantiate(channel)
-            recipients = _plugin_recipients(plugin)
-            if recipients > 1:
-                # check_channel read the URL already; this is apprise's own reading of it
-                raise ChannelRefusedError(
-                    f"{channel.ref}: apprise reads {recipients} recipients in it; one message per recipient"
-                )
-            scheme = channel_scheme(channel.url)
-            if (
-                scheme in _MASTODON_SCHEMES
-                and channel.visibility is Visibility.public
-                and mastodon_visibility(channel.url) == "default"
-            ):
-                # a public channel posts publicly, not with the account's default
-                plugin.visibility = "public"
-            if (
-                scheme in _MASTODON_SCHEMES
-                and channel.visibility is Visibility.private
-                and plugin.visibility != "direct"
-            ):
-                raise ChannelRefusedError(
-                    f"{channel.ref}: a private Mastodon channel must send direct messages"
-                )
+            plugin = self._checked_plugin(channel)
             import apprise
 
             service = apprise.Apprise(services=[plugin], asset=self._apprise_asset())
             self._services[channel.url] = service
         return service
+
+    def _mastodon_route(self, channel: Channel) -> MastodonRoute:
+        route = self._mastodon_routes.get(channel.url)
+        if route is None:
+            from failover.notify._mastodon import mastodon_route
+
+            route = mastodon_route(self._checked_plugin(channel))
+            self._mastodon_routes[channel.url] = route
+        return route
+
+    def _checked_plugin(self, channel: Channel) -> Any:
+        """The channel's apprise plugin, refused when it would not send one message to one
+        recipient of the visibility the channel is for."""
+        plugin = self._instantiate(channel)
+        recipients = _plugin_recipients(plugin)
+        if recipients > 1:
+            # check_channel read the URL already; this is apprise's own reading of it
+            raise ChannelRefusedError(
+                f"{channel.ref}: apprise reads {recipients} recipients in it; one message per recipient"
+            )
+        scheme = channel_scheme(channel.url)
+        if (
+            scheme in _MASTODON_SCHEMES
+            and channel.visibility is Visibility.public
+            and mastodon_visibility(channel.url) == "default"
+        ):
+            # a public channel posts publicly, not with the account's default
+            plugin.visibility = "public"
+        if (
+            scheme in _MASTODON_SCHEMES
+            and channel.visibility is Visibility.private
+            and plugin.visibility != "direct"
+        ):
+            raise ChannelRefusedError(f"{channel.ref}: a private Mastodon channel must send direct messages")
+        return plugin
 
     def _smtp_pool(self) -> SmtpPool:
         if self._smtp is None:
@@ -298,12 +371,32 @@ class ApprisePlugins:
             return SendResult(ok=True)
         return SendResult(ok=False, error=failure.reason, permanent=failure.permanent)
 
+    def _mastodon_api(self) -> MastodonApi:
+        if self._mastodon is None:
+            from failover.notify._mastodon import MastodonApi
+
+            self._mastodon = MastodonApi()
+        return self._mastodon
+
+    # Runs in a worker thread.
+    def _send_mastodon(self, scheme: str, route: MastodonRoute, notice: RenderedNotice) -> SendResult:
+        try:
+            answer = self._mastodon_api().post_status(route, subject=notice.subject, body=notice.body)
+        except Exception as exc:  # noqa: BLE001 - a bug of ours must be a failed delivery, not a crash
+            return SendResult(ok=False, error=f"{scheme}: {type(exc).__name__}")
+        if answer.ok:
+            return SendResult(ok=True, public_ref=answer.status_id)
+        code = answer.status
+        permanent = code is not None and 400 <= code < 500 and code not in _HTTP_TEMPORARY
+        # worded as apprise's failures are, so that a retry reads the same either way
+        error = f"{scheme}: failure" + (f" (HTTP {code})" if code is not None else "")
+        return SendResult(ok=False, error=error, permanent=permanent)
+
     # Runs in a worker thread.
     def _send_apprise(self, scheme: str, service: Any, notice: RenderedNotice) -> SendResult:
         try:
-            with service.notify(
-                body=notice.body, title=notice.subject, body_format="text", timeout=self._timeout_s
-            ) as result:
+            # no timeout: a deadline would move the send to apprise's shared pool
+            with service.notify(body=notice.body, title=notice.subject, body_format="text") as result:
                 if result:
                     return SendResult(ok=True)
                 return _apprise_failure(scheme, result)

@@ -11,7 +11,13 @@ from types import MappingProxyType
 
 from failover.domain import IncidentEvent, Template, TemplateText, Visibility
 
-__all__ = ["BUILTIN_TEMPLATES", "TEST_TEMPLATE", "builtin_template"]
+__all__ = [
+    "BUILTIN_TEMPLATES",
+    "CORRECTION_TEMPLATES",
+    "TEST_TEMPLATE",
+    "builtin_template",
+    "correction_template",
+]
 
 _ALTERNATIVES_EN = (
     "{% if alternatives %}You can reach us through:\n"
@@ -358,6 +364,55 @@ TEST_TEMPLATE = Template(
 )
 
 
+#: A retraction's correction, sent to whoever was told of the incident (on the channel and in
+#: the language they were told in): the operator's words, if any, then the built-in text.
+#: Not a template a route may name: what a correction says does not depend on a route.
+_CORRECTION_PRIVATE = {
+    "en": TemplateText(
+        subject=f"Correction: {_N}",
+        body=_HELLO + _MESSAGE + f"Please disregard our earlier message about {_N}: it was sent by mistake. "
+        "You can reach us as usual.\n",
+    ),
+    "fr": TemplateText(
+        subject=f"Rectificatif : {_N}",
+        body=_BONJOUR
+        + _MESSAGE
+        + f"Merci de ne pas tenir compte de notre précédent message concernant {_N} : "
+        "il a été envoyé par erreur. Vous pouvez nous joindre comme d'habitude.\n",
+    ),
+}
+_CORRECTION_PUBLIC = {
+    "en": TemplateText(
+        subject=f"Correction: {_N}",
+        body=_MESSAGE_INLINE + f"Our earlier message about {_N} was sent by mistake: please disregard it. "
+        "You can reach us as usual.",
+    ),
+    "fr": TemplateText(
+        subject=f"Rectificatif : {_N}",
+        body=_MESSAGE_INLINE
+        + f"Notre précédent message concernant {_N} a été envoyé par erreur : merci de ne pas "
+        "en tenir compte. Vous pouvez nous joindre comme d'habitude.",
+    ),
+}
+#: ``correction`` (private) and ``correction-public``
+CORRECTION_TEMPLATES: Mapping[str, Template] = MappingProxyType(
+    {
+        "correction": Template(
+            name="correction", visibility=Visibility.private, texts=MappingProxyType(_CORRECTION_PRIVATE)
+        ),
+        "correction-public": Template(
+            name="correction-public", visibility=Visibility.public, texts=MappingProxyType(_CORRECTION_PUBLIC)
+        ),
+    }
+)
+
+
+def correction_template(visibility: Visibility) -> Template:
+    """The correction a retraction sends: ``correction``, or ``correction-public`` for a
+    public channel."""
+    return CORRECTION_TEMPLATES["correction" if visibility is Visibility.private else "correction-public"]
+
+
 def _templates() -> dict[str, Template]:
     templates: dict[str, Template] = {}
     for kind, texts in _PRIVATE.items():
@@ -385,7 +440,9 @@ _KIND_OF_EVENT = {
 def builtin_template(event: IncidentEvent, visibility: Visibility) -> Template:
     """The built-in template for an event: outage for opened/confirmed, update when more
     platforms joined, recovery for resolved, manual, reminder; the ``-public`` variant for
-    a public visibility. Each speaks of an outage, a degraded platform or a manual
-    failover in its own words (``kind``)."""
+    a public visibility; the correction for a retraction. Each speaks of an outage, a
+    degraded platform or a manual failover in its own words (``kind``)."""
+    if event is IncidentEvent.retracted:
+        return correction_template(visibility)
     kind = _KIND_OF_EVENT[event]
     return BUILTIN_TEMPLATES[kind if visibility is Visibility.private else f"{kind}-public"]

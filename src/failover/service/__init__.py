@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from failover.detect import PlatformStatus
+from failover.service._backend import coverage_json, plan_json
 from failover.service._check import CheckReport, check_once, select_platforms
 from failover.service._contacts import (
     ContactRow,
@@ -31,6 +32,7 @@ from failover.service._manual import (
     Coverage,
     CoverageChangedError,
     DeliveryReport,
+    FanOutDuration,
     IncidentNotFoundError,
     ManualPlan,
     ManualTarget,
@@ -80,6 +82,16 @@ from failover.service._record import (
     status_report,
     upgrade_database,
 )
+from failover.service._retract import (
+    AlreadyRetractedError,
+    RetractOutcome,
+    RetractPlan,
+    RetractPost,
+    RetractReport,
+    retract_manual,
+    retraction_json,
+    retraction_preview,
+)
 from failover.service._runtime import raise_open_files_limit, run_async, utc_now
 from failover.service._status import journal_json, status_json
 from failover.service._status_page import SiteReport, build_status_site
@@ -91,6 +103,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MESSAGE_LANGUAGES",
+    "AlreadyRetractedError",
     "ApprovalError",
     "ApproveOutcome",
     "ApproveReport",
@@ -104,6 +117,7 @@ __all__ = [
     "DaemonTimings",
     "DeliveryReport",
     "ExportReport",
+    "FanOutDuration",
     "ImportReport",
     "ImportedContact",
     "IncidentNotFoundError",
@@ -125,6 +139,10 @@ __all__ = [
     "RejectOutcome",
     "ResolveOutcome",
     "ResolveReport",
+    "RetractOutcome",
+    "RetractPlan",
+    "RetractPost",
+    "RetractReport",
     "Silence",
     "SiteReport",
     "StatusReport",
@@ -141,12 +159,13 @@ __all__ = [
     "cancel_manual",
     "check_once",
     "contact_rows",
+    "coverage_json",
     "deliver_manual",
     "export_contacts",
     "find_contact",
     "find_target",
-    "install_template_cache",
     "import_contacts",
+    "install_template_cache",
     "journal",
     "journal_json",
     "maintenance_schedule",
@@ -156,6 +175,7 @@ __all__ = [
     "open_store",
     "parse_contacts_csv",
     "parse_vcards",
+    "plan_json",
     "plan_manual",
     "plan_notices",
     "preview_manual",
@@ -164,6 +184,9 @@ __all__ = [
     "reject_manual",
     "remove_silences",
     "resolve_manual",
+    "retract_manual",
+    "retraction_json",
+    "retraction_preview",
     "run_async",
     "run_demo",
     "select_platforms",

@@ -18,6 +18,7 @@ from failover.api import (
     AlertStatus,
     ReadyReport,
     RequestRefused,
+    RetractRequest,
     TriggerRequest,
 )
 from failover.config import Config
@@ -46,6 +47,7 @@ from failover.service._manual import (
     resolve_incident,
 )
 from failover.service._record import DaemonFacts, status_of
+from failover.service._retract import AlreadyRetractedError, retract_incident, retraction_json
 from failover.service._status import action_json, incident_json, journal_json, status_json
 from failover.store import NOTE_PREFIX, ActionKind, IncidentAction, JournalEntry, NoticeState, Store
 
@@ -83,8 +85,8 @@ def coverage_json(coverage: Coverage) -> dict[str, Any]:
 
 def plan_json(plan: ManualPlan) -> dict[str, Any]:
     """A manual incident's preview: texts per language, the languages something is not
-    written in, and recipients per channel kind; for a target already covered, the texts
-    of an update of the covering incident."""
+    written in, recipients per channel kind and how long each kind takes at the configured
+    rates; for a target already covered, the texts of an update of the covering incident."""
     return {
         "recipients": plan.recipients,
         "channels": dict(plan.channels),
@@ -110,6 +112,16 @@ def plan_json(plan: ManualPlan) -> dict[str, Any]:
                 "recipients": gap.recipients,
             }
             for gap in plan.gaps
+        ],
+        # how long telling each channel kind's recipients takes at its rate
+        "durations": [
+            {
+                "scheme": duration.scheme,
+                "recipients": duration.recipients,
+                "rate_per_minute": duration.rate_per_minute,
+                "seconds": duration.seconds,
+            }
+            for duration in plan.durations
         ],
     }
 
@@ -424,6 +436,44 @@ class DaemonBackend:
             "withdrawn": outcome.withdrawn,
             "incident": incident_json(outcome.incident),
         }
+
+    async def retract(self, incident_id: int, request: RetractRequest, actor: str) -> dict[str, Any] | None:
+        daemon = self._daemon
+        store = daemon.store
+        if store is None:
+            raise RuntimeError("database not connected")
+        try:
+            outcome = await daemon.in_thread(
+                retract_incident,
+                store,
+                daemon.config,
+                incident_id,
+                actor=actor,
+                reason=request.reason,
+                message=request.message or "",
+                messages=request.messages,
+                now=daemon.clock(),
+            )
+        except IncidentNotFoundError:
+            return None
+        except AlreadyRetractedError as exc:
+            raise RequestRefused(409, str(exc)) from exc
+        except ConfigError as exc:
+            raise RequestRefused(
+                422, "invalid request body", [f"{exc.key or 'reason'}: {exc.message}"]
+            ) from exc
+        if outcome.corrections:
+            daemon.wake_pump()
+        daemon.log.info(
+            "incident_retracted",
+            incident=incident_id,
+            withdrawn=outcome.withdrawn,
+            corrections=outcome.corrections,
+            posts_deleted=sum(1 for post in outcome.posts if post.deleted),
+            posts_left=sum(1 for post in outcome.posts if not post.deleted),
+            via="api",
+        )
+        return retraction_json(outcome)
 
     async def alertmanager(self, payload: AlertmanagerPayload) -> dict[str, Any]:
         daemon = self._daemon

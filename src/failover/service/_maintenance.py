@@ -130,8 +130,9 @@ def maintenance_verdict(
 ) -> MaintenanceHold | MaintenanceQuiet | None:
     """What the maintenance windows do to a notice of ``incident`` about ``event`` claimed
     at ``now``: nothing (None), hold it (a window is in force), or end it unsent (the
-    incident opened and resolved within one occurrence). Manual failovers are never held."""
-    if event is IncidentEvent.manual or incident.kind is IncidentKind.manual:
+    incident opened and resolved within one occurrence). Manual failovers are never held,
+    nor the corrections of a retraction (their readers were told already)."""
+    if event in (IncidentEvent.manual, IncidentEvent.retracted) or incident.kind is IncidentKind.manual:
         return None
     covering = [w for w in config.maintenance if window_covers(config, w, incident)]
     resolved_at = incident.resolved_at

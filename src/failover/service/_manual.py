@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Literal
 
 from failover.config import Config
@@ -43,6 +44,7 @@ from failover.notify import (
     BUILTIN_TEMPLATES,
     channel_scheme,
     eligible_channels,
+    format_duration,
     language_gaps,
     manual_message,
     public_text_problems,
@@ -64,6 +66,7 @@ __all__ = [
     "Coverage",
     "CoverageChangedError",
     "DeliveryReport",
+    "FanOutDuration",
     "IncidentNotFoundError",
     "ManualPlan",
     "ManualTarget",
@@ -87,6 +90,7 @@ __all__ = [
     "covers",
     "daemon_running",
     "deliver_manual",
+    "fan_out_durations",
     "find_coverage",
     "find_target",
     "lock_holder",
@@ -374,6 +378,67 @@ class PreviewGap:
     template: str | None = None
 
 
+#: how a preview names the channel kinds people know by name (any other: its scheme)
+_CHANNEL_KINDS: Mapping[str, str] = MappingProxyType(
+    {
+        "mailto": "e-mail",
+        "mailtos": "e-mail",
+        "signal": "Signal",
+        "signals": "Signal",
+        "mastodon": "Mastodon",
+        "mastodons": "Mastodon",
+        "toot": "Mastodon",
+        "toots": "Mastodon",
+        "tgram": "Telegram",
+        "whatsapp": "WhatsApp",
+        "discord": "Discord",
+        "slack": "Slack",
+        "twitter": "X",
+        "x": "X",
+        "tweet": "X",
+    }
+)
+
+
+def _about(seconds: float) -> str:
+    """``under a minute``, ``about 45 min``, ``about 2 h 47 min``, ``about 1 day and 4 h``."""
+    if seconds < 60:
+        return "under a minute"
+    return "about " + format_duration(timedelta(minutes=round(seconds / 60)), language="en")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FanOutDuration:
+    """How long telling the recipients of one channel kind takes: one delivery each, at
+    that scheme's ``[notify] rate_per_minute``. More concurrency goes no faster than the
+    rate, so the rate alone sets it (the first few may go at once, the rest at the pace)."""
+
+    scheme: str
+    recipients: int
+    rate_per_minute: int
+
+    @property
+    def seconds(self) -> float:
+        return self.recipients * 60.0 / self.rate_per_minute
+
+    @property
+    def text(self) -> str:
+        """``10,000 recipients by e-mail: about 2 h 47 min at 60/min``."""
+        kind = _CHANNEL_KINDS.get(self.scheme, self.scheme)
+        who = f"{self.recipients:,} recipient{'' if self.recipients == 1 else 's'}"
+        return f"{who} by {kind}: {_about(self.seconds)} at {self.rate_per_minute:,}/min"
+
+
+def fan_out_durations(config: Config, channels: Sequence[tuple[str, int]]) -> tuple[FanOutDuration, ...]:
+    """How long each channel kind of a plan's ``channels`` takes at the configured rates
+    (recipients without a usable channel take none)."""
+    return tuple(
+        FanOutDuration(scheme=scheme, recipients=count, rate_per_minute=config.notify.rate_for(scheme))
+        for scheme, count in channels
+        if scheme != "none" and count > 0
+    )
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ManualPlan:
     """What a manual incident would send: the notices to queue, the texts, and how many
@@ -393,6 +458,8 @@ class ManualPlan:
     covered_by: Coverage | None = None
     #: recipients whose language the message, the alternatives or a template is not written in
     gaps: tuple[PreviewGap, ...] = ()
+    #: how long each channel kind of ``channels`` takes at the configured rates
+    durations: tuple[FanOutDuration, ...] = ()
 
     @property
     def recipients(self) -> int:
@@ -413,6 +480,17 @@ def _first_scheme(config: Config, draft: NoticeDraft, incident: Incident, visibi
         channels = preferred + [c for c in channels if c.ref != draft.channel_ref]
     usable = eligible_channels(channels, down_platforms=incident.platforms, visibility_needed=visibility)
     return channel_scheme(usable[0].url) if usable else "none"
+
+
+def _channels_of(
+    config: Config, drafts: Sequence[NoticeDraft], incident: Incident, event: IncidentEvent
+) -> tuple[tuple[str, int], ...]:
+    """(scheme, recipients) of the first usable channel of each draft's recipient, most first."""
+    schemes: Counter[str] = Counter()
+    for draft in drafts:
+        template = notice_template(config, draft.template, event)
+        schemes[_first_scheme(config, draft, incident, template.visibility)] += 1
+    return tuple(schemes.most_common())
 
 
 def plan_for(
@@ -455,10 +533,7 @@ def plan_for(
         )
     ]
     texts = []
-    schemes: Counter[str] = Counter()
-    for draft in drafts:
-        template = notice_template(config, draft.template, event)
-        schemes[_first_scheme(config, draft, incident, template.visibility)] += 1
+    channels = _channels_of(config, drafts, incident, event)
     for (template_name, language), count in sorted(by_text.items()):
         template = notice_template(config, template_name, event)
         rendered = render_notice(
@@ -498,9 +573,10 @@ def plan_for(
         event=event,
         drafts=drafts,
         texts=tuple(texts),
-        channels=tuple(schemes.most_common()),
+        channels=channels,
         hold_until=hold_until,
         gaps=tuple(sorted(gaps, key=lambda gap: (gap.language, gap.what, gap.template or ""))),
+        durations=fan_out_durations(config, channels),
     )
 
 
@@ -850,7 +926,10 @@ def approval_plan(
     # the recorded notices, as the trigger planned them (the routes' groups included)
     waiting = {n.idempotency_key for n in notices}
     kept = tuple(d for d in plan.drafts if d.idempotency_key in waiting)
-    return dataclasses.replace(plan, drafts=kept)
+    channels = _channels_of(config, kept, incident, IncidentEvent.manual)
+    return dataclasses.replace(
+        plan, drafts=kept, channels=channels, durations=fan_out_durations(config, channels)
+    )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

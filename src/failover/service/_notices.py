@@ -68,6 +68,7 @@ from failover.notify import (
     builtin_template,
     channel_scheme,
     check_channel,
+    correction_template,
     public_text_problems,
     render_notice,
     validate_template,
@@ -141,7 +142,12 @@ def notice_template(config: Config, name: str, event: IncidentEvent) -> Template
     built-in name stands for the built-in texts of its visibility: the outage text when
     an incident opens or is confirmed, the recovery text when it is resolved, and so on.
     Raises :class:`NotifyError` for a name that is neither.
+
+    A retraction's corrections (``correction``, ``correction-public``) are built-in texts
+    alone: no route names them, and no template of the configuration stands in for them.
     """
+    if event is IncidentEvent.retracted:
+        return correction_template(Visibility.public if name.endswith("-public") else Visibility.private)
     configured = config.templates.get(name)
     if configured is not None:
         return configured
@@ -172,9 +178,9 @@ def silence_matching(
     """The silence in force at ``now`` that holds this incident's notices, if any.
 
     A silence names a platform, a family or ``*``. A manual failover is an operator's
-    deliberate act, so its notices are never silenced.
+    deliberate act, and so is a retraction: their notices are never silenced.
     """
-    if event is IncidentEvent.manual:
+    if event in (IncidentEvent.manual, IncidentEvent.retracted):
         return None
     names = {"*", incident.name, *incident.platforms, *_families_of(config, incident)}
     for silence in silences:
@@ -558,6 +564,7 @@ class _StoreOutbox:
         silences = self._store.active_silences(now)
         incidents: dict[int, Incident | None] = {}
         recovered: dict[int, set[str]] = {}
+        told: dict[int, list[Notice]] = {}
         ready: list[ClaimedNotice] = []
         for notice in notices:
             if notice.incident_id not in incidents:
@@ -568,6 +575,16 @@ class _StoreOutbox:
                 self._hold(notice, verdict, now)
                 ended.add(notice.id)
                 continue
+            correct_via: str | None = None
+            if notice.event is IncidentEvent.retracted:
+                if notice.incident_id not in told:
+                    told[notice.incident_id] = self._store.notices(notice.incident_id)
+                found = correction_channel(told[notice.incident_id], notice.contact_ref)
+                if isinstance(found, _Wait):
+                    self._wait_for_original(notice, now)
+                    ended.add(notice.id)
+                    continue
+                correct_via = found
             if _may_be_superseded(notice, incident) and notice.incident_id not in recovered:
                 recovered[notice.incident_id] = self._store.notice_recipients(
                     notice.incident_id, IncidentEvent.resolved
@@ -580,6 +597,7 @@ class _StoreOutbox:
                 now,
                 recovered=recovered.get(notice.incident_id, set()),
                 quiet=verdict,
+                correct_via=correct_via,
             )
             scheme = self._first_scheme(notice, prepared)
             if isinstance(prepared, _SetAside):
@@ -608,6 +626,20 @@ class _StoreOutbox:
                 self._tracked[notice.id] = _Tracked(since=since, scheme=scheme)
             ready.append(prepared)
         return ready
+
+    def _wait_for_original(self, notice: Notice, now: datetime) -> None:
+        """Put a claimed correction back for a moment: its recipient's notice of the
+        retracted incident is still in flight, and may yet go out (not an attempt)."""
+        self._store.mark_notice(
+            notice.id, NoticeState.pending, now=now, retry_at=now + CORRECTION_WAIT, holder=self._holder
+        )
+        self._log.info(
+            "notice_held",
+            notice_id=notice.id,
+            contact=notice.contact_ref,
+            incident_event=str(notice.event),
+            reason="original_in_flight",
+        )
 
     def _hold(self, notice: Notice, hold: MaintenanceHold, now: datetime) -> None:
         """Put a claimed notice back until its maintenance window ends (not an attempt)."""
@@ -680,12 +712,10 @@ class _StoreOutbox:
         return partial(self._store.mark_notice, notice_id, state, now=now, holder=self._holder, **values)
 
     async def mark_sent(
-        self,
-        notice_id: int,
-        channel_ref: str,
-        now: datetime,
+        self, notice_id: int, channel_ref: str, now: datetime, *, public_ref: str | None = None
     ) -> None:
-        await self._write("mark_sent", notice_id, self._mark(notice_id, NoticeState.sent, now))
+        mark = self._mark(notice_id, NoticeState.sent, now, public_ref=public_ref)
+        await self._write("mark_sent", notice_id, mark)
         self._claimed.pop(notice_id, None)  # the attempt's line said it all
         self._end(notice_id, NoticeOutcome.sent, scheme=self._scheme_of(channel_ref), now=now)
 
@@ -835,12 +865,37 @@ def _cursor(channel_refs: Sequence[str], notice: Notice) -> ChannelCursor:
 
 
 def _may_be_superseded(notice: Notice, incident: Incident | None) -> bool:
-    """A notice telling of an incident that has resolved since, other than its recovery."""
+    """A notice telling of an incident that has resolved since, other than its recovery
+    (and a retraction's correction, which is about the incident's end)."""
     return (
         incident is not None
         and not incident.is_open
-        and notice.event not in (IncidentEvent.resolved, IncidentEvent.reminder)
+        and notice.event not in (IncidentEvent.resolved, IncidentEvent.reminder, IncidentEvent.retracted)
     )
+
+
+class _Wait:
+    """A correction whose recipient's notice of the incident is still on its way: it waits."""
+
+
+#: how long a correction waits for its recipient's notice in flight to end, each time
+CORRECTION_WAIT = timedelta(seconds=2)
+
+
+def correction_channel(notices: Sequence[Notice], contact_ref: str) -> str | _Wait | None:
+    """Where a retraction's correction for ``contact_ref`` goes, given the notices of its
+    incident: the channel that recipient's first notice of it was sent through (the same
+    channel), :class:`_Wait` while one of their notices is being sent (it may yet go out),
+    None when none of them was sent (nothing to correct). A notice of theirs still pending
+    is not waited for: the incident is retracted, so it is set aside when claimed."""
+    told = [n for n in notices if n.contact_ref == contact_ref and n.event is not IncidentEvent.retracted]
+    if any(n.state is NoticeState.sending for n in told):
+        return _Wait()
+    sent = sorted(
+        (n for n in told if n.state is NoticeState.sent and n.channel_ref),
+        key=lambda n: (n.sent_at or n.created_at, n.id),
+    )
+    return sent[0].channel_ref if sent else None
 
 
 def _prepare(
@@ -852,13 +907,29 @@ def _prepare(
     *,
     recovered: Collection[str] = (),
     quiet: MaintenanceHold | MaintenanceQuiet | None = None,
+    correct_via: str | None = None,
 ) -> ClaimedNotice | _SetAside:
     """Render a claimed notice for delivery, or say why it will not be delivered.
     ``recovered``: the recipients that have a recovery notice of the notice's incident;
-    ``quiet``: the maintenance window its incident opened and resolved within, if any."""
+    ``quiet``: the maintenance window its incident opened and resolved within, if any;
+    ``correct_via``: for a retraction's correction, the channel its recipient was told
+    through (None: they were not, and there is nothing to correct)."""
     if incident is None:
         return _SetAside.of(
             NoticeState.failed, SetAsideReason.incident_gone, "the incident is no longer recorded"
+        )
+    correction = notice.event is IncidentEvent.retracted
+    if incident.retracted_at is not None and not correction:
+        return _SetAside.of(
+            NoticeState.skipped,
+            SetAsideReason.retracted,
+            "the incident was retracted: only its corrections go out",
+        )
+    if correction and correct_via is None:
+        return _SetAside.of(
+            NoticeState.skipped,
+            SetAsideReason.nothing_to_correct,
+            "no notice of the retracted incident reached this recipient: nothing to correct",
         )
     if isinstance(quiet, MaintenanceQuiet):
         return _SetAside.of(NoticeState.silenced, SetAsideReason.maintenance, quiet.detail)
@@ -901,6 +972,9 @@ def _prepare(
                 f"contact {notice.contact_ref} is no longer configured",
             )
         channel_refs = tuple(channel.ref for channel in contact.channels)
+    if correction and correct_via is not None:
+        # the correction goes where the mistaken notice went, and nowhere else
+        channel_refs = (correct_via,)
     try:
         template = notice_template(config, notice.template, notice.event)
         if notice.message:
@@ -915,8 +989,9 @@ def _prepare(
             alternatives=config.alternatives,
             platform_names={p.name: p.display_name for p in config.platforms},
             timezone=config.daemon.timezone,
-            # an operator's update of any incident (the judge's too) shows their words
-            message=notice.message or None,
+            # an operator's update of any incident (the judge's too) shows their words; a
+            # correction shows the operator's correction, never the retracted message
+            message=notice.message or ("" if correction else None),
         )
     except NotifyError as exc:
         return _SetAside.of(NoticeState.failed, SetAsideReason.unrenderable, str(exc))
@@ -1045,6 +1120,8 @@ class NoticePump:
         self._clock = clock
         self._down_platforms = down_platforms
         self._sender = sender
+        #: the sender this pump made (its threads follow ``[notify] concurrency``)
+        self._own_sender: ApprisePlugins | None = None
         self._log = log or get_logger("failover.notices")
         self._dry_run = dry_run
         self.holder = holder or dispatcher_identity()
@@ -1077,7 +1154,7 @@ class NoticePump:
         _mute_apprise()
         self._stack = AsyncExitStack()
         if self._sender is None:
-            self._sender = await self._stack.enter_async_context(
+            self._sender = self._own_sender = await self._stack.enter_async_context(
                 ApprisePlugins(max_workers=self._config.notify.concurrency)
             )
         await self._take_back_claims()
@@ -1195,6 +1272,8 @@ class NoticePump:
         self._config = config
         self._channels = notice_channels(config)
         self._init_channel_metrics()
+        if self._own_sender is not None:
+            self._own_sender.resize(config.notify.concurrency)
         if self._dispatcher is not None and not self._stopping:
             self._dispatcher = self._new_dispatcher()
         self._wake.set()

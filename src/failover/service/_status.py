@@ -49,6 +49,8 @@ def incident_json(incident: Incident) -> dict[str, Any]:
         "evidence": list(incident.evidence),
         # a manual message's need of a second operator's approval: null when none was asked for
         "approval": incident.approval.value if incident.approval is not None else None,
+        # when an operator retracted it (its notices were a mistake): null when never
+        "retracted_at": _time(incident.retracted_at),
     }
 
 

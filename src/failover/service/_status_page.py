@@ -229,7 +229,10 @@ def read_snapshot(
 def _public_yet(store: Store, incident: Incident, *, now: datetime) -> bool:
     """Whether the incident may be shown: a manual failover becomes public once its hold
     has passed (until then it can be cancelled, and nobody has been told), and one
-    cancelled before any notice went out never does. Judged incidents always are."""
+    cancelled before any notice went out never does. Judged incidents always are, unless
+    retracted: a retracted incident (manual or judged) never is."""
+    if incident.retracted_at is not None:
+        return False  # a mistake, corrected: its public posts are deleted where they can be
     if incident.kind is not IncidentKind.manual or incident.id is None:
         return True
     if incident.approval is Approval.awaiting:

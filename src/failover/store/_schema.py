@@ -136,6 +136,9 @@ incidents = Table(
     # rejected (migration 0006); NULL when none was asked for. The notices of an incident
     # awaiting approval are never claimed.
     Column("approval", String(16), nullable=True),
+    # when an operator retracted the incident (its notices were a mistake: corrections
+    # went to whoever was told); NULL when never (migration 0007)
+    Column("retracted_at", UTCDateTime(), nullable=True),
     Index(None, "opened_at"),
 )
 
@@ -192,6 +195,9 @@ notices = Table(
     # where delivery stands between two tries: the channel reached and the tries made on it
     Column("cursor_ref", String(200), nullable=True),
     Column("cursor_tries", Integer(), nullable=True),
+    # what the channel named the post a sent notice made (a Mastodon status's id), so that
+    # a retraction can delete it (migration 0007); NULL when the channel names none
+    Column("public_ref", String(100), nullable=True),
     CheckConstraint(
         "state IN ('pending', 'sending', 'sent', 'failed', 'skipped', 'silenced', 'cancelled')",
         name="state",
@@ -239,7 +245,7 @@ incident_actions = Table(
     Column("text", Text(), nullable=False),
     CheckConstraint(
         "kind IN ('triggered', 'updated', 'resolved', 'cancelled', 'note', 'silenced', 'attached', "
-        "'approved', 'rejected')",
+        "'approved', 'rejected', 'retracted')",
         name="kind",
     ),
     Index(None, "incident_id", "at"),

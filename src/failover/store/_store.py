@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -377,6 +377,7 @@ class Store:
             message=incident.message,
             messages=messages or null(),
             approval=incident.approval.value if incident.approval is not None else null(),
+            retracted_at=incident.retracted_at,
         )
         new = stmt.excluded
         stmt = stmt.on_conflict_do_update(
@@ -832,6 +833,7 @@ class Store:
         attempts: int | None = None,
         holder: str | None = None,
         cursor: tuple[str | None, int] | None = None,
+        public_ref: str | None = None,
     ) -> bool:
         """Move a notice on: ``sent``; back to ``pending`` until ``retry_at``; or ``failed``,
         ``skipped``, ``silenced``, ``cancelled``. Returns whether the notice was in a state
@@ -841,7 +843,8 @@ class Store:
         the unused tries of the last one as spent). With ``holder``, a notice in ``sending``
         moves only while that dispatcher holds its claim (one whose claim was taken back
         changes nothing). ``cursor`` (a channel reference and the tries made on it) is where
-        delivery stands, kept with a notice put back to ``pending``."""
+        delivery stands, kept with a notice put back to ``pending``. ``public_ref`` is what
+        the channel named the post a ``sent`` notice made (a Mastodon status's id)."""
         allowed = _MARK_FROM.get(state)
         if allowed is None:
             raise ValueError(f"a notice is moved to {state} by claim_notices, not mark_notice")
@@ -855,6 +858,8 @@ class Store:
                 values |= {"cursor_ref": cursor[0], "cursor_tries": cursor[1]}
         if state is NoticeState.sent:
             values["sent_at"] = now
+            if public_ref:
+                values["public_ref"] = public_ref[:100]
         if error is not None:
             values["last_error"] = scrub(error, t.ERROR_MAX)
         if attempts is not None:
@@ -1070,6 +1075,44 @@ class Store:
             self._insert_actions(conn, incident_id, [action])
             return int(withdrawn.rowcount)
 
+    def retract_incident(
+        self,
+        incident_id: int,
+        action: IncidentAction,
+        *,
+        cause: str,
+        corrections: Callable[[Sequence[Notice]], Sequence[NoticeDraft]],
+    ) -> int | None:
+        """Retract an incident in one transaction with ``action`` (who retracted it, why):
+        mark it retracted and closed (resolved at ``action.at`` unless it was already, with
+        ``cause``), withdraw its notices still waiting (``cancelled``: never sent), and
+        queue the notices ``corrections`` plans from its notices as they stand once those
+        are withdrawn (none can be claimed meanwhile). Returns how many were withdrawn;
+        None when the incident is unknown or was retracted already (nothing changes)."""
+        c, n = t.incidents.c, t.notices.c
+        now = _utc(action.at)
+        if not 0 < incident_id <= _MAX_INCIDENT_ID:
+            return None
+        with self._translate("cannot retract an incident"), self._writer.begin() as conn:
+            moved = conn.execute(
+                update(t.incidents)
+                .where(c.id == incident_id, c.retracted_at.is_(None))
+                .values(retracted_at=now, resolved_at=func.coalesce(c.resolved_at, now), cause=cause)
+            )
+            if moved.rowcount != 1:
+                return None
+            withdrawn = conn.execute(
+                update(t.notices)
+                .where(n.incident_id == incident_id, n.state == NoticeState.pending.value)
+                .values(state=NoticeState.cancelled.value)
+            )
+            drafts = corrections(self._notices_where(conn, n.incident_id == incident_id))
+            if drafts:
+                key = conn.execute(select(c.key).where(c.id == incident_id)).scalar_one()
+                self._queue_notices(conn, now, drafts, {key: incident_id})
+            self._insert_actions(conn, incident_id, [action])
+            return int(withdrawn.rowcount)
+
     def cancel_notices(self, incident_id: int) -> int:
         """Cancel an incident's notices still waiting (e.g. within a manual failover's hold)."""
         n = t.notices.c
@@ -1258,6 +1301,7 @@ def _incident(row: RowMapping) -> Incident:
         message=row["message"],
         messages=tuple(sorted((row["messages"] or {}).items())),
         approval=Approval(row["approval"]) if row["approval"] else None,
+        retracted_at=row["retracted_at"],
     )
 
 
@@ -1286,4 +1330,5 @@ def _notice(row: RowMapping) -> Notice:
         lease_until=row["lease_until"],
         cursor_ref=row["cursor_ref"],
         cursor_tries=int(row["cursor_tries"] or 0),
+        public_ref=row["public_ref"],
     )

@@ -52,6 +52,8 @@ class ActionKind(enum.StrEnum):
     approved = "approved"
     #: a second operator withdrew a manual message awaiting approval (``text``: why)
     rejected = "rejected"
+    #: an operator retracted the incident's notices as a mistake (``text``: why)
+    retracted = "retracted"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -149,6 +151,8 @@ class Notice:
     #: where delivery stands: the channel reached (its reference) and the tries made on it
     cursor_ref: str | None = None
     cursor_tries: int = 0
+    #: what the channel named the post a sent notice made (a Mastodon status's id)
+    public_ref: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
