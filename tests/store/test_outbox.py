@@ -6,12 +6,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
 from failover.domain import Incident, IncidentEvent, IncidentKind, IncidentScope
-from failover.errors import AlreadyRunningError
+from failover.errors import AlreadyRunningError, StoreError
 from failover.store import Claims, DeliveryOutcome, NoticeDraft, NoticeState, Store
 from failover.store._schema import notices
 
@@ -262,3 +263,68 @@ class TestDaemonLock:
             store.heartbeat("host-a:100", now=T0 + 201 * SECOND)
         store.release_lock("host-b:200")
         store.acquire_lock("host-a:100", now=T0 + 202 * SECOND, stale_after=stale)
+
+
+class TestWritesFromManyThreads:
+    """A fan-out settles each delivery from the thread that made it: many threads write to
+    one store at once."""
+
+    def test_every_write_of_sixteen_threads_lands_once(self, store: Store) -> None:
+        """16 threads each record and settle 25 deliveries: every attempt is counted once,
+        every notice is sent, and no write fails for a locked database."""
+        incident_id = queue(store, 400)
+        claimed = [n.id for n in store.claim_notices(now=T0, limit=400, holder="pump")]
+        assert len(claimed) == 400
+        errors: list[BaseException] = []
+
+        def settle(ids: list[int]) -> None:
+            try:
+                for notice_id in ids:
+                    store.record_delivery(
+                        notice_id, at=T0, channel_ref="contacts[x].channels[0]", outcome=DeliveryOutcome.sent
+                    )
+                    assert store.mark_notice(notice_id, NoticeState.sent, now=T0, holder="pump")
+            except BaseException as exc:  # noqa: BLE001 -- reported by the main thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=settle, args=(claimed[i::16],)) for i in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert errors == []
+        notices_now = {n.id: n for n in store.notices(incident_id)}
+        assert all(notices_now[i].state is NoticeState.sent and notices_now[i].attempts == 1 for i in claimed)
+
+    def test_a_write_waits_for_another_of_this_process_no_longer_than_sqlite_would(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """While another thread's write transaction does not end, a write gives up after the
+        busy timeout with "database is locked", as SQLite itself would, and goes through
+        once that transaction ends."""
+        import failover.store._store as store_module
+
+        store = Store.open(f"sqlite:///{tmp_path / 'failover.db'}")  # PostgreSQL locks rows, not the database
+        store.upgrade()
+
+        monkeypatch.setattr(store_module, "SQLITE_BUSY_TIMEOUT_MS", 300)
+        queue(store, 1)
+        [notice] = store.claim_notices(now=T0)
+        inside, release = threading.Event(), threading.Event()
+
+        def long_write() -> None:
+            with store._write():
+                inside.set()
+                release.wait(60)
+
+        holder = threading.Thread(target=long_write)
+        holder.start()
+        try:
+            assert inside.wait(60)
+            with pytest.raises(StoreError, match="database is locked"):
+                store.mark_notice(notice.id, NoticeState.sent, now=T0)
+        finally:
+            release.set()
+            holder.join(60)
+        assert store.mark_notice(notice.id, NoticeState.sent, now=T0) is True
+        store.close()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -17,6 +19,7 @@ from sqlalchemy import (
     RowMapping,
     String,
     and_,
+    bindparam,
     case,
     column,
     delete,
@@ -31,6 +34,7 @@ from sqlalchemy import (
     values,
 )
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.sql.schema import Table
 
 from failover.domain import (
@@ -49,7 +53,7 @@ from failover.domain import (
 )
 from failover.errors import AlreadyRunningError, StoreError
 from failover.store import _schema as t
-from failover.store._engine import WRITE, connect, scrub, translate_errors
+from failover.store._engine import SQLITE_BUSY_TIMEOUT_MS, WRITE, connect, scrub, translate_errors
 from failover.store._migrate import upgrade_to_head
 from failover.store._rollup import HOUR, aggregate, floor_hour
 from failover.store._types import UTCDateTime
@@ -137,11 +141,35 @@ class Store:
     def __init__(self, engine: Engine, *, owns_engine: bool = False) -> None:
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE: True})
+        # SQLite lets one writer in at a time, and a second one waits in SQLite's busy
+        # handler, which sleeps 1, 2, 5 … 100 ms between tries: the threads of a fan-out,
+        # writing each delivery as it ends, spent most of their time asleep there. Threads
+        # of this process queue on a lock instead, woken as soon as the writer before them
+        # commits; other processes still meet the busy timeout.
+        self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
         self._owns_engine = owns_engine
         self._password = engine.url.password if isinstance(engine.url.password, str) else None
         self._closed = False
         if engine.dialect.name == "postgresql":
             t.declare_postgresql_options()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite), one at a time per store on
+        SQLite; waiting for the lock is bounded as SQLite's own wait is (the busy timeout)."""
+        lock = self._write_lock
+        if lock is None:
+            with self._writer.begin() as conn:
+                yield conn
+            return
+        if not lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            waited = SQLITE_BUSY_TIMEOUT_MS // 1000
+            raise StoreError(f"database is locked (waited {waited} s behind another write of this process)")
+        try:
+            with self._writer.begin() as conn:
+                yield conn
+        finally:
+            lock.release()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -166,7 +194,7 @@ class Store:
 
     def upgrade(self) -> None:
         """Migrate the schema to the newest revision; does nothing when it is current."""
-        with self._translate("cannot migrate the database"), self._writer.begin() as conn:
+        with self._translate("cannot migrate the database"), self._write() as conn:
             upgrade_to_head(conn)
 
     def close(self) -> None:
@@ -193,7 +221,7 @@ class Store:
             {"name": p.name, "family": p.family, "display_name": p.display_name, "first_seen": now}
             for p in platforms
         ]
-        with self._translate("cannot record platforms"), self._writer.begin() as conn:
+        with self._translate("cannot record platforms"), self._write() as conn:
             stmt = self._insert(t.platforms)
             stmt = stmt.on_conflict_do_update(
                 index_elements=[t.platforms.c.name],
@@ -241,7 +269,7 @@ class Store:
         # The hot path (one batch per probe round) goes straight to the driver's executemany:
         # SQLAlchemy's per-row parameter processing would cost twice the insert itself.
         statement = _insert_observations("?" if self._engine.dialect.paramstyle == "qmark" else "%s")
-        with self._translate("cannot record observations"), self._writer.begin() as conn:
+        with self._translate("cannot record observations"), self._write() as conn:
             conn.exec_driver_sql(statement, rows)
 
     def observations(
@@ -310,7 +338,7 @@ class Store:
                 raise StoreError(
                     f"cannot record the decision: the judge's state is not JSON ({exc})"
                 ) from exc
-        with self._translate("cannot record the decision"), self._writer.begin() as conn:
+        with self._translate("cannot record the decision"), self._write() as conn:
             ids: dict[str, int] = {}
             for incident in [incident for _event, incident in incident_events] + list(incident_updates):
                 ids[incident.key] = self._upsert_incident(conn, incident)
@@ -405,7 +433,7 @@ class Store:
         rewritten later. False when the line was there already or there is no such incident."""
         c = t.incidents.c
         line = NOTE_PREFIX + note
-        with self._translate("cannot note an incident"), self._writer.begin() as conn:
+        with self._translate("cannot note an incident"), self._write() as conn:
             evidence = conn.execute(select(c.evidence).where(c.id == incident_id).with_for_update()).scalar()
             if evidence is None or line in evidence:
                 return False
@@ -419,7 +447,7 @@ class Store:
         incident."""
         if not 0 < incident_id <= _MAX_INCIDENT_ID:
             return False
-        with self._translate("cannot record an action"), self._writer.begin() as conn:
+        with self._translate("cannot record an action"), self._write() as conn:
             found = conn.execute(select(t.incidents.c.id).where(t.incidents.c.id == incident_id)).scalar()
             if found is None:
                 return False
@@ -643,7 +671,7 @@ class Store:
         end = floor_hour(_utc(now))
         o = t.observations.c
         written = 0
-        with self._translate("cannot roll up observations"), self._writer.begin() as conn:
+        with self._translate("cannot roll up observations"), self._write() as conn:
             watermark = conn.execute(select(func.max(t.rollups.c.hour))).scalar()
             cursor: datetime | None = watermark + HOUR if watermark is not None else None
             while cursor is None or cursor < end:
@@ -753,7 +781,7 @@ class Store:
         freed pages are handed back to the file system, so the file does not keep growing."""
         written = self.roll_up(now)
         cutoff = min(_utc(now) - keep, floor_hour(_utc(now)))
-        with self._translate("cannot prune observations"), self._writer.begin() as conn:
+        with self._translate("cannot prune observations"), self._write() as conn:
             deleted = conn.execute(delete(t.observations).where(t.observations.c.at < cutoff)).rowcount
         pages = self._give_back_space() if self.backend == "sqlite" else 0
         return PruneReport(
@@ -790,7 +818,7 @@ class Store:
         awaiting = exists().where(
             t.incidents.c.id == n.incident_id, t.incidents.c.approval == Approval.awaiting.value
         )
-        with self._translate("cannot claim notices"), self._writer.begin() as conn:
+        with self._translate("cannot claim notices"), self._write() as conn:
             due = (
                 conn.execute(
                     select(n.id)
@@ -850,7 +878,6 @@ class Store:
             raise ValueError(f"a notice is moved to {state} by claim_notices, not mark_notice")
         if state is NoticeState.pending and retry_at is None:
             raise ValueError("a notice put back to pending needs retry_at")
-        n = t.notices.c
         values: dict[str, Any] = {"state": state.value, "lease_until": None}
         if state is NoticeState.pending:
             values |= {"next_attempt_at": retry_at, "claimed_at": None, "claimed_by": None}
@@ -864,11 +891,13 @@ class Store:
             values["last_error"] = scrub(error, t.ERROR_MAX)
         if attempts is not None:
             values["attempts"] = attempts
-        where = [n.id == notice_id, n.state.in_([s.value for s in allowed])]
+        statement = _mark_statement(state, tuple(sorted(values)), holder=holder is not None)
+        parameters = {f"m_{key}": value for key, value in values.items()}
+        parameters["m_id"] = notice_id
         if holder is not None:
-            where.append(or_(n.state != NoticeState.sending.value, n.claimed_by == holder))
-        with self._translate("cannot update a notice"), self._writer.begin() as conn:
-            result = conn.execute(update(t.notices).where(*where).values(**values))
+            parameters["m_holder"] = holder
+        with self._translate("cannot update a notice"), self._write() as conn:
+            result = conn.execute(statement, parameters)
             return bool(result.rowcount == 1)
 
     def record_delivery(
@@ -885,21 +914,17 @@ class Store:
         if "://" in channel_ref:
             raise ValueError("channel_ref must be a stable reference, never a URL")
         short_error = scrub(error, t.ERROR_MAX)
-        n = t.notices.c
-        with self._translate("cannot record a delivery"), self._writer.begin() as conn:
-            conn.execute(
-                t.deliveries.insert().values(
-                    notice_id=notice_id,
-                    at=at,
-                    channel_ref=channel_ref,
-                    outcome=outcome.value,
-                    error=short_error,
-                )
-            )
-            values: dict[str, Any] = {"attempts": n.attempts + 1, "channel_ref": channel_ref}
-            if short_error is not None:
-                values["last_error"] = short_error
-            conn.execute(update(t.notices).where(n.id == notice_id).values(**values))
+        delivery = {
+            "notice_id": notice_id,
+            "at": at,
+            "channel_ref": channel_ref,
+            "outcome": outcome.value,
+            "error": short_error,
+        }
+        counted = {"d_id": notice_id, "d_ref": channel_ref, "d_error": short_error}
+        with self._translate("cannot record a delivery"), self._write() as conn:
+            conn.execute(_insert_delivery(), delivery)
+            conn.execute(_count_attempt(with_error=short_error is not None), counted)
 
     def deliveries(self, notice_id: int) -> list[tuple[datetime, str, DeliveryOutcome, str | None]]:
         """A notice's delivery attempts: time, channel reference, outcome, error."""
@@ -916,7 +941,7 @@ class Store:
             return 0
         n = t.notices.c
         renewed = 0
-        with self._translate("cannot renew claims"), self._writer.begin() as conn:
+        with self._translate("cannot renew claims"), self._write() as conn:
             for chunk in _chunks(notice_ids):
                 result = conn.execute(
                     update(t.notices)
@@ -937,7 +962,7 @@ class Store:
         owned = n.claimed_by.is_(None) if holder is None else n.claimed_by == holder
         released = 0
         values = {"state": NoticeState.pending.value, "claimed_at": None, "claimed_by": None}
-        with self._translate("cannot release claims"), self._writer.begin() as conn:
+        with self._translate("cannot release claims"), self._write() as conn:
             chunks: list[Sequence[int] | None] = [None] if notice_ids is None else list(_chunks(notice_ids))
             for chunk in chunks:
                 statement = update(t.notices).where(_UNFINISHED, n.state == NoticeState.sending.value, owned)
@@ -962,7 +987,7 @@ class Store:
         )
         if sparing is not None:
             statement = statement.where(or_(n.claimed_by.is_(None), n.claimed_by != sparing))
-        with self._translate("cannot release claims"), self._writer.begin() as conn:
+        with self._translate("cannot release claims"), self._write() as conn:
             result = conn.execute(
                 statement.values(
                     state=NoticeState.pending.value, claimed_at=None, claimed_by=None, lease_until=None
@@ -992,7 +1017,7 @@ class Store:
         (their server answers again); returns how many."""
         n = t.notices.c
         hastened = 0
-        with self._translate("cannot hasten notices"), self._writer.begin() as conn:
+        with self._translate("cannot hasten notices"), self._write() as conn:
             for chunk in _chunks(cursor_refs):
                 result = conn.execute(
                     update(t.notices)
@@ -1027,7 +1052,7 @@ class Store:
         now = _utc(action.at)
         if not 0 < incident_id <= _MAX_INCIDENT_ID:
             return None
-        with self._translate("cannot approve an incident"), self._writer.begin() as conn:
+        with self._translate("cannot approve an incident"), self._write() as conn:
             moved = conn.execute(
                 update(t.incidents)
                 .where(c.id == incident_id, c.approval == Approval.awaiting.value)
@@ -1059,7 +1084,7 @@ class Store:
         c, n = t.incidents.c, t.notices.c
         if not 0 < incident_id <= _MAX_INCIDENT_ID:
             return None
-        with self._translate("cannot reject an incident"), self._writer.begin() as conn:
+        with self._translate("cannot reject an incident"), self._write() as conn:
             moved = conn.execute(
                 update(t.incidents)
                 .where(c.id == incident_id, c.approval == Approval.awaiting.value)
@@ -1093,7 +1118,7 @@ class Store:
         now = _utc(action.at)
         if not 0 < incident_id <= _MAX_INCIDENT_ID:
             return None
-        with self._translate("cannot retract an incident"), self._writer.begin() as conn:
+        with self._translate("cannot retract an incident"), self._write() as conn:
             moved = conn.execute(
                 update(t.incidents)
                 .where(c.id == incident_id, c.retracted_at.is_(None))
@@ -1116,7 +1141,7 @@ class Store:
     def cancel_notices(self, incident_id: int) -> int:
         """Cancel an incident's notices still waiting (e.g. within a manual failover's hold)."""
         n = t.notices.c
-        with self._translate("cannot cancel notices"), self._writer.begin() as conn:
+        with self._translate("cannot cancel notices"), self._write() as conn:
             result = conn.execute(
                 update(t.notices)
                 .where(n.incident_id == incident_id, n.state == NoticeState.pending.value)
@@ -1163,7 +1188,7 @@ class Store:
         ``actions`` (by incident id) record the silence in the journal of the incidents it
         covers, in the same transaction."""
         by = created_by[:200] if created_by is not None else None
-        with self._translate("cannot add a silence"), self._writer.begin() as conn:
+        with self._translate("cannot add a silence"), self._write() as conn:
             silence_id = conn.execute(
                 t.silences.insert()
                 .values(name=name, created_at=now, until=until, reason=reason[:500], created_by=by)
@@ -1193,7 +1218,7 @@ class Store:
             ]
 
     def remove_silence(self, silence_id: int) -> bool:
-        with self._translate("cannot remove a silence"), self._writer.begin() as conn:
+        with self._translate("cannot remove a silence"), self._write() as conn:
             return bool(conn.execute(delete(t.silences).where(t.silences.c.id == silence_id)).rowcount == 1)
 
     # -- one daemon per database -----------------------------------------------------------
@@ -1208,7 +1233,7 @@ class Store:
         takeable = [c.holder == holder, c.heartbeat_at < now - stale_after]
         if take_from is not None:
             takeable.append(c.holder == take_from)
-        with self._translate("cannot take the daemon lock"), self._writer.begin() as conn:
+        with self._translate("cannot take the daemon lock"), self._write() as conn:
             conn.execute(
                 self._insert(t.daemon_lock)
                 .values(id=1, holder=holder, acquired_at=now, heartbeat_at=now)
@@ -1240,7 +1265,7 @@ class Store:
     def heartbeat(self, holder: str, *, now: datetime) -> None:
         """Renew the lock; raises ``AlreadyRunningError`` if it was taken over meanwhile."""
         c = t.daemon_lock.c
-        with self._translate("cannot renew the daemon lock"), self._writer.begin() as conn:
+        with self._translate("cannot renew the daemon lock"), self._write() as conn:
             result = conn.execute(
                 update(t.daemon_lock).where(c.id == 1, c.holder == holder).values(heartbeat_at=now)
             )
@@ -1249,7 +1274,7 @@ class Store:
 
     def release_lock(self, holder: str) -> None:
         c = t.daemon_lock.c
-        with self._translate("cannot release the daemon lock"), self._writer.begin() as conn:
+        with self._translate("cannot release the daemon lock"), self._write() as conn:
             conn.execute(delete(t.daemon_lock).where(and_(c.id == 1, c.holder == holder)))
 
     # -- helpers ---------------------------------------------------------------------------
@@ -1272,6 +1297,38 @@ def _translating(action: str, password: str | None) -> Iterator[None]:
             yield
     except sqlite3.Error as exc:  # raised by raw connections, outside SQLAlchemy
         raise StoreError(f"{action}: {type(exc).__name__}") from exc
+
+
+# The outbox's busiest statements, built once: a fan-out runs three of them per notice, and
+# building one (its clauses, then its cache key) cost four times what executing it does.
+
+
+@functools.cache
+def _mark_statement(state: NoticeState, keys: tuple[str, ...], *, holder: bool) -> Update:
+    """``mark_notice``'s UPDATE for one shape: the columns it sets (bound as ``m_<column>``),
+    the notice (``m_id``) and, with ``holder``, the dispatcher that must hold its claim
+    (``m_holder``)."""
+    n = t.notices.c
+    where = [n.id == bindparam("m_id"), n.state.in_([s.value for s in _MARK_FROM[state]])]
+    if holder:
+        where.append(or_(n.state != NoticeState.sending.value, n.claimed_by == bindparam("m_holder")))
+    return update(t.notices).where(*where).values({key: bindparam(f"m_{key}") for key in keys})
+
+
+@functools.cache
+def _insert_delivery() -> Insert:
+    return t.deliveries.insert()
+
+
+@functools.cache
+def _count_attempt(*, with_error: bool) -> Update:
+    """A delivery attempt counted on its notice (``d_id``): the channel used (``d_ref``) and,
+    ``with_error``, the error (``d_error``)."""
+    n = t.notices.c
+    values: dict[str, Any] = {"attempts": n.attempts + 1, "channel_ref": bindparam("d_ref")}
+    if with_error:
+        values["last_error"] = bindparam("d_error")
+    return update(t.notices).where(n.id == bindparam("d_id")).values(values)
 
 
 def _chunks(items: Sequence[_Item]) -> Iterator[Sequence[_Item]]:
