@@ -708,6 +708,23 @@ class TestCommandLine:
             str(event["logger"]).startswith("failover.") or event["level"] != "info" for event in events
         ), events
 
+    def test_structlog_at_its_defaults_is_set_up_again(self, tmp_path: Path, smtp_sink: SmtpSink) -> None:
+        """Root logging set up but structlog back at its defaults (which print every event
+        on stdout), as a program that embeds the command line may leave them: a command sets
+        logging up again, and its output stays free of log lines."""
+        configure_logging(stream=io.StringIO())
+        structlog.reset_defaults()
+        assert not logging_configured()
+        config = loopback_config(tmp_path, smtp_sink.port)
+        runner = CliRunner()
+        assert runner.invoke(main, ["db", "upgrade", "--config", str(config)]).exit_code == 0
+        result = runner.invoke(
+            main, ["trigger", "whatsapp", "-m", "Write to us", "--yes", "--config", str(config)]
+        )
+        assert result.exit_code == 0, result.output
+        assert not holds_a_log_line(result.stdout), result.stdout
+        assert [event["event"] for event in log_events(result.stderr)].count("notice_delivery") == 2
+
 
 class TestDaemonUnderSystemd:
     """``failover run`` with stderr the journal, as systemd starts the unit."""

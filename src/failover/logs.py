@@ -318,8 +318,12 @@ class _Handler(logging.StreamHandler[TextIO]):
 
 
 def logging_configured() -> bool:
-    """Whether :func:`configure_logging` has set up this process's logging."""
-    return any(isinstance(handler, _Handler) for handler in logging.getLogger().handlers)
+    """Whether :func:`configure_logging` has set up this process's logging: structlog's
+    side too (left to its defaults, structlog prints every event on stdout, among a
+    command's output)."""
+    return structlog.is_configured() and any(
+        isinstance(handler, _Handler) for handler in logging.getLogger().handlers
+    )
 
 
 #: the loggers of failover's own events (``get_logger("failover.…")``)
