@@ -65,6 +65,36 @@ def dispatcher_for(outbox: MemoryOutbox, sender: ApprisePlugins, channels: dict[
 class TestEmail:
     """Every recipient gets one message of their own, in their language."""
 
+    async def test_routes_kept_are_bounded_and_every_recipient_is_told(
+        self, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A fan-out to more addresses than routes are kept (an address book of 100,000)
+        tells everyone once, while the sender keeps only the most recently used routes."""
+        import failover.notify._send as send_module
+
+        monkeypatch.setattr(send_module, "ROUTES_KEPT", 5)
+        outbox, channels = MemoryOutbox(), {}
+        now = datetime.now(UTC)
+        for index in range(30):
+            channel = mail_channel(smtp_sink, index)
+            channels[channel.ref] = channel
+            outbox.enqueue(
+                key=f"i:{index}",
+                incident_key="i",
+                event=IncidentEvent.confirmed,
+                contact_ref=f"contacts[{index}]",
+                channel_refs=(channel.ref,),
+                visibility=Visibility.private,
+                notice=NOTICE,
+                now=now,
+            )
+        async with ApprisePlugins(max_workers=4) as sender:
+            summary = await dispatcher_for(outbox, sender, channels).dispatch_due()
+            assert sender.cached == 5
+        assert summary.sent == 30
+        received = await smtp_sink.wait_for_async(30)
+        assert sorted(r.rcpt_tos[0] for r in received) == sorted(f"contact{i}@example.org" for i in range(30))
+
     async def test_one_message_per_recipient_in_their_language(self, smtp_sink: SmtpSink) -> None:
         outbox, channels = MemoryOutbox(), {}
         languages = {}

@@ -55,9 +55,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from failover.domain import Channel, Visibility
 from failover.notify._channels import (
@@ -80,6 +81,30 @@ if TYPE_CHECKING:
 __all__ = ["ApprisePlugins", "SendResult", "Sender", "inert_mentions"]
 
 _MAIL_SCHEMES = frozenset({"mailto", "mailtos"})
+#: channel URLs whose plugin or route is kept, the most recently used: a fan-out to an
+#: address book of 100,000 uses each contact's URL once, and keeping them all would hold
+#: one route per contact for the life of the daemon; shared channels stay, being used often
+ROUTES_KEPT = 2048
+
+_Kept = TypeVar("_Kept")
+
+
+def _recall(cache: OrderedDict[str, _Kept], url: str) -> _Kept | None:
+    """A kept plugin or route, now the most recently used."""
+    kept = cache.get(url)
+    if kept is not None:
+        cache.move_to_end(url)
+    return kept
+
+
+def _keep(cache: OrderedDict[str, _Kept], url: str, kept: _Kept) -> _Kept:
+    """Keep ``kept`` for ``url``, forgetting the least recently used past ``ROUTES_KEPT``."""
+    cache[url] = kept
+    while len(cache) > ROUTES_KEPT:
+        cache.popitem(last=False)
+    return kept
+
+
 _MASTODON_SCHEMES = frozenset({"mastodon", "mastodons", "toot", "toots"})
 _HTTP_CODE = re.compile(r"\berror=(\d{3})\b")
 #: Where a Mastodon server reads a mention: an '@' that follows no letter, digit, '_', '='
@@ -172,10 +197,10 @@ class ApprisePlugins:
         self._retired: list[ThreadPoolExecutor] = []
         self._timeout_s = timeout_s
         self._asset: Any = None
-        self._services: dict[str, Any] = {}
-        self._mail_routes: dict[str, MailRoute] = {}
+        self._services: OrderedDict[str, Any] = OrderedDict()
+        self._mail_routes: OrderedDict[str, MailRoute] = OrderedDict()
         self._smtp: SmtpPool | None = None
-        self._mastodon_routes: dict[str, MastodonRoute] = {}
+        self._mastodon_routes: OrderedDict[str, MastodonRoute] = OrderedDict()
         self._mastodon: MastodonApi | None = None
         self._closed = False
 
@@ -284,22 +309,22 @@ class ApprisePlugins:
         return plugin
 
     def _service(self, channel: Channel) -> Any:
-        service = self._services.get(channel.url)
+        service = _recall(self._services, channel.url)
         if service is None:
             plugin = self._checked_plugin(channel)
             import apprise
 
-            service = apprise.Apprise(services=[plugin], asset=self._apprise_asset())
-            self._services[channel.url] = service
+            service = _keep(
+                self._services, channel.url, apprise.Apprise(services=[plugin], asset=self._apprise_asset())
+            )
         return service
 
     def _mastodon_route(self, channel: Channel) -> MastodonRoute:
-        route = self._mastodon_routes.get(channel.url)
+        route = _recall(self._mastodon_routes, channel.url)
         if route is None:
             from failover.notify._mastodon import mastodon_route
 
-            route = mastodon_route(self._checked_plugin(channel))
-            self._mastodon_routes[channel.url] = route
+            route = _keep(self._mastodon_routes, channel.url, mastodon_route(self._checked_plugin(channel)))
         return route
 
     def _checked_plugin(self, channel: Channel) -> Any:
@@ -336,7 +361,7 @@ class ApprisePlugins:
         return self._smtp
 
     def _mail_route(self, channel: Channel) -> MailRoute:
-        route = self._mail_routes.get(channel.url)
+        route = _recall(self._mail_routes, channel.url)
         if route is None:
             plugin = self._instantiate(channel)
             if len(plugin.targets) != 1 or plugin.cc or plugin.bcc:
@@ -361,7 +386,7 @@ class ApprisePlugins:
                 to_addr=to_addr,
                 headers=tuple((str(k), str(v)) for k, v in plugin.headers.items()),
             )
-            self._mail_routes[channel.url] = route
+            _keep(self._mail_routes, channel.url, route)
         return route
 
     # Runs in a worker thread.
