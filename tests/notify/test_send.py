@@ -48,6 +48,22 @@ def mail_channel(sink: SmtpSink, index: int) -> Channel:
     )
 
 
+def queue_private(
+    outbox: MemoryOutbox, index: int, channel: Channel, notice: RenderedNotice, now: datetime
+) -> None:
+    """Contact ``index``'s notice of incident ``i``, bound for ``channel``."""
+    outbox.enqueue(
+        key=f"i:{index}",
+        incident_key="i",
+        event=IncidentEvent.confirmed,
+        contact_ref=f"contacts[{index}]",
+        channel_refs=(channel.ref,),
+        visibility=Visibility.private,
+        notice=notice,
+        now=now,
+    )
+
+
 def dispatcher_for(outbox: MemoryOutbox, sender: ApprisePlugins, channels: dict[str, Channel]) -> Dispatcher:
     return Dispatcher(
         outbox,
@@ -78,16 +94,7 @@ class TestEmail:
         for index in range(30):
             channel = mail_channel(smtp_sink, index)
             channels[channel.ref] = channel
-            outbox.enqueue(
-                key=f"i:{index}",
-                incident_key="i",
-                event=IncidentEvent.confirmed,
-                contact_ref=f"contacts[{index}]",
-                channel_refs=(channel.ref,),
-                visibility=Visibility.private,
-                notice=NOTICE,
-                now=now,
-            )
+            queue_private(outbox, index, channel, NOTICE, now)
         async with ApprisePlugins(max_workers=4) as sender:
             summary = await dispatcher_for(outbox, sender, channels).dispatch_due()
             assert sender.cached == 5
@@ -109,16 +116,7 @@ class TestEmail:
                 body=f"Bonjour n°{index} — é\n" if language == "fr" else f"Hello number {index}\n",
                 language=language,
             )
-            outbox.enqueue(
-                key=f"i:{index}",
-                incident_key="i",
-                event=IncidentEvent.confirmed,
-                contact_ref=f"contacts[{index}]",
-                channel_refs=(channel.ref,),
-                visibility=Visibility.private,
-                notice=notice,
-                now=now,
-            )
+            queue_private(outbox, index, channel, notice, now)
         async with ApprisePlugins(max_workers=4) as sender:
             summary = await dispatcher_for(outbox, sender, channels).dispatch_due()
             assert sender.cached == 12, [(r.state, r.reason, r.deliveries) for r in outbox][:2]
