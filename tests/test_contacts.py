@@ -1,6 +1,7 @@
-"""Contacts in and out: CSV and vCard import into the contacts file (checked whole before
-anything is written, merged by id or name, comments kept, replaced atomically), export back
-to CSV and vCard, and a listing that shows personal data only on request. Errors and warnings
+"""Contacts in and out: CSV and vCard import into the address book of the configured
+database (checked whole before anything is written, merged by id or name, written in one
+transaction: all or nothing; a hand-written contacts file is never touched), export back to
+CSV and vCard, and a listing that shows personal data only on request. Errors and warnings
 name the row or line and the field, never the value. The files as each tool writes them are
 in ``tests/test_contacts_formats.py``."""
 
@@ -9,22 +10,36 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
+import sqlite3
 import stat
-import tomllib
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import psycopg
 import pytest
 import structlog
 from click.testing import CliRunner, Result
+from psycopg import sql
 
+import failover.service._contacts as contacts_module
 from failover.cli import main
-from failover.config import Config, contact_id, load_config
-from failover.errors import ContactImportError
-from failover.logs import configure_logging
-from failover.service import export_contacts, import_contacts, parse_contacts_csv, parse_vcards
+from failover.config import Config, contact_id, load_config, stored_entry_problems
+from failover.domain import Contact, StoredContact
+from failover.errors import ContactImportError, StoreError
+from failover.logs import Redactor, configure_logging
+from failover.service import (
+    close_address_books,
+    export_contacts,
+    import_contacts,
+    parse_contacts_csv,
+    parse_vcards,
+)
+from failover.store import Store
 from tests.kit import SmtpSink
 
 DATA = Path(__file__).with_name("data")
@@ -38,7 +53,7 @@ contacts_file = "contacts.toml"
 builtin = false
 
 [daemon]
-database_url = "sqlite:///{tmp}/failover.db"
+database_url = "{database_url}"
 {timezone}
 
 [detection]
@@ -69,12 +84,15 @@ def write_config(
     timezone: str | None = None,
     smtp: int = 9,
     sender: str = "+15551234567",
+    database_url: str | None = None,
 ) -> Path:
     """A configuration with groups team and customers; ``timezone`` is ``daemon.timezone``
-    (UTC if None), ``sender`` the Signal sending number (a US one by default)."""
+    (UTC if None), ``sender`` the Signal sending number (a US one by default), the database
+    ``failover.db`` next to it unless ``database_url``."""
     signal_line = f'signal_url = "signal://127.0.0.1:9/{sender}"' if signal else ""
     zone_line = f'timezone = "{timezone}"' if timezone else ""
-    text = CONFIG.format(tmp=tmp_path, signal=signal_line, timezone=zone_line, smtp=smtp)
+    url = database_url or f"sqlite:///{tmp_path / 'failover.db'}"
+    text = CONFIG.format(database_url=url, signal=signal_line, timezone=zone_line, smtp=smtp)
     if not contacts_file:
         text = text.replace('contacts_file = "contacts.toml"\n', "")
     path = tmp_path / "failover.toml"
@@ -87,6 +105,50 @@ def config_path(tmp_path: Path) -> Path:
     return write_config(tmp_path)
 
 
+#: this machine's PostgreSQL, as ``tests/store/conftest.py`` reaches it
+PG_HOST, PG_PORT, PG_DATABASE = "127.0.0.1", 5432, "test"
+
+
+def _postgres_user() -> str | None:
+    for user in ("postgres", "root"):
+        try:
+            with psycopg.connect(
+                host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user=user, connect_timeout=3
+            ):
+                return user
+        except psycopg.Error:
+            continue
+    return None
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each backend: a SQLite file in ``tmp_path``, a fresh schema of
+    this machine's PostgreSQL (other suites share the database; fails on CI, skips
+    elsewhere, when the server is absent)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'failover.db'}"
+        return
+    user = _postgres_user()
+    if user is None:
+        message = f"PostgreSQL is not reachable on {PG_HOST}:{PG_PORT}/{PG_DATABASE}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    schema = f"t_{uuid.uuid4().hex}"
+    with psycopg.connect(host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user=user, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        # search_path puts every table, Alembic's version table included, into the schema
+        yield f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{PG_DATABASE}?options=-csearch_path%3D{schema}"
+    finally:
+        close_address_books()  # the configurations' connections to the schema
+        with psycopg.connect(
+            host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user=user, autocommit=True
+        ) as admin:
+            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
 @pytest.fixture
 def config(config_path: Path) -> Config:
     return load_config(config_path, env={})
@@ -94,6 +156,27 @@ def config(config_path: Path) -> Config:
 
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(main, list(args), env={})
+
+
+def stored(config: Config) -> list[StoredContact]:
+    """The address book's rows as the database keeps them, in import order."""
+    with Store.open(config.daemon.database_url) as store:
+        return list(store.stored_contacts())
+
+
+def raw_rows(tmp_path: Path) -> list[tuple[Any, ...]]:
+    """Every column of every row of ``failover.db``'s address book, ``seq`` and
+    ``updated_at`` included: what a write that changes nothing would still change."""
+    db = sqlite3.connect(tmp_path / "failover.db")
+    try:
+        return db.execute("SELECT * FROM contacts ORDER BY seq").fetchall()
+    finally:
+        db.close()
+
+
+def everyone(config_path: Path, **env: str) -> list[Contact]:
+    """Every contact of the configuration as it is read afresh: written, then imported."""
+    return list(load_config(config_path, env=env).everyone())
 
 
 @pytest.fixture
@@ -113,12 +196,16 @@ class TestCsv:
     """A header row, then one contact per row."""
 
     def test_import_then_load(self, config_path: Path, config: Config, tmp_path: Path) -> None:
-        """The contacts file is written, read by the configuration, Signal before e-mail."""
+        """The address book is written in the database, read by the configuration, Signal
+        before e-mail; no contacts file is written."""
         report = import_contacts(config, DATA / "contacts.csv")
         assert (report.added, report.updated, report.kept, report.written) == (3, 0, 0, True)
-        assert report.path == tmp_path / "contacts.toml"
+        assert report.where == f"sqlite:///{tmp_path / 'failover.db'}"
+        assert not (tmp_path / "contacts.toml").exists()
         loaded = load_config(config_path, env={})
-        by_id = {c.id: c for c in loaded.contacts}
+        assert loaded.contacts == ()  # none is written in the configuration
+        assert loaded.contact_count() == 3
+        by_id = {c.id: c for c in loaded.everyone()}
         assert set(by_id) == {"alice", contact_id("Bob Durand"), "chloe"}
         alice = by_id["alice"]
         assert (alice.name, alice.language, alice.timezone, alice.groups) == (
@@ -140,13 +227,15 @@ class TestCsv:
         chloe = by_id["chloe"]
         assert (chloe.name, chloe.language) == ("Dupont, Chloé", "fr")  # quoted comma, region dropped
         assert [c.url.split("://")[0] for c in chloe.channels] == ["signal"]
-        assert "alice@example.org" in loaded.secrets  # redacted from logs like a secret
+        # redacted from logs like a secret
+        line = Redactor(loaded.secrets).redact(f"to {alice.channels[1].url}, alice@example.org, +33612345678")
+        for value in ("alice@", "+336"):
+            assert value not in line
 
     def test_prefer_email(self, config: Config) -> None:
         import_contacts(config, DATA / "contacts.csv", prefer="email")
-        text = Path(config.contacts_file or "").read_text()
-        alice = text.split("[[contacts]]")[1]
-        assert alice.index('email = "alice@example.org"') < alice.index('signal = "+33612345678"')
+        alice = stored(config)[0]
+        assert alice.channels == ({"email": "alice@example.org"}, {"signal": "+33612345678"})
 
     @pytest.mark.parametrize(
         ("csv_text", "message"),
@@ -197,7 +286,7 @@ class TestCsv:
         with pytest.raises(ContactImportError) as caught:
             import_contacts(config, DATA / "contacts-bad-email.csv", strict=True)
         assert str(caught.value) == "row 4: email: not an e-mail address; left out (and 1 more warnings)"
-        assert not (tmp_path / "contacts.toml").exists()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["failover.toml"]  # not even a database
 
     def test_encodings(self, config: Config, tmp_path: Path) -> None:
         """Bytes neither UTF-8 nor Windows-1252 ask for --encoding, which reads them."""
@@ -236,18 +325,18 @@ class TestCsv:
             "row 4: email: not an e-mail address; left out",
             "row 4: skipped: no e-mail address or phone number failover can use",
         )
-        text = (tmp_path / "contacts.toml").read_text()
-        assert "Eve" not in text
-        assert "eve.secret" not in text
+        rows = stored(config)
+        assert [c.name for c in rows] == ["Alice Martin", "Bob Durand"]
+        assert "eve.secret" not in repr(rows)
+        assert "eve.secret" not in repr(raw_rows(tmp_path))
 
     def test_a_bad_row_writes_nothing_and_loses_nothing(
         self, config: Config, tmp_path: Path, captured_logs: io.StringIO
     ) -> None:
-        """The first import is kept byte for byte when the second fails; no temporary file
-        is left; neither the error nor the logs carry personal data."""
+        """The first import is kept row for row when the second fails; no other file is
+        written; neither the error nor the logs carry personal data."""
         import_contacts(config, DATA / "contacts.csv")
-        target = tmp_path / "contacts.toml"
-        before = target.read_bytes()
+        before = raw_rows(tmp_path)
         bad = _write(
             config,
             "name,email,groups\nAlice Martin,alice@example.org,team\nEve Secret,eve.secret@x.org,ops\n",
@@ -255,47 +344,69 @@ class TestCsv:
         with pytest.raises(ContactImportError) as caught:
             import_contacts(config, bad)
         assert str(caught.value) == "row 3: groups: unknown group 'ops'"
-        assert target.read_bytes() == before
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["contacts.toml", "failover.toml", "input.csv"]
+        assert raw_rows(tmp_path) == before
+        assert len(before) == 3
+        others = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("failover.db"))
+        assert others == ["failover.toml", "input.csv"]
         logs = captured_logs.getvalue()
         assert "contacts_imported" in logs
         for value in PERSONAL:
             assert value not in logs
             assert value not in str(caught.value)
 
-    def test_the_file_is_private(self, config: Config, tmp_path: Path) -> None:
-        import_contacts(config, DATA / "contacts.csv")
-        assert stat.S_IMODE((tmp_path / "contacts.toml").stat().st_mode) == 0o600
-
     def test_merge_by_id_keeps_the_others_and_their_references(
         self, config_path: Path, config: Config, tmp_path: Path
     ) -> None:
-        """A re-import replaces the entries with the same id; others, and their secret
-        references, are kept as written."""
+        """A re-import updates the imported contacts with the same id, in their place; the
+        other imported ones are kept, and hand-written ones, with their secret references,
+        are read as written."""
         (tmp_path / "contacts.toml").write_text(
             '[[contacts]]\nid = "zoe"\nname = "Zoé"\n'
             '[[contacts.channels]]\nurl = "tgram://${env:BOT_TOKEN}/123"\n'
-            '[[contacts]]\nid = "alice"\nname = "Alice Martin"\nchannels = [{ email = "old@example.org" }]\n'
         )
+        first = _csv(tmp_path, "id,name,email\nalice,Alice Martin,old@example.org\nyann,Yann,yann@x.org\n")
+        assert import_contacts(config, first).added == 2
         report = import_contacts(config, DATA / "contacts.csv")
         assert (report.added, report.updated, report.kept) == (2, 1, 1)
-        text = (tmp_path / "contacts.toml").read_text()
-        assert 'url = "tgram://${env:BOT_TOKEN}/123"' in text
-        assert "old@example.org" not in text
-        loaded = load_config(config_path, env={"BOT_TOKEN": "42:abc"})
-        assert [c.id for c in loaded.contacts] == ["zoe", "alice", contact_id("Bob Durand"), "chloe"]
-        assert loaded.contacts[0].channels[0].url == "tgram://42:abc/123"
+        rows = stored(config)
+        assert [c.id for c in rows] == ["alice", "yann", contact_id("Bob Durand"), "chloe"]
+        assert rows[0].channels == ({"email": "alice@example.org"}, {"signal": "+33612345678"})
+        assert "old@example.org" not in repr(raw_rows(tmp_path))
+        loaded = everyone(config_path, BOT_TOKEN="42:abc")
+        assert [c.id for c in loaded] == ["zoe", "alice", "yann", contact_id("Bob Durand"), "chloe"]
+        assert loaded[0].channels[0].url == "tgram://42:abc/123"
+        assert "${env:BOT_TOKEN}" in (tmp_path / "contacts.toml").read_text()
 
-    def test_a_name_already_in_the_configuration_file_is_refused(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("written_in", ["failover.toml", "contacts.toml"])
+    @pytest.mark.parametrize(
+        ("entry", "message"),
+        [
+            ('name = "Alice Martin"', "row 2: name: a contact written in the configuration has it"),
+            (
+                'id = "alice"\nname = "Alice Dupuis"',
+                "row 2: id: 'alice' belongs to a contact written in the configuration",
+            ),
+        ],
+    )
+    def test_a_name_or_id_written_in_the_configuration_is_refused(
+        self, tmp_path: Path, written_in: str, entry: str, message: str
+    ) -> None:
+        """In the configuration file or the hand-written contacts file: refused, nothing
+        is imported, and the file is left as it was."""
         path = write_config(tmp_path)
-        path.write_text(
-            path.read_text()
-            + '\n[[contacts]]\nname = "Alice Martin"\nchannels = [{ email = "alice@example.org" }]\n'
+        target = tmp_path / written_in
+        target.write_text(
+            (target.read_text() if target.exists() else "")
+            + f'\n[[contacts]]\n{entry}\nchannels = [{{ email = "alice@example.org" }}]\n'
         )
-        with pytest.raises(
-            ContactImportError, match=r"^row 2: name: a contact configured outside contacts.toml"
-        ):
+        before = target.read_bytes()
+        with pytest.raises(ContactImportError) as caught:
             import_contacts(load_config(path, env={}), DATA / "contacts.csv")
+        assert str(caught.value) == message
+        assert stored(load_config(path, env={})) == []
+        assert target.read_bytes() == before
+        for value in PERSONAL:
+            assert value not in str(caught.value)
 
     def test_phones_without_signal_are_left_out_and_counted(self, tmp_path: Path) -> None:
         """Without a Signal API, a phone number is no channel: counted, and a contact who
@@ -307,12 +418,24 @@ class TestCsv:
         assert report.parsed.warnings == (
             "row 4: skipped: no e-mail address, and no [notify] signal_url for the phone number",
         )
-        assert "signal" not in (tmp_path / "contacts.toml").read_text()
+        assert [[next(iter(c)) for c in row.channels] for row in stored(config)] == [["email"], ["email"]]
 
-    def test_dry_run_writes_nothing(self, config: Config, tmp_path: Path) -> None:
-        report = import_contacts(config, DATA / "contacts.csv", dry_run=True)
+    def test_dry_run_writes_nothing(self, tmp_path: Path) -> None:
+        """A configuration whose database does not exist yet: no file is created to find out
+        that it holds nothing, not even its directory."""
+        path = write_config(tmp_path, database_url=f"sqlite:///{tmp_path / 'db' / 'failover.db'}")
+        report = import_contacts(load_config(path, env={}), DATA / "contacts.csv", dry_run=True)
         assert (report.added, report.written) == (3, False)
-        assert not (tmp_path / "contacts.toml").exists()
+        assert report.where == f"sqlite:///{tmp_path / 'db' / 'failover.db'}"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["failover.toml"]
+
+    def test_a_dry_run_reads_the_address_book(self, config: Config, tmp_path: Path) -> None:
+        """What is already imported is counted (kept), and left as it was."""
+        import_contacts(config, _write(config, "name,email\nAnn,a@example.org\n"))
+        before = raw_rows(tmp_path)
+        report = import_contacts(config, DATA / "contacts.csv", dry_run=True)
+        assert (report.added, report.kept, report.written) == (3, 1, False)
+        assert raw_rows(tmp_path) == before
 
 
 def _write(config: Config, text: str) -> Path:
@@ -383,11 +506,10 @@ class TestVcard:
         )
         assert parsed.skipped == 1
 
-    def test_import_into_the_contacts_file(self, config_path: Path, config: Config) -> None:
+    def test_import_into_the_address_book(self, config_path: Path, config: Config) -> None:
         report = import_contacts(config, DATA / "contacts.vcf")
         assert report.added == 2
-        loaded = load_config(config_path, env={})
-        assert {c.id for c in loaded.contacts} == {"chloe", contact_id("David Lambert")}
+        assert {c.id for c in everyone(config_path)} == {"chloe", contact_id("David Lambert")}
 
 
 class TestCli:
@@ -396,7 +518,10 @@ class TestCli:
     def test_import_and_list_hides_personal_data(self, config_path: Path) -> None:
         result = invoke("contacts", "import", str(DATA / "contacts.csv"), "--config", str(config_path))
         assert result.exit_code == 0, result.output
-        assert "3 added, 0 updated, 0 unchanged, 0 kept" in result.output
+        database = f"sqlite:///{config_path.parent / 'failover.db'}"
+        assert result.stdout.endswith(
+            f"wrote the address book ({database}): 3 added, 0 updated, 0 unchanged, 0 kept\n"
+        )
 
         listed = invoke("contacts", "list", "--config", str(config_path))
         assert listed.exit_code == 0, listed.output
@@ -432,16 +557,20 @@ class TestCli:
             "contacts", "import", str(DATA / "contacts.vcf"), "--dry-run", "--config", str(config_path)
         )
         assert dry.exit_code == 0, dry.output
-        assert "would write" in dry.output
+        assert "would write the address book (" in dry.output
         assert "  + chloe (line 1)\n" in dry.output
-        assert not (tmp_path / "contacts.toml").exists()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "failover.toml"]  # no database
 
-    def test_without_contacts_file_it_says_how_to_read_them(self, tmp_path: Path) -> None:
+    def test_without_contacts_file_imported_contacts_are_listed(self, tmp_path: Path) -> None:
+        """No contacts file is needed, none is asked for and none is written: ``contacts
+        list`` shows what was imported."""
         path = write_config(tmp_path, contacts_file=False)
         result = invoke("contacts", "import", str(DATA / "contacts.csv"), "--config", str(path))
         assert result.exit_code == 0, result.output
-        assert 'add contacts_file = "contacts.toml"' in result.output
-        assert (tmp_path / "contacts.toml").exists()
+        assert "contacts_file =" not in result.output
+        assert not (tmp_path / "contacts.toml").exists()
+        listed = json.loads(invoke("contacts", "list", "--json", "--config", str(path)).output)
+        assert [c["id"] for c in listed] == ["alice", contact_id("Bob Durand"), "chloe"]
 
 
 def _csv(tmp_path: Path, text: str, name: str = "people.csv") -> Path:
@@ -528,24 +657,26 @@ class TestDefaults:
 
 
 class TestHomonyms:
-    """A second import that names someone already in the contacts file."""
+    """A second import that names someone already in the address book."""
 
     FIRST = "name,email\nJean Martin,jean@example.org\n"
 
     def test_another_person_of_the_same_name_is_refused(self, config: Config, tmp_path: Path) -> None:
         """Same name, no address or number in common: refused, naming the row and the
-        contact's id, and nothing else; the file is left as it was."""
+        contact's id, and nothing else; the address book is left as it was."""
         import_contacts(config, _csv(tmp_path, self.FIRST))
-        before = (tmp_path / "contacts.toml").read_bytes()
+        before = raw_rows(tmp_path)
         second = _csv(tmp_path, "name,email\nJean Martin,jean.martin@elsewhere.org\n", "second.csv")
         with pytest.raises(ContactImportError) as caught:
             import_contacts(config, second)
         assert str(caught.value) == (
-            f"row 2: contact {contact_id('Jean Martin')} in contacts.toml has this name, and none of these "
-            "addresses or numbers: another person of the same name? Names are unique: tell them apart in "
-            "the file, or give --replace to replace the contact"
+            f"row 2: contact {contact_id('Jean Martin')} in the address book has this name, and none of "
+            "these addresses or numbers: another person of the same name? Names are unique: tell them "
+            "apart in the file, or give --replace to replace the contact"
         )
-        assert (tmp_path / "contacts.toml").read_bytes() == before
+        assert raw_rows(tmp_path) == before
+        for value in ("Jean", "jean", "elsewhere"):
+            assert value not in str(caught.value)
 
     def test_replace(self, config: Config, tmp_path: Path) -> None:
         import_contacts(config, _csv(tmp_path, self.FIRST))
@@ -553,9 +684,10 @@ class TestHomonyms:
         report = import_contacts(config, second, replace=True)
         assert (report.added, report.updated, report.replaced) == (0, 0, 1)
         assert [(c.id, c.kind) for c in report.changes] == [(contact_id("Jean Martin"), "replaced")]
-        text = (tmp_path / "contacts.toml").read_text()
-        assert "jean.martin@elsewhere.org" in text
-        assert "jean@example.org" not in text
+        [jean] = stored(config)
+        assert (jean.id, jean.name) == (contact_id("Jean Martin"), "Jean Martin")
+        assert jean.channels == ({"email": "jean.martin@elsewhere.org"},)
+        assert "jean@example.org" not in repr(raw_rows(tmp_path))
 
     def test_the_same_person_with_a_new_number_is_updated(self, config: Config, tmp_path: Path) -> None:
         import_contacts(config, _csv(tmp_path, self.FIRST))
@@ -572,11 +704,14 @@ class TestHomonyms:
         assert (report.updated, report.replaced) == (1, 0)
 
     def test_the_same_file_twice_changes_nothing(self, config: Config, tmp_path: Path) -> None:
+        """Every contact unchanged, and no row rewritten (its ``updated_at`` neither)."""
         import_contacts(config, DATA / "contacts.csv")
-        before = (tmp_path / "contacts.toml").read_bytes()
+        before = raw_rows(tmp_path)
         report = import_contacts(config, DATA / "contacts.csv")
         assert (report.added, report.updated, report.unchanged, report.kept) == (0, 0, 3, 0)
-        assert (tmp_path / "contacts.toml").read_bytes() == before
+        assert report.changes == ()
+        assert raw_rows(tmp_path) == before
+        assert len(before) == 3
 
     def test_within_one_file(self, config: Config) -> None:
         """The same person twice is one contact; two people of one name are an error naming
@@ -594,18 +729,189 @@ class TestHomonyms:
         )
 
     def test_what_the_file_does_not_say_is_kept(self, config: Config, tmp_path: Path) -> None:
-        """An update keeps the entry's language and time zone when the file has only
+        """An update keeps the contact's language and time zone when the file has only
         defaults, its groups when the file has none, and its other channels."""
-        (tmp_path / "contacts.toml").write_text(
-            '[[contacts]]\nname = "Ann"\nlanguage = "fr"\ntimezone = "Europe/Paris"\ngroups = ["team"]\n'
-            'channels = [{ url = "tgram://${env:BOT}/42" }, { email = "a@example.org" }]\n'
+        ann = StoredContact(
+            id=contact_id("Ann"),
+            name="Ann",
+            language="fr",
+            timezone="Europe/Paris",
+            groups=("team",),
+            channels=({"url": "tgram://1:x/42"}, {"email": "a@example.org"}),
         )
+        with Store.open(config.daemon.database_url) as store:
+            store.upgrade()
+            store.save_contacts(added=[ann], now=datetime.now(UTC))
         report = import_contacts(config, _csv(tmp_path, "name,email,phone\nAnn,a@example.org,+33612345678\n"))
         assert [c.fields for c in report.changes] == [("channels",)]
-        loaded = load_config(Path(config.source), env={"BOT": "1:x"})
-        [ann] = loaded.contacts
-        assert (ann.language, ann.timezone, ann.groups) == ("fr", "Europe/Paris", ("team",))
-        assert [c.url.split("://")[0] for c in ann.channels] == ["tgram", "mailto", "signal"]
+        assert stored(config) == [
+            StoredContact(
+                id=ann.id,
+                name="Ann",
+                language="fr",
+                timezone="Europe/Paris",
+                groups=("team",),
+                channels=({"url": "tgram://1:x/42"}, {"email": "a@example.org"}, {"signal": "+33612345678"}),
+            )
+        ]
+        [loaded] = everyone(Path(config.source))
+        assert (loaded.language, loaded.timezone, loaded.groups) == ("fr", "Europe/Paris", ("team",))
+        assert [c.url.split("://")[0] for c in loaded.channels] == ["tgram", "mailto", "signal"]
+
+
+class TestAddressBook:
+    """The imported contacts live in the configured database: written in one transaction,
+    read back by every configuration that points at it, in import order."""
+
+    FIRST = "name,email\nAlice Martin,alice@example.org\nBob Durand,bob@example.org\n"
+
+    def test_import_then_read_on_each_backend(self, tmp_path: Path, database_url: str) -> None:
+        """What the import wrote, a configuration read afresh (and ``contacts list``) reads:
+        in the file's order, by id, counted; the same file again changes nothing."""
+        path = write_config(tmp_path, database_url=database_url)
+        report = import_contacts(load_config(path, env={}), DATA / "contacts.csv")
+        assert (report.added, report.written) == (3, True)
+        assert report.where == database_url  # no password to hide here
+        config = load_config(path, env={})
+        ids = ["alice", contact_id("Bob Durand"), "chloe"]
+        assert [c.id for c in config.everyone()] == ids
+        assert [c.id for c in config.everyone(groups=["customers"])] == ids[1:]
+        assert config.contact_count() == 3
+        chloe = config.contact("chloe")
+        assert chloe is not None
+        assert (chloe.name, chloe.timezone, chloe.groups) == ("Dupont, Chloé", "Europe/Paris", ("customers",))
+        assert [c.ref for c in chloe.channels] == ["contacts[chloe].channels[0]"]
+        assert config.contact("nobody") is None
+        assert list(config.contacts_by_id(["chloe", "nobody", "alice"])) == ["alice", "chloe"]
+        listed = json.loads(invoke("contacts", "list", "--json", "-c", str(path)).output)
+        assert [c["id"] for c in listed] == ids
+        before = stored(config)
+        again = import_contacts(config, DATA / "contacts.csv")
+        assert (again.added, again.updated, again.unchanged, again.changes) == (0, 0, 3, ())
+        assert stored(config) == before
+
+    @pytest.mark.parametrize(
+        ("last_row", "options", "message"),
+        [
+            (
+                "Bob Durand,bob@elsewhere.org,,",
+                {},
+                f"row 4: contact {contact_id('Bob Durand')} in the address book has this name, and none of "
+                "these addresses or numbers: another person of the same name? Names are unique: tell them "
+                "apart in the file, or give --replace to replace the contact",
+            ),
+            ("Eve Secret,eve.secret@x.org,,ops", {"strict": True}, "row 4: groups: unknown group 'ops'"),
+        ],
+    )
+    def test_a_refused_import_leaves_the_database_as_it_was(
+        self, config: Config, tmp_path: Path, last_row: str, options: dict[str, Any], message: str
+    ) -> None:
+        """A file whose rows 2 and 3 would add and update, and whose row 4 is refused:
+        nothing of it is written, every row (``seq``, ``updated_at``) stays as it was, and
+        the same file without that row is imported after it."""
+        import_contacts(config, _csv(tmp_path, self.FIRST))
+        before = raw_rows(tmp_path)
+        good = (
+            "name,email,phone,groups\n"
+            "Chloé Dupont,chloe@example.org,,\n"  # added
+            "Alice Martin,alice@example.org,+33612345678,\n"  # updated
+        )
+        with pytest.raises(ContactImportError) as caught:
+            import_contacts(config, _csv(tmp_path, good + last_row + "\n", "bad.csv"), **options)
+        assert str(caught.value) == message
+        for value in PERSONAL:
+            assert value not in str(caught.value)
+        assert raw_rows(tmp_path) == before
+        report = import_contacts(config, _csv(tmp_path, good, "good.csv"), **options)
+        assert (report.added, report.updated, report.kept) == (1, 1, 1)
+        assert [(c.name, c.channels) for c in stored(config)] == [
+            ("Alice Martin", ({"email": "alice@example.org"}, {"signal": "+33612345678"})),
+            ("Bob Durand", ({"email": "bob@example.org"},)),
+            ("Chloé Dupont", ({"email": "chloe@example.org"},)),
+        ]
+
+    def test_an_import_that_fails_while_writing_writes_nothing(
+        self, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Another import commits, between this one's reading and writing, a contact of a
+        name this one adds: this one's update, already made in its transaction, is undone
+        with the rest; the error names no one."""
+        path = write_config(tmp_path, database_url=database_url)
+        config = load_config(path, env={})
+        import_contacts(config, _csv(tmp_path, self.FIRST))
+        other = StoredContact(
+            id="chloe-d",
+            name="Chloé Dupont",
+            language="fr",
+            timezone=None,
+            channels=({"email": "cd@example.org"},),
+        )
+
+        def meanwhile(*args: Any, **kwargs: Any) -> list[str]:
+            with Store.open(database_url) as store:
+                store.save_contacts(added=[other], now=datetime.now(UTC))
+            return stored_entry_problems(*args, **kwargs)
+
+        monkeypatch.setattr(contacts_module, "stored_entry_problems", meanwhile)
+        alice = "Alice Martin,alice@example.org,+33612345678\n"  # updated
+        second = _csv(tmp_path, f"name,email,phone\n{alice}Chloé Dupont,chloe@example.org,\n", "second.csv")
+        before = stored(config)
+        with pytest.raises(StoreError, match=r"^cannot write the address book: ") as caught:
+            import_contacts(config, second)
+        for value in PERSONAL:
+            assert value not in str(caught.value)
+        assert stored(config) == [*before, other]
+        monkeypatch.undo()  # nobody else writes now
+        report = import_contacts(config, _csv(tmp_path, f"name,email,phone\n{alice}", "third.csv"))
+        assert (report.updated, report.kept) == (1, 2)
+
+    def test_two_thousand_contacts(self, config_path: Path, config: Config, tmp_path: Path) -> None:
+        """Read back in the file's order (neither the names' nor the ids'), one found by id."""
+        numbers = [i * 7919 % 2000 for i in range(2000)]
+        names = [f"Person {n:04}" for n in numbers]
+        rows = "".join(f"{name},p{n}@example.org\n" for name, n in zip(names, numbers, strict=True))
+        report = import_contacts(config, _csv(tmp_path, "name,email\n" + rows))
+        assert report.added == 2000
+        loaded = load_config(config_path, env={})
+        contacts = list(loaded.everyone())
+        assert [c.name for c in contacts] == names
+        assert [c.id for c in contacts] == [contact_id(name) for name in names]
+        assert names != sorted(names)
+        assert loaded.contact_count() == 2000
+        middle = loaded.contact(contact_id(names[1000]))
+        assert middle is not None
+        assert middle.name == names[1000]
+        assert [c.url.rpartition("&")[2] for c in middle.channels] == [f"to=p{numbers[1000]}@example.org"]
+
+    def test_an_id_kept_by_a_renamed_contact_is_not_taken_again(self, config: Config, tmp_path: Path) -> None:
+        """A contact renamed through its id keeps the id its old name gave it: a newcomer
+        of that old name is refused naming the row, not a database error."""
+        old = contact_id("Chloé Dupont")
+        import_contacts(config, _csv(tmp_path, "name,email\nChloé Dupont,chloe@example.org\n"))
+        import_contacts(config, _csv(tmp_path, f"id,name,email\n{old},Chloé Martin,chloe@example.org\n"))
+        before = raw_rows(tmp_path)
+        with pytest.raises(ContactImportError) as caught:
+            import_contacts(config, _csv(tmp_path, "name,email\nChloé Dupont,other@example.org\n"))
+        assert str(caught.value) == (
+            f"row 2: id: '{old}' belongs to another contact of the address book (renamed since): "
+            "give this one an id of its own"
+        )
+        assert raw_rows(tmp_path) == before
+
+    def test_a_contact_written_in_the_configuration_wins(self, tmp_path: Path) -> None:
+        """An imported contact whose id is then written in the configuration is read once,
+        as written; importing it again is refused."""
+        path = write_config(tmp_path, contacts_file=False)
+        import_contacts(load_config(path, env={}), DATA / "contacts.csv")
+        with path.open("a") as out:
+            out.write(
+                '\n[[contacts]]\nid = "alice"\nname = "Alice M."\nchannels = [{ email = "am@example.org" }]\n'
+            )
+        config = load_config(path, env={})
+        assert [c.name for c in config.everyone() if c.id == "alice"] == ["Alice M."]
+        assert config.contact_count() == len(list(config.everyone())) == 3
+        with pytest.raises(ContactImportError, match="belongs to a contact written in the configuration"):
+            import_contacts(config, DATA / "contacts.csv")
 
 
 HAND_WRITTEN = """\
@@ -632,49 +938,28 @@ email = "bob@example.org"  # his work address
 
 
 class TestContactsFile:
-    """The contacts file keeps what an operator wrote in it."""
+    """The contacts file is the operator's, written by hand: an import reads it (its names
+    and ids are taken) and never writes it."""
 
-    def test_comments_survive_an_import(self, config_path: Path, config: Config, tmp_path: Path) -> None:
-        """Every comment is kept; an entry the import does not change is kept byte for byte;
-        a new one is appended."""
-        target = tmp_path / "contacts.toml"
-        target.write_text(HAND_WRITTEN)
-        source = _csv(
-            tmp_path,
-            "name,email,phone,language\n"
-            "Alice Martin,alice@example.org,+33612345678,fr\nZoé,z@example.org,,\n",
-        )
-        report = import_contacts(config, source)
-        assert (report.added, report.updated, report.kept) == (1, 1, 1)
-        text = target.read_text()
-        for line in HAND_WRITTEN.splitlines():
-            if "#" in line:
-                assert line[line.index("#") :] in text, line
-        bob = HAND_WRITTEN[
-            HAND_WRITTEN.index('[[contacts]]\nname = "Bob') : HAND_WRITTEN.index("# end of the file")
-        ]
-        assert bob in text
-        loaded = load_config(config_path, env={"BOT": "1:x"})
-        alice = next(c for c in loaded.contacts if c.id == "alice")
-        assert alice.language == "fr"
-        assert [c.url.split("://")[0] for c in alice.channels] == ["signal", "tgram", "mailto"]
-        assert [c.name for c in loaded.contacts] == ["Alice Martin", "Bob Durand", "Zoé"]
-
-    def test_an_array_of_inline_tables_keeps_its_comments_too(
+    def test_an_import_leaves_the_contacts_file_as_written(
         self, config_path: Path, config: Config, tmp_path: Path
     ) -> None:
-        """A file the cut into entries cannot read (no [[contacts]] header) is rewritten
-        through tomlkit whole: slower, as careful."""
+        """Byte for byte, comments included, not even rewritten the same; its contacts are
+        still read, before the imported ones, which go to the database only."""
         target = tmp_path / "contacts.toml"
-        target.write_text(
-            "# written by hand\ncontacts = [\n"
-            '  { name = "Zoé", channels = [{ email = "z@example.org" }] },  # Zoé\n]\n'
-        )
-        import_contacts(config, _csv(tmp_path, "name,email\nAnn,a@example.org\n"))
-        text = target.read_text()
-        assert "# written by hand" in text
-        assert "# Zoé" in text
-        assert [c.name for c in load_config(config_path, env={}).contacts] == ["Zoé", "Ann"]
+        target.write_text(HAND_WRITTEN)
+        written = target.stat()
+        source = _csv(tmp_path, "name,email,phone\nZoé,z@example.org,\nAnn,a@example.org,+33612345679\n")
+        report = import_contacts(config, source)
+        assert (report.added, report.updated, report.kept) == (2, 0, 0)
+        assert target.read_bytes() == HAND_WRITTEN.encode()
+        assert (target.stat().st_mtime_ns, target.stat().st_ino) == (written.st_mtime_ns, written.st_ino)
+        assert [c.name for c in stored(config)] == ["Zoé", "Ann"]
+        loaded = load_config(config_path, env={"BOT": "1:x"})
+        assert [c.name for c in loaded.everyone()] == ["Alice Martin", "Bob Durand", "Zoé", "Ann"]
+        alice = loaded.contact("alice")
+        assert alice is not None
+        assert [c.url.split("://")[0] for c in alice.channels] == ["signal", "tgram"]
 
 
 class TestEmailAddresses:
@@ -691,7 +976,7 @@ class TestEmailAddresses:
         assert imported.exit_code == 0, imported.output
         assert invoke("config", "validate", str(path)).exit_code == 0
         # '+' quoted in the URL, where most parsers would read a space; the domain in ASCII
-        assert [c.channels[0].url.rpartition("&")[2] for c in load_config(path, env={}).contacts] == [
+        assert [c.channels[0].url.rpartition("&")[2] for c in everyone(path)] == [
             "to=alice%2Bnews@example.org",
             "to=marie@xn--exmple-cua.fr",
         ]
@@ -746,22 +1031,21 @@ class TestExport:
     @pytest.mark.parametrize("fmt", ["csv", "vcard"])
     def test_round_trip(self, tmp_path: Path, fmt: Literal["csv", "vcard"]) -> None:
         """Samples of every kind imported, exported, and the export imported into another
-        file: the same contacts, ids, languages, zones, groups and channels."""
+        database: the same contacts, ids, languages, zones, groups and channels."""
         path = write_config(tmp_path, timezone="Europe/Paris")
         for sample in ("google-legacy.csv", "vcard4.vcf", "android.vcf"):
             import_contacts(load_config(path, env={}), SAMPLES / sample)
         config = load_config(path, env={})
         export = export_contacts(config, fmt)
-        assert (export.contacts, export.channels_left_out) == (len(config.contacts), 0)
+        assert (export.contacts, export.channels_left_out) == (config.contact_count(), 0)
+        assert export.contacts == 7
         exported = tmp_path / f"export.{'csv' if fmt == 'csv' else 'vcf'}"
         exported.write_text(export.text)
         elsewhere = tmp_path / "elsewhere"
         elsewhere.mkdir()
         other = load_config(write_config(elsewhere, timezone="Europe/Paris"), env={})
         import_contacts(other, exported)
-        first = tomllib.loads((tmp_path / "contacts.toml").read_text())["contacts"]
-        second = tomllib.loads((elsewhere / "contacts.toml").read_text())["contacts"]
-        assert second == first
+        assert stored(other) == stored(config)
 
     def test_what_neither_format_holds_is_counted(self, config: Config, tmp_path: Path) -> None:
         (tmp_path / "contacts.toml").write_text(
@@ -809,8 +1093,10 @@ class TestCliOutput:
         ]
         assert f"  + {contact_id('Alice Martin')} (row 2)" in result.stdout
         assert result.stdout.endswith(
-            "would write " + str(tmp_path / "contacts.toml") + ": 3 added, 0 updated, 0 unchanged, 0 kept\n"
+            f"would write the address book (sqlite:///{tmp_path / 'failover.db'}): "
+            "3 added, 0 updated, 0 unchanged, 0 kept\n"
         )
+        assert not (tmp_path / "failover.db").exists()
         assert result.stderr.splitlines()[:2] == [
             "4 warning(s):",
             "  row 3: Phone 1 - Value: a landline, which Signal cannot reach; left out",

@@ -250,8 +250,12 @@ class TestVcard:
 
 @pytest.mark.parametrize("name", sorted(p.name for p in SAMPLES.glob("*.*") if p.suffix in (".csv", ".vcf")))
 def test_every_sample_imports_and_loads(tmp_path: Path, name: str) -> None:
-    """Each sample, imported into the contacts file, makes a configuration that loads."""
+    """Each sample, imported into the address book, makes a configuration that loads and
+    reads every contact imported, as the import reported them."""
     path = write_config(tmp_path, timezone=PARIS)
     report = import_contacts(load_config(path, env={}), SAMPLES / name)
     loaded = load_config(path, env={})
-    assert len(loaded.contacts) == report.added > 0
+    contacts = list(loaded.everyone())
+    assert len(contacts) == loaded.contact_count() == report.added > 0
+    assert [c.id for c in contacts] == [change.id for change in report.changes]
+    assert all(c.channels for c in contacts)

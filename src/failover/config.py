@@ -20,7 +20,7 @@ import math
 import re
 import tomllib
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import time, timedelta
 from enum import Enum
@@ -28,7 +28,7 @@ from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -60,6 +60,7 @@ from failover.domain import (
     Route,
     StatusCheck,
     StatusFormat,
+    StoredContact,
     TcpCheck,
     Template,
     TemplateText,
@@ -72,10 +73,10 @@ from failover.reach import Audience, channel_reach
 __all__ = [
     "BUILTIN_SOURCE",
     "BUILTIN_TEMPLATE_NAMES",
-    "DEFAULT_CONTACTS_FILE",
     "MAX_DURATION_S",
     "SYSTEM_CONFIG_PATH",
     "Config",
+    "ContactSource",
     "DaemonSettings",
     "MaintenanceWindow",
     "ManualSettings",
@@ -91,8 +92,10 @@ __all__ = [
     "parse_config",
     "parse_duration",
     "redacted_config",
+    "register_address_book",
     "render_config",
     "starter_config",
+    "stored_entry_problems",
 ]
 
 #: ``Config.source`` when no file was read.
@@ -115,8 +118,6 @@ BUILTIN_TEMPLATE_NAMES: frozenset[str] = frozenset(
         "reminder-public",
     }
 )
-#: The contacts file's name when ``contacts import`` has no ``contacts_file`` to go by.
-DEFAULT_CONTACTS_FILE = "contacts.toml"
 
 _REDACTED = "***"
 _LANGUAGES = ("fr", "en")
@@ -290,6 +291,30 @@ class MaintenanceWindow:
     timezone: str
 
 
+class ContactSource(Protocol):
+    """The imported address book as the configuration reads it (the store is one)."""
+
+    def stored_contacts(self, *, groups: Collection[str] | None = None) -> Iterator[StoredContact]: ...
+
+    def stored_contacts_by_id(self, ids: Collection[str]) -> dict[str, StoredContact]: ...
+
+    def contact_names(self) -> Iterator[tuple[str, str]]: ...
+
+    def contact_count(self) -> int: ...
+
+
+#: finds the address book of a configuration's database (registered by the composition
+#: root, which owns the store); None: no address book is read
+_address_book_opener: Callable[[Config], ContactSource | None] | None = None
+
+
+def register_address_book(opener: Callable[[Config], ContactSource | None] | None) -> None:
+    """How a configuration finds its imported address book when none was given to it
+    (:meth:`Config.with_address_book`): ``opener(config)``, or nothing when None."""
+    global _address_book_opener  # noqa: PLW0603 -- one registration, by the composition root
+    _address_book_opener = opener
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Config:
     """Everything the daemon needs, validated and frozen. ``secrets`` holds every secret
@@ -328,17 +353,93 @@ class Config:
     maintenance: tuple[MaintenanceWindow, ...] = ()
     #: manual failovers (``[manual]``)
     manual: ManualSettings = ManualSettings()
-    #: contacts by id: a fan-out looks one up per notice (a scan made 100,000 quadratic)
+    #: the imported address book; None: the one :func:`register_address_book` finds
+    address_book: ContactSource | None = field(default=None, repr=False, compare=False)
+    #: contacts written in the configuration, by id: a fan-out looks one up per notice
     _contacts_by_id: Mapping[str, Contact] = field(init=False, repr=False, compare=False)
+    #: what building an imported contact's channels needs, worked out once
+    _channel_bases: _ChannelBases = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # the first of a repeated id wins, as a scan in order would find it
         by_id = {contact.id: contact for contact in reversed(self.contacts)}
         object.__setattr__(self, "_contacts_by_id", by_id)
+        object.__setattr__(self, "_channel_bases", _ChannelBases.of(self))
+
+    def with_address_book(self, book: ContactSource | None) -> Config:
+        """This configuration reading its imported contacts from ``book``."""
+        return replace(self, address_book=book)
+
+    def _book(self) -> ContactSource | None:
+        if self.address_book is not None:
+            return self.address_book
+        opener = _address_book_opener
+        return opener(self) if opener is not None else None
 
     def contact(self, contact_id: str) -> Contact | None:
-        """The contact whose ``id`` is ``contact_id``, if any."""
-        return self._contacts_by_id.get(contact_id)
+        """The contact whose ``id`` is ``contact_id``, if any: written in the configuration,
+        else imported."""
+        written = self._contacts_by_id.get(contact_id)
+        if written is not None:
+            return written
+        return self.contacts_by_id([contact_id]).get(contact_id)
+
+    def contacts_by_id(self, ids: Collection[str]) -> dict[str, Contact]:
+        """The contacts of these ids that exist (one read of the address book for all)."""
+        found = {i: self._contacts_by_id[i] for i in ids if i in self._contacts_by_id}
+        book = self._book() if len(found) < len(ids) else None
+        if book is not None:
+            missing = [i for i in ids if i not in found]
+            for contact_id, stored in book.stored_contacts_by_id(missing).items():
+                found[contact_id] = self.build_contact(stored)
+        return found
+
+    def everyone(self, *, groups: Collection[str] | None = None, channels: bool = True) -> Iterator[Contact]:
+        """Every contact, those written in the configuration first, then the imported ones
+        in import order, read as they are needed (never all at once); of ``groups`` only
+        when given. ``channels=False`` leaves their channels out (who hears, not how)."""
+        wanted = None if groups is None else frozenset(groups)
+        for contact in self.contacts:
+            if wanted is None or not wanted.isdisjoint(contact.groups):
+                yield contact
+        book = self._book()
+        if book is None:
+            return
+        written = self._contacts_by_id
+        for stored in book.stored_contacts(groups=wanted):
+            if stored.id not in written:
+                yield self.build_contact(stored, channels=channels)
+
+    def contact_names(self) -> Iterator[tuple[str, str]]:
+        """Every contact's id and name (what a public text is checked against)."""
+        for contact in self.contacts:
+            yield contact.id, contact.name
+        book = self._book()
+        if book is not None:
+            written = self._contacts_by_id
+            yield from ((i, name) for i, name in book.contact_names() if i not in written)
+
+    def contact_count(self) -> int:
+        """How many contacts there are, written and imported."""
+        book = self._book()
+        if book is None:
+            return len(self._contacts_by_id)
+        shadowed = len(book.stored_contacts_by_id(self._contacts_by_id)) if self._contacts_by_id else 0
+        return len(self._contacts_by_id) + book.contact_count() - shadowed
+
+    def build_contact(self, stored: StoredContact, *, channels: bool = True) -> Contact:
+        """An imported contact as the fan-out sees it: its ``email`` and ``signal`` entries
+        become URLs on ``[notify]``'s bases (checked when the configuration was read), its
+        time zone defaults to the daemon's. What an import stored was checked as it was
+        written (:func:`stored_entry_problems`)."""
+        return Contact(
+            name=stored.name,
+            id=stored.id,
+            language=stored.language,
+            timezone=stored.timezone or self.daemon.timezone,
+            groups=stored.groups,
+            channels=self._channel_bases.channels(stored) if channels else (),
+        )
 
     def platform(self, name: str) -> Platform | None:
         """The enabled platform or control called ``name``, if any."""
@@ -1432,6 +1533,89 @@ def _contacts(
     return tuple(contacts)
 
 
+@dataclass(frozen=True, slots=True)
+class _ChannelBases:
+    """What turns an imported contact's channel entries into channels: ``[notify]``'s
+    bases and the platforms a URL may depend on."""
+
+    smtp_url: str | None
+    signal_url: str | None
+    platforms: tuple[Platform, ...]
+    email_depends_on: tuple[str, ...]
+    signal_depends_on: tuple[str, ...]
+
+    @classmethod
+    def of(cls, config: Config) -> _ChannelBases:
+        platforms = (*config.platforms, *config.controls)
+        smtp, signal = config.notify.smtp_url, config.notify.signal_url
+        return cls(
+            smtp_url=smtp,
+            signal_url=signal,
+            platforms=platforms,
+            email_depends_on=infer_depends_on(smtp, platforms) if smtp else (),
+            signal_depends_on=infer_depends_on(signal, platforms) if signal else (),
+        )
+
+    def channels(self, stored: StoredContact) -> tuple[Channel, ...]:
+        """The channels of ``stored``, refs numbered as its entries are; an entry whose
+        base is no longer configured is left out (its ref is not reused)."""
+        channels = []
+        for index, entry in enumerate(stored.channels):
+            ref = f"contacts[{stored.id}].channels[{index}]"
+            declared = entry.get("depends_on")
+            if "email" in entry:
+                if self.smtp_url is None:
+                    continue
+                url = _with_query(self.smtp_url, "to", _mail_address(entry["email"]))
+                depends_on = self.email_depends_on if declared is None else tuple(declared)
+                channels.append(Channel(ref=ref, url=url, depends_on=depends_on))
+            elif "signal" in entry:
+                if self.signal_url is None:
+                    continue
+                url = _with_path_segment(self.signal_url, entry["signal"])
+                depends_on = self.signal_depends_on if declared is None else tuple(declared)
+                channels.append(Channel(ref=ref, url=url, depends_on=depends_on))
+            elif "url" in entry:
+                model = _ContactChannelModel.model_construct(None, **entry)
+                problems = _Problems(ref)  # checked when it was imported
+                channels.append(
+                    _channel_to_domain(
+                        model, ref=ref, url=entry["url"], platforms=self.platforms, problems=problems
+                    )
+                )
+        return tuple(channels)
+
+
+def stored_entry_problems(config: Config, entries: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """What is wrong with contacts about to be stored in the address book, each as
+    ``where: key: message`` (``where`` names the entry in the file read): the same checks
+    as contacts written in the configuration, against ``config``'s groups and bases."""
+    found: list[str] = []
+    notify = _NotifyModel.model_construct(
+        smtp_url=config.notify.smtp_url, signal_url=config.notify.signal_url
+    )
+    platforms = (*config.platforms, *config.controls)
+    for where, entry in entries:
+        try:
+            model = _ContactModel.model_validate(entry)
+        except ValidationError as exc:
+            key, message = _translate(exc.errors(include_url=False, include_input=False)[0])
+            found.append(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+            continue
+        problems = _Problems(where)
+        for index, group in enumerate(model.groups):
+            if group not in config.groups:
+                problems.add(f"groups[{index}]", f"unknown group '{group}'")
+        for index, channel_model in enumerate(model.channels):
+            key = f"channels[{index}]"
+            url = _contact_channel_url(channel_model, key=key, notify=notify, problems=problems)
+            _channel_to_domain(
+                channel_model, ref=key, key=key, url=url, platforms=platforms, problems=problems
+            )
+        found.extend(f"{where}: {key}: {message}" for key, message in problems.found)
+    return found
+
+
 def _personal_values(contact_models: Iterable[_ContactModel]) -> set[str]:
     """Addresses and numbers written in contacts: redacted from logs like secrets."""
     return {
@@ -1659,7 +1843,7 @@ def _build(
     seen = _SeenContacts()
     contacts = _contacts(model.contacts, model=model, platforms=all_platforms, problems=problems, seen=seen)
     if contacts_source is not None:
-        # the contacts file's problems name that file, and come first: it is the one import writes
+        # the contacts file's problems name that file, and come first
         file_problems = _Problems(contacts_source)
         contacts += _contacts(
             filed_contacts,

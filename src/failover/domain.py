@@ -38,6 +38,7 @@ __all__ = [
     "Route",
     "StatusCheck",
     "StatusFormat",
+    "StoredContact",
     "TcpCheck",
     "Template",
     "TemplateText",
@@ -437,6 +438,22 @@ class Contact:
     groups: tuple[str, ...] = ()
     #: in order of preference
     channels: tuple[Channel, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredContact:
+    """A contact of the imported address book, as the database keeps it: what was read,
+    before the configuration turns it into a :class:`Contact` (an ``email`` or ``signal``
+    channel becomes a URL on ``[notify]``'s base only then, so a changed base applies to
+    everyone at once). ``channels`` are ``{"email": …}``, ``{"signal": …}`` or ``{"url": …}``."""
+
+    id: str
+    name: str
+    language: str
+    #: None: the configuration's time zone
+    timezone: str | None
+    groups: tuple[str, ...] = ()
+    channels: tuple[Mapping[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

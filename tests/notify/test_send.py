@@ -102,6 +102,46 @@ class TestEmail:
         received = await smtp_sink.wait_for_async(30)
         assert sorted(r.rcpt_tos[0] for r in received) == sorted(f"contact{i}@example.org" for i in range(30))
 
+    async def test_an_address_book_shares_one_reading_of_its_server(
+        self, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Recipients on one server and sender: apprise reads the URL of the first only, and
+        each of the others gets exactly the address apprise would have read in its URL
+        (plus-addresses, internationalised domains); a URL of another shape is read whole."""
+        import failover.notify._send as send_module
+
+        built: list[str] = []
+        build = send_module.build_plugin
+
+        def counting(url: str, **kwargs: object) -> object:
+            built.append(url)
+            return build(url, **kwargs)
+
+        base = f"mailto://{smtp_sink.host}:{smtp_sink.port}?from={FROM}"
+        addresses = [
+            "ann@example.org",
+            "bob%2Bnews@example.org",
+            "chloe@xn--exmple-cua.fr",
+            "d.o'n@example.org",
+        ]
+        channels = [
+            Channel(ref=f"contacts[{i}].channels[0]", url=f"{base}&to={a}") for i, a in enumerate(addresses)
+        ]
+        other = Channel(ref="contacts[9].channels[0]", url=f"{base}&to=Eve%20%3Ceve@example.org%3E")
+        alone = ApprisePlugins(max_workers=1)
+        expected = [alone._new_mail_route(channel) for channel in [*channels, other]]
+        monkeypatch.setattr(send_module, "build_plugin", counting)
+        async with ApprisePlugins(max_workers=1) as sender:
+            routes = [sender._mail_route(channel) for channel in [*channels, other]]
+        assert routes == expected
+        assert [r.to_addr for r in routes[:3]] == [
+            "ann@example.org",
+            "bob+news@example.org",
+            "chloe@xn--exmple-cua.fr",
+        ]
+        # the first of the server, the one apprise alone may read (a quote), the named one
+        assert built == [channels[0].url, channels[3].url, other.url]
+
     async def test_one_message_per_recipient_in_their_language(self, smtp_sink: SmtpSink) -> None:
         outbox, channels = MemoryOutbox(), {}
         languages = {}

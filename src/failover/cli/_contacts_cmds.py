@@ -77,10 +77,6 @@ def _progress_bar() -> Iterator[Callable[[int, int], None]]:
     help="The file's text encoding (default: from its byte-order mark, else UTF-8, else Windows-1252).",
 )  # fmt: skip
 @click.option(
-    "--into", type=click.Path(path_type=Path, dir_okay=False), default=None,
-    help="The contacts file to merge into (default: contacts_file, else contacts.toml by the configuration).",
-)  # fmt: skip
-@click.option(
     "--prefer", type=click.Choice(["signal", "email"]), default="signal", show_default=True,
     help="Which channel comes first when a contact has a phone and an e-mail address.",
 )  # fmt: skip
@@ -110,7 +106,6 @@ def import_(  # noqa: PLR0917 - click passes every option as an argument
     source: Path,
     fmt: Literal["csv", "vcard"] | None,
     encoding: str | None,
-    into: Path | None,
     prefer: Literal["signal", "email"],
     region: str | None,
     language: str | None,
@@ -131,14 +126,14 @@ def import_(  # noqa: PLR0917 - click passes every option as an argument
     What the file's columns or properties feed is shown. What cannot be used (an unreadable
     number or address, a contact without a name or a channel, a label that is no configured
     group) is left out with a warning naming the row; a wrong value in failover's own
-    columns is an error, and nothing is written. Contacts are merged into the contacts file
-    (by id, else by name), which keeps its comments and is replaced atomically.
+    columns is an error, and nothing is written. Contacts are merged into the address book in
+    the configured database (by id, else by name), in one transaction: all or nothing.
     """
     config = load_configuration(config_path)
     try:
         with _progress_bar() as progress:
             report = import_contacts(
-                config, source, fmt=fmt, into=into, dry_run=dry_run, prefer=prefer, replace=replace,
+                config, source, fmt=fmt, dry_run=dry_run, prefer=prefer, replace=replace,
                 strict=strict, region=region, language=language, timezone=timezone, groups=groups,
                 encoding=encoding, progress=progress,
             )  # fmt: skip
@@ -151,17 +146,12 @@ def import_(  # noqa: PLR0917 - click passes every option as an argument
     verb = "would write" if dry_run else "wrote"
     replaced = f", {report.replaced} replaced" if report.replaced else ""
     click.echo(
-        f"{verb} {report.path}: {report.added} added, {report.updated} updated{replaced}, "
-        f"{report.unchanged} unchanged, {report.kept} kept"
+        f"{verb} the address book ({report.where}): {report.added} added, "
+        f"{report.updated} updated{replaced}, {report.unchanged} unchanged, {report.kept} kept"
     )
     if report.phones_left_out:
         click.echo(
             f"{report.phones_left_out} phone number(s) left out: no [notify] signal_url is configured",
-            err=True,
-        )
-    if report.needs_contacts_file:
-        click.echo(
-            f'add contacts_file = "{report.path.name}" to the configuration for failover to read them',
             err=True,
         )
 

@@ -299,10 +299,13 @@ class Dispatcher:
         summary = DispatchSummary()
         mine: set[asyncio.Task[None]] = set()
         errors: list[BaseException] = []
+        # claims are made for a quarter of the slots at least (one transaction for several
+        # notices), not for each slot as it frees
+        refill = max(1, self._concurrency // 4)
         try:
             while not self._draining:
                 free = self._concurrency - len(mine)
-                if free > 0:
+                if free >= refill or (free > 0 and not mine):
                     claimed = await self._outbox.claim(self._clock(), free)
                     for notice in claimed:
                         task = asyncio.create_task(self._deliver(notice, summary))

@@ -59,6 +59,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.parse import unquote
 
 from failover.domain import Channel, Visibility
 from failover.notify._channels import (
@@ -87,6 +88,31 @@ _MAIL_SCHEMES = frozenset({"mailto", "mailtos"})
 ROUTES_KEPT = 2048
 
 _Kept = TypeVar("_Kept")
+
+
+#: an address apprise reads as it is written: no name, list or quoting of its own
+_PLAIN_ADDRESS = re.compile(r"[^\s,;<>\"'()\[\]]+@[^\s,;<>\"'()\[\]@]+")
+
+
+def _one_recipient(url: str) -> tuple[str, str] | None:
+    """A ``mailto`` URL naming its one recipient in ``to=``: the URL without it (the
+    server, the sender) and the address; None for any other shape."""
+    base, question, query = url.partition("?")
+    if not question or "#" in query:
+        return None
+    kept: list[str] = []
+    address = None
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if name.lower() == "to":
+            if address is not None:
+                return None
+            address = unquote(value)
+        else:
+            kept.append(part)
+    if address is None or not _PLAIN_ADDRESS.fullmatch(address):
+        return None
+    return f"{base}?{'&'.join(kept)}", address
 
 
 def _recall(cache: OrderedDict[str, _Kept], url: str) -> _Kept | None:
@@ -199,6 +225,8 @@ class ApprisePlugins:
         self._asset: Any = None
         self._services: OrderedDict[str, Any] = OrderedDict()
         self._mail_routes: OrderedDict[str, MailRoute] = OrderedDict()
+        #: a route for each server and sender, whose recipient is replaced
+        self._mail_bases: OrderedDict[str, MailRoute] = OrderedDict()
         self._smtp: SmtpPool | None = None
         self._mastodon_routes: OrderedDict[str, MastodonRoute] = OrderedDict()
         self._mastodon: MastodonApi | None = None
@@ -362,32 +390,47 @@ class ApprisePlugins:
 
     def _mail_route(self, channel: Channel) -> MailRoute:
         route = _recall(self._mail_routes, channel.url)
-        if route is None:
-            plugin = self._instantiate(channel)
-            if len(plugin.targets) != 1 or plugin.cc or plugin.bcc:
-                raise ChannelRefusedError(f"{channel.ref}: a mail channel must name exactly one recipient")
-            to_name, to_addr = plugin.targets[0]
-            from_name, from_addr = plugin.from_addr
-            from failover.notify._mail import MailRoute, SmtpServer
-
-            route = MailRoute(
-                server=SmtpServer(
-                    host=plugin.smtp_host,
-                    port=int(plugin.port),
-                    mode=str(plugin.secure_mode),
-                    user=plugin.user,
-                    password=plugin.password,
-                    verify=bool(plugin.verify_certificate),
-                    timeout_s=float(plugin.socket_connect_timeout or self._timeout_s),
-                ),
-                from_name=from_name or None,
-                from_addr=from_addr,
-                to_name=to_name or None,
-                to_addr=to_addr,
-                headers=tuple((str(k), str(v)) for k, v in plugin.headers.items()),
-            )
-            _keep(self._mail_routes, channel.url, route)
+        if route is not None:
+            return route
+        # the contacts of an address book share one server and sender: a route made for
+        # one of them serves the others with their own address (apprise reads the URL of
+        # the first of each server; the address of the others is read as it read that one's)
+        shared = _one_recipient(channel.url)
+        if shared is not None:
+            base, address = shared
+            model = _recall(self._mail_bases, base)
+            if model is not None:
+                return _keep(self._mail_routes, channel.url, replace(model, to_addr=address))
+        route = self._new_mail_route(channel)
+        if shared is not None and shared[1] == route.to_addr and route.to_name is None:
+            _keep(self._mail_bases, shared[0], route)
         return route
+
+    def _new_mail_route(self, channel: Channel) -> MailRoute:
+        plugin = self._instantiate(channel)
+        if len(plugin.targets) != 1 or plugin.cc or plugin.bcc:
+            raise ChannelRefusedError(f"{channel.ref}: a mail channel must name exactly one recipient")
+        to_name, to_addr = plugin.targets[0]
+        from_name, from_addr = plugin.from_addr
+        from failover.notify._mail import MailRoute, SmtpServer
+
+        route = MailRoute(
+            server=SmtpServer(
+                host=plugin.smtp_host,
+                port=int(plugin.port),
+                mode=str(plugin.secure_mode),
+                user=plugin.user,
+                password=plugin.password,
+                verify=bool(plugin.verify_certificate),
+                timeout_s=float(plugin.socket_connect_timeout or self._timeout_s),
+            ),
+            from_name=from_name or None,
+            from_addr=from_addr,
+            to_name=to_name or None,
+            to_addr=to_addr,
+            headers=tuple((str(k), str(v)) for k, v in plugin.headers.items()),
+        )
+        return _keep(self._mail_routes, channel.url, route)
 
     # Runs in a worker thread.
     def _send_mail(self, pool: SmtpPool, route: MailRoute, notice: RenderedNotice) -> SendResult:

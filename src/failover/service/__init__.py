@@ -95,6 +95,7 @@ from failover.service._retract import (
 from failover.service._runtime import raise_open_files_limit, run_async, utc_now
 from failover.service._status import journal_json, status_json
 from failover.service._status_page import SiteReport, build_status_site
+from failover.service._stored_contacts import close_address_books
 from failover.service._template_cache import install_template_cache
 from failover.store import JournalEntry, NoticeDraft, PruneReport, Silence
 
@@ -158,6 +159,7 @@ __all__ = [
     "build_status_site",
     "cancel_manual",
     "check_once",
+    "close_address_books",
     "contact_rows",
     "coverage_json",
     "deliver_manual",

@@ -1,32 +1,34 @@
-"""Contacts in and out: ``contacts import`` (an address book into the contacts file),
+"""Contacts in and out: ``contacts import`` (an address book into the database),
 ``contacts export`` (back out as CSV or vCard 4.0, which import reads back) and ``contacts
 list`` (personal data only on request).
 
 Reading the formats is :mod:`failover.service._address_book`'s (CSV) and
 :mod:`failover.service._vcard`'s; checking what was read against the configuration,
-:mod:`failover.service._contacts_check`'s; writing the contacts file,
-:mod:`failover.service._contacts_file`'s. Here: what an import changes.
+:mod:`failover.service._contacts_check`'s. Here: what an import changes, written in one
+transaction (:meth:`failover.store.Store.save_contacts`): all of it or, on any error,
+nothing.
 
-An imported contact is matched with an entry of the contacts file by its id when the file
-gives one (``id``, ``X-FAILOVER-ID``), else by its name. A match is updated with what the
-file says, and keeps what the file does not say (a language or time zone that would only be
-a default, its groups when the file gives none, its channels other than e-mail and Signal).
-A match by name that shares no e-mail address or phone number with the entry is another
+An imported contact is matched with one already imported by its id when the file gives
+one (``id``, ``X-FAILOVER-ID``), else by its name. A match is updated with what the file
+says, and keeps what the file does not say (a language or time zone that would only be a
+default, its groups when the file gives none, its channels other than e-mail and Signal).
+A match by name that shares no e-mail address or phone number with the contact is another
 person of the same name, or the same person with every address changed: failover cannot
-tell, and refuses unless ``replace`` (the entry is then replaced whole).
+tell, and refuses unless ``replace`` (the contact is then replaced whole).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from failover.config import BUILTIN_SOURCE, DEFAULT_CONTACTS_FILE, Config
+from failover.config import Config, contact_id, stored_entry_problems
+from failover.domain import StoredContact
 from failover.errors import ContactImportError
 from failover.logs import get_logger
 from failover.notify import channel_scheme
@@ -39,8 +41,10 @@ from failover.service._contacts_check import (
     parse_contacts_csv,
     parse_vcards,
 )
-from failover.service._contacts_file import ContactsFile, entry_id, write_atomically
+from failover.service._record import open_store
+from failover.service._runtime import utc_now
 from failover.service._vcard import read_vcards, vcard_text
+from failover.store import Store
 
 __all__ = [
     "Change",
@@ -62,7 +66,7 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Change:
-    """One entry of the contacts file that an import adds, changes or replaces."""
+    """One contact of the address book that an import adds, changes or replaces."""
 
     id: str
     where: str
@@ -75,16 +79,16 @@ class Change:
 class ImportReport:
     """What an import did (or, in a dry run, would do)."""
 
-    path: Path
+    #: the database the address book is in (password hidden)
+    where: str
     added: int
     updated: int
+    #: contacts of the address book this import did not touch
     kept: int
     #: phone numbers not imported because no ``[notify] signal_url`` is configured
     phones_left_out: int
     written: bool
-    #: the configuration names no ``contacts_file``: add one for it to be read
-    needs_contacts_file: bool = False
-    #: imported contacts already in the file as they are
+    #: imported contacts already in the address book as they are
     unchanged: int = 0
     replaced: int = 0
     changes: tuple[Change, ...] = ()
@@ -93,13 +97,61 @@ class ImportReport:
 
 # ----------------------------------------------------------------------------- import
 
+#: how the address book is named in what an import says
+BOOK = "the address book"
 
-def default_contacts_path(config: Config) -> tuple[Path, bool]:
-    """Where imported contacts go, and whether the configuration already reads that file."""
-    if config.contacts_file is not None:
-        return Path(config.contacts_file), True
-    base = Path.cwd() if config.source == BUILTIN_SOURCE else Path(config.source).parent
-    return base / DEFAULT_CONTACTS_FILE, False
+
+def entry_id(entry: Mapping[str, Any]) -> str:
+    """An entry's id: written, or derived from its name as the configuration does."""
+    return str(entry.get("id") or contact_id(str(entry.get("name", ""))))
+
+
+def _entry_of(stored: StoredContact) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": stored.id, "name": stored.name, "language": stored.language}
+    if stored.timezone is not None:
+        entry["timezone"] = stored.timezone
+    entry["groups"] = list(stored.groups)
+    entry["channels"] = [dict(channel) for channel in stored.channels]
+    return entry
+
+
+def _stored_of(entry: Mapping[str, Any]) -> StoredContact:
+    timezone = entry.get("timezone")
+    return StoredContact(
+        id=entry_id(entry),
+        name=str(entry["name"]),
+        language=str(entry.get("language", "en")),
+        timezone=None if timezone is None else str(timezone),
+        groups=tuple(str(group) for group in entry.get("groups", [])),
+        channels=tuple(dict(channel) for channel in entry.get("channels", [])),
+    )
+
+
+class _Book:
+    """The imported address book as an import changes it: read once, changed in memory,
+    and what changed written back in one transaction."""
+
+    def __init__(self, stored: Iterable[StoredContact]) -> None:
+        self.entries: list[dict[str, Any]] = [_entry_of(contact) for contact in stored]
+        self.stored = len(self.entries)
+        self.changed: set[int] = set()
+
+    def add(self, entry: dict[str, Any]) -> None:
+        self.entries.append(entry)
+
+    def replace(self, index: int, entry: dict[str, Any]) -> None:
+        self.entries[index] = entry
+        if index < self.stored:
+            self.changed.add(index)
+
+    def result(self) -> list[dict[str, Any]]:
+        return self.entries
+
+    def added(self) -> list[dict[str, Any]]:
+        return self.entries[self.stored :]
+
+    def updated(self) -> list[dict[str, Any]]:
+        return [self.entries[index] for index in sorted(self.changed)]
 
 
 def _format_of(source: Path) -> ContactFormat:
@@ -213,30 +265,40 @@ def _reached(entry: Mapping[str, Any]) -> set[str]:
 
 def _plan(
     contacts: Sequence[ImportedContact],
-    file: ContactsFile,
+    file: _Book,
     config: Config,
     *,
     prefer: Literal["signal", "email"],
     replace: bool,
 ) -> list[Change]:
-    """Record in ``file`` what importing ``contacts`` changes; the changes, one per contact."""
+    """Record in ``file`` (the address book) what importing ``contacts`` changes; the
+    changes, one per contact."""
     index_by_id = {entry_id(entry): index for index, entry in enumerate(file.entries)}
     index_by_name = {str(entry.get("name")): index for index, entry in enumerate(file.entries)}
-    elsewhere = {c.id: c.name for c in config.contacts if c.id not in index_by_id}
+    # contacts written in the configuration (which win over an imported one of their id)
+    elsewhere = {c.id: c.name for c in config.contacts}
     elsewhere_names = set(elsewhere.values())
     changes: list[Change] = []
+    added: dict[str, str] = {}  # id → the row that adds it
     namesakes: list[str] = []
     taken: dict[int, str] = {}
     for contact in contacts:
         if contact.id in elsewhere:
-            outside = f"a contact configured outside {file.path.name}"
+            outside = "a contact written in the configuration"
             raise ContactImportError(f"{contact.where}: id: '{contact.id}' belongs to {outside}")
         if contact.name in elsewhere_names:
-            raise ContactImportError(
-                f"{contact.where}: name: a contact configured outside {file.path.name} has it"
-            )
+            raise ContactImportError(f"{contact.where}: name: a contact written in the configuration has it")
         index = index_by_id.get(contact.id) if contact.explicit_id else index_by_name.get(contact.name)
         if index is None:
+            if contact.id in added:
+                raise ContactImportError(f"{contact.where}: id: '{contact.id}' is also {added[contact.id]}'s")
+            if contact.id in index_by_id:
+                # a contact renamed by an earlier import (by its id) keeps the id of its old name
+                raise ContactImportError(
+                    f"{contact.where}: id: '{contact.id}' belongs to another contact of {BOOK} "
+                    "(renamed since): give this one an id of its own"
+                )
+            added[contact.id] = contact.where
             file.add(_entry(contact, prefer=prefer))
             changes.append(Change(id=contact.id, where=contact.where, kind="added"))
             continue
@@ -251,7 +313,7 @@ def _plan(
         if not contact.explicit_id and not (_reached(entry) & ours):
             if not replace:
                 namesakes.append(
-                    f"{contact.where}: contact {existing} in {file.path.name} has this name, and none of "
+                    f"{contact.where}: contact {existing} in {BOOK} has this name, and none of "
                     "these addresses or numbers"
                 )
                 continue
@@ -278,7 +340,7 @@ def _plan(
     names = Counter(str(entry.get("name")) for entry in file.result())
     for contact in contacts:
         if names[contact.name] > 1:
-            raise ContactImportError(f"{contact.where}: name: another contact of {file.path.name} has it")
+            raise ContactImportError(f"{contact.where}: name: another contact of {BOOK} has it")
     return changes
 
 
@@ -287,7 +349,6 @@ def import_contacts(
     source: Path,
     *,
     fmt: ContactFormat | None = None,
-    into: Path | None = None,
     dry_run: bool = False,
     prefer: Literal["signal", "email"] = "signal",
     replace: bool = False,
@@ -299,9 +360,9 @@ def import_contacts(
     encoding: str | None = None,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Read contacts from a CSV or vCard file and merge them into the contacts file
-    (``into``, default the configured ``contacts_file``, else ``contacts.toml`` next to the
-    configuration). Raises :class:`ContactImportError`; then nothing was written.
+    """Read contacts from a CSV or vCard file and merge them into the address book in the
+    configured database, in one transaction. Raises :class:`ContactImportError` (then
+    nothing was written) or :class:`~failover.errors.StoreError`.
     ``progress(done, total)`` is called as the file is read."""
     book = read_address_book(source, fmt=fmt, encoding=encoding, progress=progress)
     parsed = parse_address_book(
@@ -314,35 +375,49 @@ def import_contacts(
         raise ContactImportError(
             "the file has e-mail addresses, and no [notify] smtp_url is configured to send them through"
         )
-    path, configured = (into, True) if into is not None else default_contacts_path(config)
-    file = ContactsFile(path)
-    kept = len(file.entries)
-    changes = _plan(parsed.contacts, file, config, prefer=prefer, replace=replace)
-    rendered = file.render()
-    counts = Counter(change.kind for change in changes)
-    if not dry_run:
-        write_atomically(path, rendered)
-        get_logger("failover.contacts").info(
-            "contacts_imported",
-            path=str(path),
-            layout=parsed.layout,
-            added=counts["added"],
-            updated=counts["updated"],
-            replaced=counts["replaced"],
-            skipped=parsed.skipped,
-            warnings=len(parsed.warnings),
+    # a dry run creates no database to find out that it holds nothing
+    store = (
+        Store.open_existing(config.daemon.database_url, table="contacts") if dry_run else open_store(config)
+    )
+    try:
+        where = store.url if store is not None else Store.shown_url(config.daemon.database_url)
+        stored = _Book(store.stored_contacts() if store is not None else ())
+        changes = _plan(parsed.contacts, stored, config, prefer=prefer, replace=replace)
+        added, updated = stored.added(), stored.updated()
+        where_of = {change.id: change.where for change in changes}
+        problems = stored_entry_problems(
+            config, ((where_of.get(entry_id(e), "?"), e) for e in [*added, *updated])
         )
+        if problems:
+            more = f" (and {len(problems) - ERRORS_SHOWN} more)" if len(problems) > ERRORS_SHOWN else ""
+            raise ContactImportError("; ".join(problems[:ERRORS_SHOWN]) + more)
+        counts = Counter(change.kind for change in changes)
+        if not dry_run and store is not None and changes:
+            store.save_contacts(
+                added=[_stored_of(e) for e in added], changed=[_stored_of(e) for e in updated], now=utc_now()
+            )
+            get_logger("failover.contacts").info(
+                "contacts_imported",
+                layout=parsed.layout,
+                added=counts["added"],
+                updated=counts["updated"],
+                replaced=counts["replaced"],
+                skipped=parsed.skipped,
+                warnings=len(parsed.warnings),
+            )
+    finally:
+        if store is not None:
+            store.close()
     touched = counts["updated"] + counts["replaced"]
     return ImportReport(
-        path=path,
+        where=where,
         added=counts["added"],
         updated=counts["updated"],
         replaced=counts["replaced"],
         unchanged=len(parsed.contacts) - len(changes),
-        kept=kept - touched - (len(parsed.contacts) - len(changes)),
+        kept=stored.stored - touched - (len(parsed.contacts) - len(changes)),
         phones_left_out=parsed.phones_left_out,
-        written=not dry_run,
-        needs_contacts_file=not configured,
+        written=not dry_run and bool(changes),
         changes=tuple(changes),
         parsed=parsed,
     )
@@ -378,7 +453,7 @@ def export_contacts(config: Config, fmt: ContactFormat) -> ExportReport:
     each: the first) or vCard 4.0 (all, in order of preference), which import reads back."""
     records: list[dict[str, Any]] = []
     left_out = 0
-    for contact in config.contacts:
+    for contact in config.everyone():
         emails: list[str] = []
         phones: list[str] = []
         for channel in contact.channels:
@@ -451,9 +526,9 @@ def _recipient(url: str) -> str:
 
 
 def contact_rows(config: Config, *, show_personal: bool = False) -> list[ContactRow]:
-    """The configured contacts, ids and settings only unless ``show_personal``."""
+    """Every contact, ids and settings only unless ``show_personal``."""
     rows = []
-    for contact in config.contacts:
+    for contact in config.everyone():
         channels = tuple(
             f"{channel_scheme(c.url)}: {_recipient(c.url)}" if show_personal else channel_scheme(c.url)
             for c in contact.channels

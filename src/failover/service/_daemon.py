@@ -281,6 +281,8 @@ class Daemon:
             stack.push_async_callback(self._close_store, store)
             self.store = store
             self.database_ok = True
+            # imported contacts are read through the daemon's own connection
+            self.config = self.config.with_address_book(store)
 
             self._prober = _MeteredProber(
                 user_agent=self.config.probes.user_agent,
@@ -778,6 +780,8 @@ class Daemon:
             self.log.warning("config_reload_partial", ignored="probes", why="needs a restart")
         if self._redactor is not None:
             self._redactor.add_secrets(config.secrets)
+        if self.store is not None:
+            config = config.with_address_book(self.store)
         self.config = config
         if self.watcher is not None:
             await self.watcher.reconfigure(config)
@@ -791,5 +795,5 @@ class Daemon:
             config=config.source,
             platforms=len(config.platforms),
             controls=len(config.controls),
-            contacts=len(config.contacts),
+            contacts=config.contact_count(),
         )

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from types import MappingProxyType
 from typing import Literal
 
@@ -466,18 +467,16 @@ class ManualPlan:
         return len(self.drafts)
 
 
-def _recipient_channels(config: Config, draft: NoticeDraft) -> list[Channel]:
-    if draft.contact_ref.startswith(SHARED_PREFIX):
-        return [c for c in config.channels.values() if c.ref == draft.contact_ref]
-    contact = config.contact(draft.contact_ref)
-    return list(contact.channels) if contact is not None else []
+#: drafts whose recipients are looked up at once
+_LOOKED_UP_AT_ONCE = 2000
 
 
-def _first_scheme(config: Config, draft: NoticeDraft, incident: Incident, visibility: Visibility) -> str:
-    channels = _recipient_channels(config, draft)
+def _first_scheme(
+    channels: Sequence[Channel], draft: NoticeDraft, incident: Incident, visibility: Visibility
+) -> str:
     if draft.channel_ref is not None:
         preferred = [c for c in channels if c.ref == draft.channel_ref]
-        channels = preferred + [c for c in channels if c.ref != draft.channel_ref]
+        channels = [*preferred, *(c for c in channels if c.ref != draft.channel_ref)]
     usable = eligible_channels(channels, down_platforms=incident.platforms, visibility_needed=visibility)
     return channel_scheme(usable[0].url) if usable else "none"
 
@@ -487,9 +486,33 @@ def _channels_of(
 ) -> tuple[tuple[str, int], ...]:
     """(scheme, recipients) of the first usable channel of each draft's recipient, most first."""
     schemes: Counter[str] = Counter()
+    shared = {channel.ref: channel for channel in config.channels.values()}
+    visibility = {
+        name: notice_template(config, name, event).visibility for name in {d.template for d in drafts}
+    }
+    of_contact: dict[str, list[NoticeDraft]] = {}
     for draft in drafts:
-        template = notice_template(config, draft.template, event)
-        schemes[_first_scheme(config, draft, incident, template.visibility)] += 1
+        if draft.contact_ref.startswith(SHARED_PREFIX):
+            channels = [shared[draft.contact_ref]] if draft.contact_ref in shared else []
+            schemes[_first_scheme(channels, draft, incident, visibility[draft.template])] += 1
+        else:
+            of_contact.setdefault(draft.contact_ref, []).append(draft)
+
+    def count(contact: Contact) -> None:
+        for draft in of_contact.pop(contact.id, ()):
+            schemes[_first_scheme(contact.channels, draft, incident, visibility[draft.template])] += 1
+
+    if len(of_contact) > _LOOKED_UP_AT_ONCE:
+        # most of the address book: one pass over it reads it faster than lookups by id
+        for contact in config.everyone():
+            count(contact)
+    else:
+        for contact in config.contacts_by_id(list(of_contact)).values():
+            count(contact)
+    # recipients no longer in the address book have no channel
+    schemes["none"] += sum(len(left) for left in of_contact.values())
+    if not schemes["none"]:
+        del schemes["none"]
     return tuple(schemes.most_common())
 
 
@@ -507,20 +530,17 @@ def plan_for(
     an occurrence of an event that repeats (an update of an incident). Each notice carries
     the operator's words in its reader's language (see :func:`failover.notify.manual_message`)."""
     drafts = tuple(
-        dataclasses.replace(draft, event_key=event_key) if event_key else draft
-        for draft in plan_notices(
+        plan_notices(
             config,
             [IncidentChange(event=event, incident=incident)],
             now=now,
             hold_until=hold_until,
             groups=tuple(groups) or None,
             message=incident.message or None,
+            message_for=partial(_message_for, incident) if incident.messages else None,
+            event_key=event_key,
         )
     )
-    if incident.messages:
-        drafts = tuple(
-            dataclasses.replace(draft, message=_message_for(incident, draft.language)) for draft in drafts
-        )
     by_text: Counter[tuple[str, str]] = Counter((d.template, d.language) for d in drafts)
     readers: Counter[str] = Counter(d.language for d in drafts)
     gaps = [

@@ -21,14 +21,17 @@ import contextlib
 import logging
 import os
 import random
+import re
 import secrets
 import socket
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
-from types import MappingProxyType
 from typing import Any, Self
 from urllib.parse import urlsplit
 
@@ -213,11 +216,14 @@ def _plan_event(
     event_key: str | None = None,
     routes: Sequence[Route] | None = None,
     reminders_only: bool = False,
+    message_for: Callable[[str], str | None] | None = None,
 ) -> list[NoticeDraft]:
     silence = silence_matching(config, incident, event, silences, now)
     silenced_by = _silenced_by(silence) if silence is not None else None
     drafts: list[NoticeDraft] = []
     taken: set[str] = set()
+    chosen: list[tuple[Route, str]] = []  # the routes this event takes, with their templates
+    words: dict[str, str | None] = {}  # the operator's message by language
     for route in config.routes if routes is None else routes:
         if reminders_only:
             if route.reminder_every is None:
@@ -229,15 +235,22 @@ def _plan_event(
             continue
         if not _route_matches(config, route, incident):
             continue
-        template = notice_template(config, route.template, event)
-        recipients: list[tuple[str, str, str | None]] = []  # contact_ref, language, channel_ref
-        route_groups = set(route.groups)
-        for contact in config.contacts:
-            if not route_groups.intersection(contact.groups):
+        chosen.append((route, notice_template(config, route.template, event).name))
+    # one pass over the address book, however many routes: a contact goes to the first
+    # route whose groups it is in (and, restricted, in one of ``groups`` too)
+    heard: list[list[tuple[str, str, str | None]]] = [[] for _ in chosen]
+    route_groups = [frozenset(route.groups) for route, _ in chosen]
+    wanted = frozenset[str]().union(*route_groups)
+    restricted = None if groups is None else frozenset(groups)
+    if wanted and (restricted is None or restricted):
+        for contact in config.everyone(groups=wanted, channels=False):
+            if restricted is not None and restricted.isdisjoint(contact.groups):
                 continue
-            if groups is not None and not set(groups).intersection(contact.groups):
-                continue
-            recipients.append((contact.id, contact.language, None))
+            for index, reached in enumerate(route_groups):
+                if not reached.isdisjoint(contact.groups):
+                    heard[index].append((contact.id, contact.language, None))
+                    break
+    for (route, template), recipients in zip(chosen, heard, strict=True):
         if groups is None:
             # a restriction to groups (a manual failover for the team) posts nowhere else
             for name in route.channels:
@@ -250,12 +263,16 @@ def _plan_event(
             if contact_ref in taken:
                 continue
             taken.add(contact_ref)
+            if message_for is not None:
+                if language not in words:
+                    words[language] = message_for(language)
+                message = words[language]
             drafts.append(
                 NoticeDraft(
                     incident_key=incident.key,
                     event=event,
                     contact_ref=contact_ref,
-                    template=template.name,
+                    template=template,
                     language=language,
                     channel_ref=channel_ref,
                     not_before=hold_until,
@@ -276,6 +293,8 @@ def plan_notices(
     hold_until: datetime | None = None,
     groups: Collection[str] | None = None,
     message: str | None = None,
+    message_for: Callable[[str], str | None] | None = None,
+    event_key: str | None = None,
 ) -> list[NoticeDraft]:
     """The notices these incident events queue: for each event, every route that lists it
     and matches the incident's platforms or families reaches the contacts of its groups and
@@ -285,7 +304,9 @@ def plan_notices(
     A silence in force queues them as ``silenced`` (recorded, never sent); ``hold_until``
     holds them back (a manual failover's cancellation window); ``groups`` restricts them to
     the contacts of these groups (and drops shared channels); ``message`` is the operator's
-    text, shown instead of the incident's. Pure: the same inputs give the same drafts, and
+    text, shown instead of the incident's (``message_for(language)``: in each reader's
+    language); ``event_key`` names the occurrence of an event that repeats (else an update
+    is named by the incident's size). Pure: the same inputs give the same drafts, and
     their idempotency keys make a replayed decision queue nothing twice.
     """
     drafts: list[NoticeDraft] = []
@@ -300,13 +321,21 @@ def plan_notices(
             hold_until=hold_until,
             groups=groups,
             message=message,
+            message_for=message_for,
             # each growth of a family incident is told once (rendered when sent: it names
             # every member down by then)
-            event_key=f"{incident.key}/updated/{len(incident.platforms)}"
-            if event is IncidentEvent.updated
-            else None,
+            event_key=event_key
+            or (
+                f"{incident.key}/updated/{len(incident.platforms)}"
+                if event is IncidentEvent.updated
+                else None
+            ),
         )
     return drafts
+
+
+def _growth_key(event: IncidentEvent, incident: Incident) -> str | None:
+    return f"{incident.key}/updated/{len(incident.platforms)}" if event is IncidentEvent.updated else None
 
 
 def _reminder_drafts(
@@ -367,7 +396,7 @@ def validate_notifications(config: Config) -> None:
                             key=f"templates.{name}.{language}.{part}",
                             source=config.source,
                         )
-    for channel in notice_channels(config).values():
+    for channel in written_channels(config).values():
         try:
             check_channel(channel)
         except ChannelRefusedError as exc:
@@ -384,11 +413,85 @@ def _events_using(config: Config, template: str) -> set[IncidentEvent]:
     return events
 
 
-def notice_channels(config: Config) -> Mapping[str, Channel]:
+#: a contact's channel's ref: ``contacts[<id>].channels[<index>]``
+_CONTACT_CHANNEL = re.compile(r"contacts\[(?P<id>.+)\]\.channels\[(?P<index>\d+)\]")
+
+
+class ChannelDirectory(Mapping[str, Channel]):
+    """Every channel a notice may name, by its reference: the shared channels, and the
+    contacts' channels looked up as they are asked for (the address book may hold 100,000
+    contacts; only those a fan-out is reaching are kept, for ``keep_s`` seconds, so that an
+    import reaches a running daemon within that time)."""
+
+    #: contacts kept at once, and for how long
+    KEPT = 4096
+    KEEP_S = 30.0
+
+    def __init__(self, config: Config, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._config = config
+        self._shared = {channel.ref: channel for channel in config.channels.values()}
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[str, tuple[float, Contact | None]] = OrderedDict()
+
+    def remember(self, contacts: Iterable[Contact]) -> None:
+        """Keep these contacts (just read) for the lookups of their channels to come."""
+        now = self._clock()
+        with self._lock:
+            for contact in contacts:
+                self._kept[contact.id] = (now, contact)
+                self._kept.move_to_end(contact.id)
+            while len(self._kept) > self.KEPT:
+                self._kept.popitem(last=False)
+
+    def _contact(self, contact_id: str) -> Contact | None:
+        now = self._clock()
+        with self._lock:
+            kept = self._kept.get(contact_id)
+            if kept is not None and now - kept[0] < self.KEEP_S:
+                self._kept.move_to_end(contact_id)
+                return kept[1]
+        contact = self._config.contact(contact_id)
+        with self._lock:
+            self._kept[contact_id] = (now, contact)
+            self._kept.move_to_end(contact_id)
+            while len(self._kept) > self.KEPT:
+                self._kept.popitem(last=False)
+        return contact
+
+    def __getitem__(self, ref: str) -> Channel:
+        shared = self._shared.get(ref)
+        if shared is not None:
+            return shared
+        match = _CONTACT_CHANNEL.fullmatch(ref)
+        contact = self._contact(match["id"]) if match is not None else None
+        if contact is not None:
+            for channel in contact.channels:
+                if channel.ref == ref:
+                    return channel
+        raise KeyError(ref)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._shared
+        for contact in self._config.everyone():
+            for channel in contact.channels:
+                yield channel.ref
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def notice_channels(config: Config) -> ChannelDirectory:
     """Every channel a notice may name, by its reference."""
+    return ChannelDirectory(config)
+
+
+def written_channels(config: Config) -> dict[str, Channel]:
+    """The channels written in the configuration: shared, and its contacts' (an imported
+    contact's were built on bases the configuration checked)."""
     channels = {channel.ref: channel for contact in config.contacts for channel in contact.channels}
     channels.update({channel.ref: channel for channel in config.channels.values()})
-    return MappingProxyType(channels)
+    return channels
 
 
 # ------------------------------------------------------------------------- the store outbox
@@ -435,6 +538,80 @@ class _SetAside:
         return cls(state, SetAside(reason=reason, detail=detail))
 
 
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """A delivery attempt to record: a write :class:`_GroupCommit` settles with the others
+    of its group in one statement."""
+
+    store: Store
+    attempt: tuple[int, datetime, str, DeliveryOutcome, str | None]
+
+    def __call__(self) -> None:
+        self.store.record_deliveries([self.attempt])
+
+
+class _GroupCommit:
+    """Writes of the outbox settled many to a transaction: the first waits for nobody; those
+    that come while a commit is under way go together in the next one. A fan-out of 32
+    deliveries at a time thus commits once for many notices rather than twice for each.
+
+    If one write of a group raises, the group's transaction is rolled back and each of its
+    writes runs again on its own, so that each caller learns its own outcome."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._waiting: list[tuple[Callable[[], object], asyncio.Future[object]]] = []
+        self._draining: asyncio.Task[None] | None = None
+
+    async def run(self, write: Callable[[], object]) -> object:
+        """``write()`` done, in a transaction with others; what it returned."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[object] = loop.create_future()
+        self._waiting.append((write, done))
+        if self._draining is None or self._draining.done():
+            self._draining = loop.create_task(self._drain())
+        return await done
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                outcomes = await asyncio.to_thread(self._commit, [write for write, _ in group])
+            except asyncio.CancelledError:
+                for _, done in group:
+                    done.cancel()
+                raise
+            except Exception as exc:  # noqa: BLE001 -- handed to every waiting writer
+                outcomes = [exc] * len(group)
+            for (_, done), outcome in zip(group, outcomes, strict=True):
+                if done.done():
+                    continue  # its writer was cancelled
+                if isinstance(outcome, BaseException):
+                    done.set_exception(outcome)
+                else:
+                    done.set_result(outcome)
+
+    # Runs in a worker thread.
+    def _commit(self, writes: Sequence[Callable[[], object]]) -> list[object]:
+        if len(writes) > 1:
+            try:
+                with self._store.batch():
+                    # the attempts first, in one statement (a notice's attempt is always
+                    # recorded before the notice is marked: they are never in one group)
+                    attempts = [write.attempt for write in writes if isinstance(write, _Attempt)]
+                    self._store.record_deliveries(attempts)
+                    return [None if isinstance(write, _Attempt) else write() for write in writes]
+            except Exception:  # noqa: BLE001,S110 -- each runs again alone, and says what went wrong
+                pass
+        outcomes: list[object] = []
+        for write in writes:
+            try:
+                outcomes.append(write())
+            except Exception as exc:  # noqa: BLE001 -- the writer's to handle
+                outcomes.append(exc)
+        return outcomes
+
+
 class _StoreOutbox:
     """notify's ``Outbox`` port over the store: claims are rendered here, and every step
     is written back (in a worker thread: the store is synchronous) and logged.
@@ -476,7 +653,11 @@ class _StoreOutbox:
         #: a claim and the registration of what it claimed are one step for release_orphans
         self._claim_lock = asyncio.Lock()
         #: servers whose last attempt failed, and when notices waiting on each were last hastened
+        #: the deliveries' writes, settled many to a transaction
+        self._commits = _GroupCommit(store)
         self._failing: set[_Server] = set()
+        #: the channels that failed on each of those servers since it was last hastened
+        self._failing_refs: dict[_Server, set[str]] = {}
         self._hastened_at: dict[_Server, float] = {}
         #: when the failed attempt of a notice about to be put back was made, and when (by
         #: the attempt that found it back) each server was last found answering again
@@ -504,7 +685,7 @@ class _StoreOutbox:
         failures = 0
         while True:
             try:
-                written = await asyncio.to_thread(write)
+                written = await self._commits.run(write)
             except StoreError as exc:
                 failures += 1
                 if failures == 1:
@@ -562,6 +743,14 @@ class _StoreOutbox:
     ) -> list[ClaimedNotice]:
         config = self._config()
         silences = self._store.active_silences(now)
+        # the batch's recipients in one read of the address book, kept where the
+        # dispatcher looks their channels up
+        contacts = config.contacts_by_id(
+            {n.contact_ref for n in notices if not n.contact_ref.startswith(SHARED_PREFIX)}
+        )
+        channels = self._channels()
+        if isinstance(channels, ChannelDirectory):
+            channels.remember(contacts.values())
         incidents: dict[int, Incident | None] = {}
         recovered: dict[int, set[str]] = {}
         told: dict[int, list[Notice]] = {}
@@ -598,6 +787,7 @@ class _StoreOutbox:
                 recovered=recovered.get(notice.incident_id, set()),
                 quiet=verdict,
                 correct_via=correct_via,
+                contacts=contacts,
             )
             scheme = self._first_scheme(notice, prepared)
             if isinstance(prepared, _SetAside):
@@ -770,14 +960,8 @@ class _StoreOutbox:
     async def record_attempt(
         self, notice_id: int, channel_ref: str, ok: bool, error: str, now: datetime
     ) -> None:
-        record = partial(
-            self._store.record_delivery,
-            notice_id,
-            at=now,
-            channel_ref=channel_ref,
-            outcome=DeliveryOutcome.sent if ok else DeliveryOutcome.failed,
-            error=error or None,
-        )
+        outcome = DeliveryOutcome.sent if ok else DeliveryOutcome.failed
+        record = _Attempt(self._store, (notice_id, now, channel_ref, outcome, error or None))
         await self._write("record_attempt", notice_id, record)
         claimed = self._claimed.get(notice_id)
         if claimed is not None:  # a fall-over makes several attempts in one claim
@@ -821,6 +1005,7 @@ class _StoreOutbox:
         server = self._server_of(channel)
         if not ok:
             self._failing.add(server)
+            self._failing_refs.setdefault(server, set()).add(channel.ref)
             self._failed_at[notice_id] = attempted_at
             return
         if server not in self._failing:
@@ -831,7 +1016,8 @@ class _StoreOutbox:
         self._failing.discard(server)
         self._hastened_at[server] = moment
         self._hastened_when[server] = attempted_at
-        refs = [ref for ref, other in self._channels().items() if self._server_of(other) == server]
+        # the channels that failed on this server: the notices waiting on them
+        refs = sorted(self._failing_refs.pop(server, ()))
         try:
             hastened = await asyncio.to_thread(self._store.hasten_notices, refs, now=self._clock())
         except StoreError as exc:
@@ -908,8 +1094,10 @@ def _prepare(
     recovered: Collection[str] = (),
     quiet: MaintenanceHold | MaintenanceQuiet | None = None,
     correct_via: str | None = None,
+    contacts: Mapping[str, Contact] | None = None,
 ) -> ClaimedNotice | _SetAside:
     """Render a claimed notice for delivery, or say why it will not be delivered.
+    ``contacts``: the recipients of a claimed batch, looked up at once (else one by one);
     ``recovered``: the recipients that have a recovery notice of the notice's incident;
     ``quiet``: the maintenance window its incident opened and resolved within, if any;
     ``correct_via``: for a retraction's correction, the channel its recipient was told
@@ -964,7 +1152,7 @@ def _prepare(
         name = notice.contact_ref[len(SHARED_PREFIX) :]
         contact = Contact(name=name, id=name, language=notice.language, timezone=config.daemon.timezone)
     else:
-        contact = config.contact(notice.contact_ref)
+        contact = config.contact(notice.contact_ref) if contacts is None else contacts.get(notice.contact_ref)
         if contact is None:
             return _SetAside.of(
                 NoticeState.skipped,
@@ -1260,7 +1448,11 @@ class NoticePump:
     def _init_channel_metrics(self) -> None:
         # every scheme's outcomes exist at zero, so that rate() sees a first failure
         if self._metrics is not None:
-            self._metrics.init_channels({channel_scheme(c.url) for c in self._channels.values()})
+            # an imported contact's channels are on [notify]'s bases: their schemes are those
+            config = self._config
+            bases = (config.notify.smtp_url, config.notify.signal_url)
+            schemes = {channel_scheme(c.url) for c in written_channels(config).values()}
+            self._metrics.init_channels(schemes | {channel_scheme(url) for url in bases if url})
 
     def wake(self) -> None:
         """Notices were just queued: look for due ones now rather than at the next poll."""
@@ -1467,7 +1659,7 @@ class NotifyTestReport:
 
 def find_contact(config: Config, wanted: str) -> Contact:
     """The contact whose id (or, typed by an operator, exact name) is ``wanted``."""
-    contact = config.contact(wanted) or next((c for c in config.contacts if c.name == wanted), None)
+    contact = config.contact(wanted) or next((c for c in config.everyone() if c.name == wanted), None)
     if contact is None:
         raise ConfigError(
             f"no contact with id {wanted!r} (see `failover contacts list`)", source=config.source

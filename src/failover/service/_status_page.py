@@ -138,7 +138,7 @@ def private_values(config: Config) -> frozenset[str]:
     the organisation publishes itself (its alternatives and public contact points)."""
     public = set(config.public_contact_points)
     public.update(line for lines in config.alternatives.values() for line in lines)
-    values = {*config.secrets, *(contact.name for contact in config.contacts)}
+    values = {*config.secrets, *(name for _, name in config.contact_names())}
     return frozenset(v for v in values if v and not any(v in line for line in public))
 
 

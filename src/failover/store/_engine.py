@@ -86,10 +86,14 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        # must precede the first table, or the file can never give space back without a VACUUM
-        cursor.execute("PRAGMA auto_vacuum = INCREMENTAL")
-        cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        # only what a new file lacks is set: setting either on a file that has it already
+        # would wait for the write lock, and a reader must not wait for a writer
+        if cursor.execute("PRAGMA page_count").fetchone()[0] == 0:
+            # must precede the first table, or the file can never give space back without a VACUUM
+            cursor.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+            cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         # WAL commits are durable at the next checkpoint; losing the last instant on power
         # loss is acceptable for a monitor, and it is the difference between 1 and 10 fsyncs

@@ -25,6 +25,7 @@ __all__ = [
     "DETAIL_MAX",
     "ERROR_MAX",
     "connectivity_events",
+    "contacts",
     "daemon_lock",
     "declare_postgresql_options",
     "deliveries",
@@ -249,6 +250,22 @@ incident_actions = Table(
         name="kind",
     ),
     Index(None, "incident_id", "at"),
+)
+
+#: the imported address book (migration 0008): the one table that holds personal data
+#: (names, addresses, numbers), read by id and streamed in ``seq`` order; the outbox and the
+#: journal name contacts by ``id`` only. ``groups`` and ``channels`` are JSON text.
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=True),
+    Column("id", String(200), nullable=False, unique=True),
+    Column("name", Text(), nullable=False, unique=True),
+    Column("language", String(16), nullable=False),
+    Column("timezone", String(64), nullable=True),
+    Column("groups", Text(), nullable=False),
+    Column("channels", Text(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 daemon_lock = Table(

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
@@ -25,6 +26,8 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    inspect,
+    make_url,
     null,
     or_,
     select,
@@ -34,6 +37,7 @@ from sqlalchemy import (
     values,
 )
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.sql.schema import Table
 
@@ -53,6 +57,7 @@ from failover.domain import (
 )
 from failover.errors import AlreadyRunningError, StoreError
 from failover.store import _schema as t
+from failover.store._contacts import ContactRows
 from failover.store._engine import SQLITE_BUSY_TIMEOUT_MS, WRITE, connect, scrub, translate_errors
 from failover.store._migrate import upgrade_to_head
 from failover.store._rollup import HOUR, aggregate, floor_hour
@@ -129,7 +134,7 @@ _MARK_FROM: Mapping[NoticeState, tuple[NoticeState, ...]] = {
 }
 
 
-class Store:
+class Store(ContactRows):
     """failover's database: SQLite (WAL) or PostgreSQL, schema managed by Alembic.
 
     Build it with :meth:`open` (which owns and finally disposes the engine) or pass an engine
@@ -147,6 +152,8 @@ class Store:
         # of this process queue on a lock instead, woken as soon as the writer before them
         # commits; other processes still meet the busy timeout.
         self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
+        #: the transaction of this thread's :meth:`batch`, if one is open
+        self._batch = threading.local()
         self._owns_engine = owns_engine
         self._password = engine.url.password if isinstance(engine.url.password, str) else None
         self._closed = False
@@ -154,9 +161,29 @@ class Store:
             t.declare_postgresql_options()
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The writes this thread makes inside, in one transaction: committed together at
+        the end, or none of them if one raises. A fan-out settles the deliveries that ended
+        meanwhile this way, one commit for many (nested, it is the outer one's)."""
+        if getattr(self._batch, "conn", None) is not None:
+            yield
+            return
+        with self._translate("cannot write"), self._write() as conn:
+            self._batch.conn = conn
+            try:
+                yield
+            finally:
+                self._batch.conn = None
+
+    @contextmanager
     def _write(self) -> Iterator[Connection]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite), one at a time per store on
-        SQLite; waiting for the lock is bounded as SQLite's own wait is (the busy timeout)."""
+        SQLite; waiting for the lock is bounded as SQLite's own wait is (the busy timeout).
+        Inside :meth:`batch`, the batch's."""
+        batched: Connection | None = getattr(self._batch, "conn", None)
+        if batched is not None:
+            yield batched
+            return
         lock = self._write_lock
         if lock is None:
             with self._writer.begin() as conn:
@@ -181,6 +208,37 @@ class Store:
         the file's directory is created. The schema is not touched: call :meth:`upgrade`.
         """
         return cls(connect(url).engine, owns_engine=True)
+
+    @staticmethod
+    def shown_url(url: str) -> str:
+        """``url`` as the store shows it (password hidden)."""
+        try:
+            return make_url(url).render_as_string(hide_password=True)
+        except (ArgumentError, ValueError):
+            return "an invalid database URL"
+
+    @classmethod
+    def open_existing(cls, url: str, *, table: str) -> Store | None:
+        """The database at ``url`` if it exists and holds ``table``; else None, and nothing
+        is created (a SQLite file, its directory)."""
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            database = parsed.database or ""
+            if database in ("", ":memory:") or database.startswith("file:"):
+                return None
+            if not Path(database).is_file():
+                return None
+        store = cls.open(url)
+        try:
+            with store._translate("cannot read the database"):
+                present = inspect(store._engine).has_table(table)
+        except BaseException:
+            store.close()
+            raise
+        if not present:
+            store.close()
+            return None
+        return store
 
     @property
     def url(self) -> str:
@@ -810,9 +868,10 @@ class Store:
         self, *, now: datetime, limit: int = 20, holder: str | None = None, lease: timedelta = CLAIM_LEASE
     ) -> list[Notice]:
         """Claim up to ``limit`` due notices for sending (``pending → sending``), oldest due
-        first, for ``holder`` (a dispatcher's identity) until ``now + lease``. Each claim is
-        a conditional update, so two dispatchers never get the same notice: the loser's
-        update finds the state no longer ``pending``."""
+        first, for ``holder`` (a dispatcher's identity, its own: two claims of one holder
+        must not run at once) until ``now + lease``. Each claim is a conditional update, so
+        two dispatchers never get the same notice: the loser's update finds the state no
+        longer ``pending``."""
         n = t.notices.c
         # the notices of an incident awaiting a second operator's approval are never due
         awaiting = exists().where(
@@ -834,6 +893,23 @@ class Store:
                 .scalars()
                 .all()
             )
+            if not due:
+                return []
+            if holder is not None:
+                # one statement for the batch; the notices it moved are those now held by
+                # ``holder`` (a concurrent claim that won a row left it out of the update)
+                conn.execute(
+                    update(t.notices)
+                    .where(n.id.in_(due), n.state == NoticeState.pending.value)
+                    .values(
+                        state=NoticeState.sending.value,
+                        claimed_at=now,
+                        claimed_by=holder,
+                        lease_until=now + lease,
+                    )
+                )
+                mine = and_(n.id.in_(due), n.state == NoticeState.sending.value, n.claimed_by == holder)
+                return self._notices_where(conn, mine)
             claimed: list[int] = []
             for notice_id in due:
                 result = conn.execute(
@@ -911,20 +987,38 @@ class Store:
     ) -> None:
         """Log one delivery attempt and count it on its notice (with the channel used and
         the error, kept short and URL-free)."""
-        if "://" in channel_ref:
-            raise ValueError("channel_ref must be a stable reference, never a URL")
-        short_error = scrub(error, t.ERROR_MAX)
-        delivery = {
-            "notice_id": notice_id,
-            "at": at,
-            "channel_ref": channel_ref,
-            "outcome": outcome.value,
-            "error": short_error,
-        }
-        counted = {"d_id": notice_id, "d_ref": channel_ref, "d_error": short_error}
+        self.record_deliveries([(notice_id, at, channel_ref, outcome, error)])
+
+    def record_deliveries(
+        self, attempts: Sequence[tuple[int, datetime, str, DeliveryOutcome, str | None]]
+    ) -> None:
+        """:meth:`record_delivery` for several attempts (notice id, time, channel reference,
+        outcome, error), in one transaction and one statement of each kind."""
+        deliveries: list[dict[str, Any]] = []
+        counted: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+        for notice_id, at, channel_ref, outcome, error in attempts:
+            if "://" in channel_ref:
+                raise ValueError("channel_ref must be a stable reference, never a URL")
+            short_error = scrub(error, t.ERROR_MAX)
+            deliveries.append(
+                {
+                    "notice_id": notice_id,
+                    "at": at,
+                    "channel_ref": channel_ref,
+                    "outcome": outcome.value,
+                    "error": short_error,
+                }
+            )
+            counted[short_error is not None].append(
+                {"d_id": notice_id, "d_ref": channel_ref, "d_error": short_error}
+            )
+        if not deliveries:
+            return
         with self._translate("cannot record a delivery"), self._write() as conn:
-            conn.execute(_insert_delivery(), delivery)
-            conn.execute(_count_attempt(with_error=short_error is not None), counted)
+            conn.execute(_insert_delivery(), deliveries)
+            for with_error, rows in counted.items():
+                if rows:
+                    conn.execute(_count_attempt(with_error=with_error), rows)
 
     def deliveries(self, notice_id: int) -> list[tuple[datetime, str, DeliveryOutcome, str | None]]:
         """A notice's delivery attempts: time, channel reference, outcome, error."""
