@@ -670,22 +670,19 @@ def test_contacts_imported_while_the_daemon_runs_are_told(
     )
     assert trigger.returncode == 0, trigger.stdout + trigger.stderr
 
-    wait_until(
-        f"{CONTACTS} recipients",
-        lambda: len(per_recipient(smtp_sink.messages)) >= CONTACTS,
-        timeout=FANOUT_S,
-        log=daemon.log,
-    )
-    wait_until(
-        "every notice sent",
-        lambda: outbox(config_path)[NoticeState.sent] == CONTACTS,
-        timeout=FANOUT_S,
-        log=daemon.log,
-    )
+    def settled() -> bool:
+        counts = outbox(config_path)
+        return counts[NoticeState.pending] == counts[NoticeState.sending] == 0
+
+    assert sum(outbox(config_path).values()) == CONTACTS, "the trigger queued one notice per contact"
+    wait_until("every notice to be settled", settled, timeout=FANOUT_S, log=daemon.log)
+    settled_counts = outbox(config_path)
+    assert settled_counts[NoticeState.sent] == CONTACTS, settled_counts
     assert daemon.stop(timeout=60.0) == 0
     received = per_recipient(smtp_sink.messages)
     assert set(received) == addresses
     assert max(received.values()) == 1, {who: n for who, n in received.items() if n > 1}
+    assert all("Call us on the landline" in m.message.get_content() for m in smtp_sink.messages)
     final = outbox(config_path)
     assert final[NoticeState.sent] == CONTACTS
     assert sum(final.values()) == CONTACTS, final

@@ -127,7 +127,10 @@ class TestEmail:
         channels = [
             Channel(ref=f"contacts[{i}].channels[0]", url=f"{base}&to={a}") for i, a in enumerate(addresses)
         ]
-        other = Channel(ref="contacts[9].channels[0]", url=f"{base}&to=Eve%20%3Ceve@example.org%3E")
+        other = Channel(
+            ref="contacts[9].channels[0]",
+            url=f"mailto://{smtp_sink.host}:{smtp_sink.port}/eve@example.org?from={FROM}",
+        )
         alone = ApprisePlugins(max_workers=1)
         expected = [alone._new_mail_route(channel) for channel in [*channels, other]]
         monkeypatch.setattr(send_module, "build_plugin", counting)
@@ -139,7 +142,7 @@ class TestEmail:
             "bob+news@example.org",
             "chloe@xn--exmple-cua.fr",
         ]
-        # the first of the server, the one apprise alone may read (a quote), the named one
+        # the first of the server, the one apprise alone may read (a quote), the one in the path
         assert built == [channels[0].url, channels[3].url, other.url]
 
     async def test_one_message_per_recipient_in_their_language(self, smtp_sink: SmtpSink) -> None:

@@ -277,11 +277,11 @@ class ApprisePlugins:
     async def send(self, channel: Channel, notice: RenderedNotice, *, visibility: Visibility) -> SendResult:
         scheme = channel_scheme(channel.url)
         try:
-            check_channel(channel)
             ensure_may_carry(channel, visibility)
             if scheme in _MAIL_SCHEMES:
-                route = self._mail_route(channel)
+                route = self._mail_route(channel)  # it checks each URL it reads
                 return await self._run(self._send_mail, self._smtp_pool(), route, notice)
+            check_channel(channel)
             if scheme in _MASTODON_SCHEMES:
                 # the subject is the status's first line
                 notice = replace(
@@ -389,6 +389,9 @@ class ApprisePlugins:
         return self._smtp
 
     def _mail_route(self, channel: Channel) -> MailRoute:
+        """The route of a mail channel, its URL checked (:func:`check_channel`) when it is
+        first read; a URL that differs from one read already by its one plain recipient
+        reaches as that one does, and is not read again."""
         route = _recall(self._mail_routes, channel.url)
         if route is not None:
             return route
@@ -407,6 +410,7 @@ class ApprisePlugins:
         return route
 
     def _new_mail_route(self, channel: Channel) -> MailRoute:
+        check_channel(channel)
         plugin = self._instantiate(channel)
         if len(plugin.targets) != 1 or plugin.cc or plugin.bcc:
             raise ChannelRefusedError(f"{channel.ref}: a mail channel must name exactly one recipient")

@@ -988,6 +988,8 @@ class _StoreOutbox:
     def _server_of(self, channel: Channel) -> _Server:
         server = self._servers.get(channel.url)
         if server is None:
+            if len(self._servers) >= _SERVERS_KEPT:
+                self._servers.clear()  # an address book's URLs are many, their servers few
             server = self._servers[channel.url] = _server(channel)
         return server
 
@@ -1030,6 +1032,8 @@ class _StoreOutbox:
 
 #: a channel's server, as far as its URL tells: scheme, host, port (kept in memory only)
 _Server = tuple[str, str, int | None]
+#: channel URLs whose server is remembered at once
+_SERVERS_KEPT = 4096
 
 
 def _server(channel: Channel) -> _Server:

@@ -40,6 +40,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.sql.dml import Insert, Update
 from sqlalchemy.sql.schema import Table
+from sqlalchemy.sql.selectable import Select
 
 from failover.domain import (
     Approval,
@@ -873,55 +874,19 @@ class Store(ContactRows):
         two dispatchers never get the same notice: the loser's update finds the state no
         longer ``pending``."""
         n = t.notices.c
-        # the notices of an incident awaiting a second operator's approval are never due
-        awaiting = exists().where(
-            t.incidents.c.id == n.incident_id, t.incidents.c.approval == Approval.awaiting.value
-        )
         with self._translate("cannot claim notices"), self._write() as conn:
-            due = (
-                conn.execute(
-                    select(n.id)
-                    .where(
-                        _UNFINISHED,
-                        n.state == NoticeState.pending.value,
-                        n.next_attempt_at <= now,
-                        ~awaiting,
-                    )
-                    .order_by(n.next_attempt_at, n.id)
-                    .limit(limit)
-                )
-                .scalars()
-                .all()
-            )
+            due = conn.execute(_due_statement(), {"c_now": now, "c_limit": limit}).scalars().all()
             if not due:
                 return []
+            claim = {"c_ids": due, "c_now": now, "c_holder": holder, "c_until": now + lease}
             if holder is not None:
                 # one statement for the batch; the notices it moved are those now held by
                 # ``holder`` (a concurrent claim that won a row left it out of the update)
-                conn.execute(
-                    update(t.notices)
-                    .where(n.id.in_(due), n.state == NoticeState.pending.value)
-                    .values(
-                        state=NoticeState.sending.value,
-                        claimed_at=now,
-                        claimed_by=holder,
-                        lease_until=now + lease,
-                    )
-                )
-                mine = and_(n.id.in_(due), n.state == NoticeState.sending.value, n.claimed_by == holder)
-                return self._notices_where(conn, mine)
+                conn.execute(_claim_statement(), claim)
+                return [_notice(row) for row in conn.execute(_held_statement(), claim).mappings()]
             claimed: list[int] = []
             for notice_id in due:
-                result = conn.execute(
-                    update(t.notices)
-                    .where(n.id == notice_id, n.state == NoticeState.pending.value)
-                    .values(
-                        state=NoticeState.sending.value,
-                        claimed_at=now,
-                        claimed_by=holder,
-                        lease_until=now + lease,
-                    )
-                )
+                result = conn.execute(_claim_statement(), {**claim, "c_ids": [notice_id]})
                 if result.rowcount == 1:
                     claimed.append(notice_id)
             return self._notices_where(conn, n.id.in_(claimed)) if claimed else []
@@ -1407,6 +1372,59 @@ def _mark_statement(state: NoticeState, keys: tuple[str, ...], *, holder: bool) 
     if holder:
         where.append(or_(n.state != NoticeState.sending.value, n.claimed_by == bindparam("m_holder")))
     return update(t.notices).where(*where).values({key: bindparam(f"m_{key}") for key in keys})
+
+
+@functools.cache
+def _due_statement() -> Select[Any]:
+    """The due notices' ids, oldest due first (``c_now``, at most ``c_limit``); those of an
+    incident awaiting a second operator's approval are never due."""
+    n = t.notices.c
+    awaiting = exists().where(
+        t.incidents.c.id == n.incident_id, t.incidents.c.approval == Approval.awaiting.value
+    )
+    return (
+        select(n.id)
+        .where(
+            _UNFINISHED,
+            n.state == NoticeState.pending.value,
+            n.next_attempt_at <= bindparam("c_now"),
+            ~awaiting,
+        )
+        .order_by(n.next_attempt_at, n.id)
+        .limit(bindparam("c_limit"))
+    )
+
+
+@functools.cache
+def _claim_statement() -> Update:
+    """The notices ``c_ids`` still pending, claimed by ``c_holder`` at ``c_now`` until ``c_until``."""
+    n = t.notices.c
+    return (
+        update(t.notices)
+        .where(n.id.in_(bindparam("c_ids", expanding=True)), n.state == NoticeState.pending.value)
+        .values(
+            state=NoticeState.sending.value,
+            claimed_at=bindparam("c_now"),
+            claimed_by=bindparam("c_holder"),
+            lease_until=bindparam("c_until"),
+        )
+    )
+
+
+@functools.cache
+def _held_statement() -> Select[Any]:
+    """The notices of ``c_ids`` that ``c_holder`` holds, with their incident's key."""
+    n = t.notices.c
+    return (
+        select(t.notices, t.incidents.c.key.label("incident_key"))
+        .join(t.incidents, t.incidents.c.id == n.incident_id)
+        .where(
+            n.id.in_(bindparam("c_ids", expanding=True)),
+            n.state == NoticeState.sending.value,
+            n.claimed_by == bindparam("c_holder"),
+        )
+        .order_by(n.id)
+    )
 
 
 @functools.cache
