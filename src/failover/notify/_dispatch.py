@@ -214,6 +214,10 @@ def _span(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
+#: how long a free slot waits for others before it is claimed for alone
+CLAIM_LINGER_S = 0.005
+
+
 class Dispatcher:
     """Delivers claimed notices with bounded concurrency.
 
@@ -299,24 +303,35 @@ class Dispatcher:
         summary = DispatchSummary()
         mine: set[asyncio.Task[None]] = set()
         errors: list[BaseException] = []
-        # claims are made for a quarter of the slots at least (one transaction for several
-        # notices), not for each slot as it frees
+        # While more notices are due than slots, a claim waits for a quarter of the slots
+        # to free (one transaction for several notices, not one per slot), or for a slot
+        # to stay free CLAIM_LINGER_S (slow channels keep their slots busy); once the
+        # outbox had fewer due than asked, each slot that frees looks again.
         refill = max(1, self._concurrency // 4)
+        more_due = True
+        lingered = False
         try:
             while not self._draining:
                 free = self._concurrency - len(mine)
-                if free >= refill or (free > 0 and not mine):
+                if free > 0 and (free >= refill or not mine or lingered or not more_due):
                     claimed = await self._outbox.claim(self._clock(), free)
                     for notice in claimed:
                         task = asyncio.create_task(self._deliver(notice, summary))
                         mine.add(task)
                         self._in_flight.add(task)
                         task.add_done_callback(self._in_flight.discard)
-                    if claimed and len(claimed) == free:
+                    more_due = len(claimed) == free
+                    lingered = False
+                    if claimed and more_due:
                         continue
                 if not mine:
                     break
-                done, _ = await asyncio.wait(mine, return_when=asyncio.FIRST_COMPLETED)
+                free = self._concurrency - len(mine)
+                linger = CLAIM_LINGER_S if more_due and 0 < free < refill else None
+                done, _ = await asyncio.wait(mine, timeout=linger, return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    lingered = True
+                    continue
                 mine -= done
                 errors += _failures(done)
         finally:
