@@ -280,7 +280,11 @@ def retraction_plan(
     drafts = plan_corrections(config, incident, notices, message=message, messages=messages)
     channels = notice_channels(config)
     schemes: Counter[str] = Counter()
-    for draft in drafts:
+    for index, draft in enumerate(drafts):
+        if index % channels.KEPT == 0:
+            # the next recipients read at once, not one by one
+            ahead = drafts[index : index + channels.KEPT]
+            channels.remember(config.contacts_by_id({d.contact_ref for d in ahead}).values())
         channel = channels.get(draft.channel_ref) if draft.channel_ref is not None else None
         # a correction for a notice in flight goes where that notice went, once it did
         if channel is not None:
