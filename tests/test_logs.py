@@ -708,6 +708,27 @@ class TestCommandLine:
             str(event["logger"]).startswith("failover.") or event["level"] != "info" for event in events
         ), events
 
+    def test_structlog_configured_back_to_its_defaults_is_set_up_again(
+        self, tmp_path: Path, smtp_sink: SmtpSink
+    ) -> None:
+        """structlog "configured" with its own defaults, as ``structlog.testing.capture_logs``
+        leaves it when it restores them: it still prints every event on stdout, so a command
+        sets logging up again, and its output stays free of log lines."""
+        configure_logging(stream=io.StringIO())
+        structlog.reset_defaults()
+        with structlog.testing.capture_logs():
+            pass
+        assert structlog.is_configured()
+        assert not logging_configured()
+        config = loopback_config(tmp_path, smtp_sink.port)
+        runner = CliRunner()
+        assert runner.invoke(main, ["db", "upgrade", "--config", str(config)]).exit_code == 0
+        result = runner.invoke(
+            main, ["trigger", "whatsapp", "-m", "Write to us", "--yes", "--config", str(config)]
+        )
+        assert result.exit_code == 0, result.output
+        assert not holds_a_log_line(result.stdout), result.stdout
+
     def test_structlog_at_its_defaults_is_set_up_again(self, tmp_path: Path, smtp_sink: SmtpSink) -> None:
         """Root logging set up but structlog back at its defaults (which print every event
         on stdout), as a program that embeds the command line may leave them: a command sets

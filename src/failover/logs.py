@@ -321,9 +321,14 @@ def logging_configured() -> bool:
     """Whether :func:`configure_logging` has set up this process's logging: structlog's
     side too (left to its defaults, structlog prints every event on stdout, among a
     command's output)."""
-    return structlog.is_configured() and any(
-        isinstance(handler, _Handler) for handler in logging.getLogger().handlers
-    )
+    if not structlog.is_configured():
+        return False
+    # configured by someone, but handing events to the standard library as ours does? (a
+    # test helper that restores structlog's defaults leaves it "configured", printing)
+    settings = structlog.get_config()
+    hands_over = structlog.stdlib.ProcessorFormatter.wrap_for_formatter in settings["processors"]
+    to_stdlib = isinstance(settings["logger_factory"], structlog.stdlib.LoggerFactory)
+    return hands_over and to_stdlib and any(isinstance(h, _Handler) for h in logging.getLogger().handlers)
 
 
 #: the loggers of failover's own events (``get_logger("failover.…")``)

@@ -472,11 +472,11 @@ _LOOKED_UP_AT_ONCE = 2000
 
 
 def _first_scheme(
-    channels: Sequence[Channel], draft: NoticeDraft, incident: Incident, visibility: Visibility
+    channels: Sequence[Channel], channel_ref: str | None, incident: Incident, visibility: Visibility
 ) -> str:
-    if draft.channel_ref is not None:
-        preferred = [c for c in channels if c.ref == draft.channel_ref]
-        channels = [*preferred, *(c for c in channels if c.ref != draft.channel_ref)]
+    if channel_ref is not None:
+        preferred = [c for c in channels if c.ref == channel_ref]
+        channels = [*preferred, *(c for c in channels if c.ref != channel_ref)]
     usable = eligible_channels(channels, down_platforms=incident.platforms, visibility_needed=visibility)
     return channel_scheme(usable[0].url) if usable else "none"
 
@@ -494,13 +494,15 @@ def _channels_of(
     for draft in drafts:
         if draft.contact_ref.startswith(SHARED_PREFIX):
             channels = [shared[draft.contact_ref]] if draft.contact_ref in shared else []
-            schemes[_first_scheme(channels, draft, incident, visibility[draft.template])] += 1
+            schemes[_first_scheme(channels, draft.channel_ref, incident, visibility[draft.template])] += 1
         else:
             of_contact.setdefault(draft.contact_ref, []).append(draft)
 
     def count(contact: Contact) -> None:
         for draft in of_contact.pop(contact.id, ()):
-            schemes[_first_scheme(contact.channels, draft, incident, visibility[draft.template])] += 1
+            schemes[
+                _first_scheme(contact.channels, draft.channel_ref, incident, visibility[draft.template])
+            ] += 1
 
     if len(of_contact) > _LOOKED_UP_AT_ONCE:
         # most of the address book: one pass over it reads it faster than lookups by id
@@ -529,6 +531,14 @@ def plan_for(
     """The notices an incident event would queue, with their preview. ``event_key`` names
     an occurrence of an event that repeats (an update of an incident). Each notice carries
     the operator's words in its reader's language (see :func:`failover.notify.manual_message`)."""
+    schemes: Counter[str] = Counter()
+    visibility: dict[str, Visibility] = {}
+
+    def told(contact: Contact, template: str) -> None:
+        if template not in visibility:
+            visibility[template] = notice_template(config, template, event).visibility
+        schemes[_first_scheme(contact.channels, None, incident, visibility[template])] += 1
+
     drafts = tuple(
         plan_notices(
             config,
@@ -539,6 +549,15 @@ def plan_for(
             message=incident.message or None,
             message_for=partial(_message_for, incident) if incident.messages else None,
             event_key=event_key,
+            on_contact=told,
+        )
+    )
+    # the contacts were counted as they were read; the shared channels now
+    schemes.update(
+        dict(
+            _channels_of(
+                config, [d for d in drafts if d.contact_ref.startswith(SHARED_PREFIX)], incident, event
+            )
         )
     )
     by_text: Counter[tuple[str, str]] = Counter((d.template, d.language) for d in drafts)
@@ -553,7 +572,7 @@ def plan_for(
         )
     ]
     texts = []
-    channels = _channels_of(config, drafts, incident, event)
+    channels = tuple(schemes.most_common())
     for (template_name, language), count in sorted(by_text.items()):
         template = notice_template(config, template_name, event)
         rendered = render_notice(

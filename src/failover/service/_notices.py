@@ -217,6 +217,7 @@ def _plan_event(
     routes: Sequence[Route] | None = None,
     reminders_only: bool = False,
     message_for: Callable[[str], str | None] | None = None,
+    on_contact: Callable[[Contact, str], None] | None = None,
 ) -> list[NoticeDraft]:
     silence = silence_matching(config, incident, event, silences, now)
     silenced_by = _silenced_by(silence) if silence is not None else None
@@ -243,12 +244,15 @@ def _plan_event(
     wanted = frozenset[str]().union(*route_groups)
     restricted = None if groups is None else frozenset(groups)
     if wanted and (restricted is None or restricted):
-        for contact in config.everyone(groups=wanted, channels=False):
+        for contact in config.everyone(groups=wanted, channels=on_contact is not None):
             if restricted is not None and restricted.isdisjoint(contact.groups):
                 continue
             for index, reached in enumerate(route_groups):
                 if not reached.isdisjoint(contact.groups):
+                    # contacts are unique in the address book: each one heard is drafted
                     heard[index].append((contact.id, contact.language, None))
+                    if on_contact is not None:
+                        on_contact(contact, chosen[index][1])
                     break
     for (route, template), recipients in zip(chosen, heard, strict=True):
         if groups is None:
@@ -295,6 +299,7 @@ def plan_notices(
     message: str | None = None,
     message_for: Callable[[str], str | None] | None = None,
     event_key: str | None = None,
+    on_contact: Callable[[Contact, str], None] | None = None,
 ) -> list[NoticeDraft]:
     """The notices these incident events queue: for each event, every route that lists it
     and matches the incident's platforms or families reaches the contacts of its groups and
@@ -306,7 +311,9 @@ def plan_notices(
     the contacts of these groups (and drops shared channels); ``message`` is the operator's
     text, shown instead of the incident's (``message_for(language)``: in each reader's
     language); ``event_key`` names the occurrence of an event that repeats (else an update
-    is named by the incident's size). Pure: the same inputs give the same drafts, and
+    is named by the incident's size); ``on_contact(contact, template)`` is told of each
+    contact drafted, channels included, as the address book is read (a preview counts them
+    without reading it again). Pure: the same inputs give the same drafts, and
     their idempotency keys make a replayed decision queue nothing twice.
     """
     drafts: list[NoticeDraft] = []
@@ -322,6 +329,7 @@ def plan_notices(
             groups=groups,
             message=message,
             message_for=message_for,
+            on_contact=on_contact,
             # each growth of a family incident is told once (rendered when sent: it names
             # every member down by then)
             event_key=event_key
