@@ -10,21 +10,17 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
 import sqlite3
 import stat
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import psycopg
 import pytest
 import structlog
 from click.testing import CliRunner, Result
-from psycopg import sql
 
 import failover.service._contacts as contacts_module
 from failover.cli import main
@@ -40,7 +36,7 @@ from failover.service import (
     parse_vcards,
 )
 from failover.store import Store
-from tests.kit import SmtpSink
+from tests.kit import SmtpSink, fresh_schema, postgres_user, schema_url
 
 DATA = Path(__file__).with_name("data")
 SAMPLES = DATA / "contacts"
@@ -105,22 +101,6 @@ def config_path(tmp_path: Path) -> Path:
     return write_config(tmp_path)
 
 
-#: this machine's PostgreSQL, as ``tests/store/conftest.py`` reaches it
-PG_HOST, PG_PORT, PG_DATABASE = "127.0.0.1", 5432, "test"
-
-
-def _postgres_user() -> str | None:
-    for user in ("postgres", "root"):
-        try:
-            with psycopg.connect(
-                host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user=user, connect_timeout=3
-            ):
-                return user
-        except psycopg.Error:
-            continue
-    return None
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of each backend: a SQLite file in ``tmp_path``, a fresh schema of
@@ -129,24 +109,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'failover.db'}"
         return
-    user = _postgres_user()
-    if user is None:
-        message = f"PostgreSQL is not reachable on {PG_HOST}:{PG_PORT}/{PG_DATABASE}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    schema = f"t_{uuid.uuid4().hex}"
-    with psycopg.connect(host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user=user, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        # search_path puts every table, Alembic's version table included, into the schema
-        yield f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{PG_DATABASE}?options=-csearch_path%3D{schema}"
-    finally:
-        close_address_books()  # the configurations' connections to the schema
-        with psycopg.connect(
-            host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user=user, autocommit=True
-        ) as admin:
-            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    user = postgres_user()
+    with fresh_schema(user) as schema:
+        try:
+            yield schema_url(user, schema)
+        finally:
+            close_address_books()  # the configurations' connections to the schema
 
 
 @pytest.fixture

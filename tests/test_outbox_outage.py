@@ -11,23 +11,28 @@ The outages last a set time (the test's own doing); nothing is timed against the
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from failover.config import load_config
 from failover.service import NoticePump, open_store
 from failover.store import NoticeState
-from tests.kit import FakeClock, ReceivedMessage, SmtpSink, free_port
+from tests.kit import (
+    PG_PORT,
+    FakeClock,
+    ReceivedMessage,
+    SmtpSink,
+    free_port,
+    fresh_schema,
+    postgres_user,
+    schema_url,
+)
 from tests.outage import SmtpSinkOnPort, TcpProxy, per_recipient
 from tests.test_fanout_crash import (
     finish,
@@ -53,7 +58,6 @@ NOTIFY = """backoff_base = "200ms"
 backoff_max = "4s"
 give_up_after = "1h"
 """
-PG_HOST, PG_PORT, PG_DATABASE = "127.0.0.1", 5432, "test"
 
 
 def events(log: Path, name: str | None = None) -> list[dict[str, object]]:
@@ -221,7 +225,7 @@ class TestDatabaseOutage:
         restart looks like to its clients), through a relay on 127.0.0.1."""
         user, schema = pg_schema
         with TcpProxy(PG_PORT) as relay:
-            url = f"postgresql+psycopg://{user}@127.0.0.1:{relay.port}/{PG_DATABASE}?options=-csearch_path%3D{schema}"
+            url = schema_url(user, schema, port=relay.port)
             config_path = write_config(
                 tmp_path, smtp_sink.port, contacts=CONTACTS, notify=NOTIFY, database_url=url
             )
@@ -242,35 +246,10 @@ class TestDatabaseOutage:
             assert_everyone_told_once(smtp_sink.messages, config_path, log)
 
 
-def _postgres_user() -> str | None:
-    for user in ("postgres", "root"):
-        try:
-            with psycopg.connect(
-                host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user=user, connect_timeout=3
-            ):
-                return user
-        except psycopg.Error:
-            continue
-    return None
-
-
 @pytest.fixture
 def pg_schema() -> Iterator[tuple[str, str]]:
     """A fresh schema on this machine's PostgreSQL (other suites share the database);
     fails on CI, skips elsewhere, when the server is absent."""
-    user = _postgres_user()
-    if user is None:
-        message = f"PostgreSQL is not reachable on {PG_HOST}:{PG_PORT}/{PG_DATABASE}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    schema = f"t_{uuid.uuid4().hex}"
-    with psycopg.connect(host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user=user, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
+    user = postgres_user()
+    with fresh_schema(user) as schema:
         yield user, schema
-    finally:
-        with psycopg.connect(
-            host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user=user, autocommit=True
-        ) as admin:
-            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))

@@ -37,12 +37,16 @@ from tests.kit._net import (
     free_port,
     write_ca_file,
 )
+from tests.kit._postgres import PG_DATABASE, PG_HOST, PG_PORT, fresh_schema, postgres_user, schema_url
 from tests.kit._smtp import ReceivedMessage, SmtpSink
 from tests.kit._unbound import Unbound
 
 __all__ = [
     "LOOPBACK",
     "OCT_4_2021",
+    "PG_DATABASE",
+    "PG_HOST",
+    "PG_PORT",
     "Blackhole",
     "CertificateKind",
     "DnsMode",
@@ -66,9 +70,12 @@ __all__ = [
     "closed_port_socket",
     "come_back",
     "free_port",
+    "fresh_schema",
     "go_dark",
     "healthy",
     "name_platform",
+    "postgres_user",
+    "schema_url",
     "tcp_controls",
     "whatsapp_platform",
     "write_ca_file",

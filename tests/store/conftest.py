@@ -3,45 +3,20 @@ server, one fresh schema per test, since other suites share the database)."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from failover.store import Store
-
-PG_HOST = "127.0.0.1"
-PG_PORT = 5432
-PG_DATABASE = "test"
-PG_USERS = ("postgres", "root")
-
-
-def _postgres_user() -> str | None:
-    for user in PG_USERS:
-        try:
-            with psycopg.connect(
-                host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user=user, connect_timeout=3
-            ):
-                return user
-        except psycopg.Error:
-            continue
-    return None
+from tests.kit import fresh_schema, schema_url
+from tests.kit import postgres_user as kit_postgres_user
 
 
 @pytest.fixture(scope="session")
 def postgres_user() -> str:
     """The role to reach the local PostgreSQL as; fails on CI, skips elsewhere if absent."""
-    user = _postgres_user()
-    if user is None:
-        message = f"PostgreSQL is not reachable on {PG_HOST}:{PG_PORT}/{PG_DATABASE}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return user
+    return kit_postgres_user()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -51,19 +26,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'db' / 'failover.sqlite'}"
         return
     user = request.getfixturevalue("postgres_user")
-    schema = f"t_{uuid.uuid4().hex}"
-    with psycopg.connect(host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user=user, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        # search_path puts every table, Alembic's version table included, into the schema
-        yield (
-            f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{PG_DATABASE}?options=-csearch_path%3D{schema}"
-        )
-    finally:
-        with psycopg.connect(
-            host=PG_HOST, port=PG_PORT, dbname=PG_DATABASE, user=user, autocommit=True
-        ) as admin:
-            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    with fresh_schema(user) as schema:
+        yield schema_url(user, schema)
 
 
 @pytest.fixture
