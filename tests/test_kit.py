@@ -44,6 +44,7 @@ from tests.kit import (
     _fakes,
     _http,
     _net,
+    _postgres,
     _smtp,
     _unbound,
     free_port,
@@ -66,7 +67,7 @@ def _ssl_chain(exc: BaseException) -> ssl.SSLCertVerificationError | None:
 class TestFrontDoor:
     def test_all_is_complete(self) -> None:
         """The package exports every public name of its private modules, and only those."""
-        modules = (_config, _dns, _fakes, _http, _net, _smtp, _unbound)
+        modules = (_config, _dns, _fakes, _http, _net, _postgres, _smtp, _unbound)
         public = {name for module in modules for name in module.__all__}
         assert set(tests.kit.__all__) == public
         for name in tests.kit.__all__:

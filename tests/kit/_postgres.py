@@ -12,6 +12,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+__all__ = ["PG_DATABASE", "PG_HOST", "PG_PORT", "fresh_schema", "postgres_user", "schema_url"]
+
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
 PG_DATABASE = "test"
