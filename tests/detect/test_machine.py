@@ -31,6 +31,9 @@ CONFIRMED = (IncidentEvent.confirmed, "platform:whatsapp")
 RESOLVED = (IncidentEvent.resolved, "platform:whatsapp")
 #: a different story than OUTAGE: resolvers and a major status, doors answering
 OTHER_TROUBLE: Condition = {"resolvers": Outcome.dns_servfail, "metastatus": Outcome.status_major}
+#: an outage caught half-way: the names fail first, then the door goes too
+NAMES_FAILING: Condition = {"authoritative": Outcome.dns_servfail, "resolvers": Outcome.dns_servfail}
+NAMES_AND_DOOR: Condition = {**NAMES_FAILING, "front-door": Outcome.tcp_timeout}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -114,6 +117,22 @@ CASES: dict[str, Case] = {
         health=UP,
         events=(CONFIRMED, RESOLVED),
         transitions=((UP, DOWN, False), (DOWN, UP, False)),
+    ),
+    "an-outage-caught-half-way-is-confirmed-down-not-degraded": Case(
+        steps=(*looks(NAMES_FAILING, 0), *looks(NAMES_AND_DOOR, 2, 4, 7, 30)),
+        health=DOWN,
+        events=(CONFIRMED,),
+        transitions=((UP, DOWN, False),),
+    ),
+    "a-one-look-spike-on-a-degraded-platform-still-confirms-degraded": Case(
+        steps=(
+            *looks(NAMES_FAILING, 0),
+            *looks(NAMES_AND_DOOR, 2),
+            *looks(NAMES_FAILING, 5, 30, 60, 90, 120),
+        ),
+        health=DEGRADED_,
+        events=(CONFIRMED,),
+        transitions=((UP, DEGRADED_, False),),
     ),
     "up-suspect-degraded-confirmed": Case(
         shape=TWO_DOOR_SHAPE,
@@ -288,6 +307,19 @@ class TestConfirmation:
             "front-door (front_door): http_timeout",
         )
         assert watch.open_incidents == (incident,)
+
+    def test_an_outage_caught_half_way_is_told_as_an_outage_from_its_first_failure(self) -> None:
+        """A round that saw only the names fail, then rounds that see the door go too: the
+        incident is unreachable (what people are told) and dates from the first failure."""
+        watch = Watch()
+        watch.round(0, {"whatsapp": NAMES_FAILING})
+        grown = watch.round(2, {"whatsapp": NAMES_AND_DOOR})
+        assert [r.delay_s for r in grown.reprobe if r.platform == "whatsapp"] == [2.0, 5.0]
+        assert grown.verdicts["whatsapp"].summary.endswith("confirming down, look 1 of 3")
+        watch.round(4, {"whatsapp": NAMES_AND_DOOR})
+        [change] = watch.round(7, {"whatsapp": NAMES_AND_DOOR}).incident_events
+        assert change.incident.kind is IncidentKind.unreachable
+        assert (change.incident.opened_at, change.incident.confirmed_at) == (at(0), at(7))
 
     def test_opened_at_is_the_first_failing_observation_not_the_round(self) -> None:
         """Observations made before ``now`` date the incident."""

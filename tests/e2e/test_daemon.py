@@ -55,6 +55,40 @@ class TestOutages:
         assert recipients(world) == {"p0@example.org": 2, "p1@example.org": 2}
         assert daemon.stop() == 0
 
+    def test_an_outage_caught_half_way_is_told_as_an_outage(
+        self, world: World, start_daemon: StartDaemon
+    ) -> None:
+        """A round sees the names fail while the door still answers (as when DNS caches
+        expire one by one); the door goes before the next look. People are told the platform
+        is unavailable, not "not working properly", and the journal says unreachable."""
+        # rounds and re-probes far enough apart that the door goes between two looks
+        config = (
+            world.config_text()
+            .replace('confirm_after = ["500ms", "1s"]', 'confirm_after = ["5s", "10s"]')
+            .replace(
+                'interval = "1s"\n\n[[platforms.whatsapp.checks]]',
+                'interval = "10s"\n\n[[platforms.whatsapp.checks]]',
+            )
+        )
+        assert 'interval = "10s"' in config
+        path = world.tmp_path / "failover.toml"
+        path.write_text(config)
+        daemon = start_daemon(path)
+        daemon.wait_ready(world.api)
+        world.dns.set("whatsapp.net", "servfail")
+        world.dns.set("web.whatsapp.com", "servfail")
+        daemon.wait_for_log(r'"reprobe": \["whatsapp\+5s"')
+        world.front_door.set("reset")
+        outage = world.smtp.wait_for(2, timeout=WAIT_S)
+        subjects = {str(m.message["Subject"]) for m in outage}
+        assert subjects == {
+            "WhatsApp unavailable: how to reach us",
+            "WhatsApp indisponible : comment nous joindre",
+        }
+        incidents = httpx.get(f"{world.api}/api/v1/incidents", timeout=5).json()["incidents"]
+        assert [i["kind"] for i in incidents] == ["unreachable"]
+        assert daemon.stop() == 0
+
 
 class TestSignals:
     """SIGTERM stops cleanly and fast; SIGHUP reloads, and a broken file changes nothing."""

@@ -6,7 +6,10 @@ Per platform the machine keeps a confirmed ``health`` and moves it only on agree
   suspect phase and asks for re-probes after ``policy.confirm_after_s``. Every later look
   must show the *same evidence* again (the suspect keeps the intersection of the signals);
   when it no longer stands for something worse, the suspect is forgotten (no incident, no
-  event; a look that itself reads worse starts a new suspect). Strong evidence is
+  event; a look that itself reads worse starts a new suspect). A look that shows all of
+  the suspect's evidence and more, and reads worse for it, starts the suspect again at
+  that worse health from the same first failure: an outage caught half-way is told as
+  what it became, not as its first glimpse. Strong evidence is
   confirmed after ``1 + len(confirm_after_s)`` agreeing looks (the first round plus the
   re-probes); thin evidence needs ``recover_after - 1`` more.
 * **better**: after ``policy.recover_after`` consecutive better looks (hysteresis), to the
@@ -305,6 +308,13 @@ def _observe(
         signals = common_signals(platform.suspect.signals, reading.signals)
         sources = platform.suspect.sources | reading.sources
         candidate, strong = classify(signals, sources)
+        grew = len(signals) == len(platform.suspect.signals) and severity_rank(
+            reading.health
+        ) > severity_rank(candidate)
+        if grew:
+            # the outage is getting worse as we watch (caught half-way, as DNS caches expire
+            # one by one): confirm what it has become, not the first glimpse of it
+            return _suspect(platform, reading, now, policy, since=platform.suspect.first_failing_at)
         if severity_rank(candidate) > severity_rank(health):
             suspect = replace(
                 platform.suspect,
@@ -317,10 +327,17 @@ def _observe(
             confirmed, change = _confirm_if_agreed(platform, suspect, policy)
             return confirmed, change, False
     # a first look that reads worse, or one whose evidence differs from the suspect's
+    return _suspect(platform, reading, now, policy, since=reading.first_failing_at or now)
+
+
+def _suspect(
+    platform: PlatformState, reading: Reading, now: datetime, policy: DetectionPolicy, *, since: datetime
+) -> tuple[PlatformState, _Change | None, bool]:
+    """Start confirming what this look reads, from its first failure ``since``."""
     suspect = Suspect(
         health=reading.health,
         strong=reading.strong,
-        first_failing_at=reading.first_failing_at or now,
+        first_failing_at=since,
         started_at=now,
         looks=1,
         signals=reading.signals,
