@@ -18,21 +18,18 @@ from failover.config import Config, load_config
 from failover.domain import Incident, IncidentEvent, IncidentKind, IncidentScope
 from failover.errors import AlreadyRunningError, ConfigError
 from failover.service import IncidentNotFoundError, find_target, open_store, plan_manual, plan_notices
+from failover.service._database import LOCK_STALE_AFTER, daemon_running, lock_holder, take_lock
 from failover.service._manual import (
-    LOCK_STALE_AFTER,
     CoverageChangedError,
     NothingToUpdateError,
     TargetError,
     TriggerAction,
     cancel_incident,
     covers,
-    daemon_running,
     find_coverage,
-    lock_holder,
     open_manual,
     record_trigger,
     resolve_incident,
-    take_lock,
 )
 from failover.store import NOTE_PREFIX, NoticeState, Store
 from tests.kit import SmtpSink

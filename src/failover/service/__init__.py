@@ -22,6 +22,7 @@ from failover.service._contacts import (
     parse_vcards,
 )
 from failover.service._daemon import Daemon, DaemonTimings, ListenError
+from failover.service._database import open_store, prune_database, upgrade_database
 from failover.service._maintenance import Occurrence, WindowSchedule, maintenance_schedule
 from failover.service._manual import (
     MESSAGE_LANGUAGES,
@@ -77,10 +78,7 @@ from failover.service._record import (
     StatusReport,
     Watcher,
     journal,
-    open_store,
-    prune_database,
     status_report,
-    upgrade_database,
 )
 from failover.service._retract import (
     AlreadyRetractedError,

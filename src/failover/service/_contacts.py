@@ -41,7 +41,7 @@ from failover.service._contacts_check import (
     parse_contacts_csv,
     parse_vcards,
 )
-from failover.service._record import open_store
+from failover.service._database import open_store
 from failover.service._runtime import utc_now
 from failover.service._vcard import read_vcards, vcard_text
 from failover.store import Store

@@ -55,10 +55,10 @@ from failover.metrics import Metrics, exposition_app
 from failover.notify import Sender
 from failover.probes import Prober
 from failover.service._backend import DaemonBackend
+from failover.service._database import LOCK_STALE_AFTER, lock_holder, open_store, take_lock
 from failover.service._maintenance import MaintenanceWatch
-from failover.service._manual import LOCK_STALE_AFTER, lock_holder, take_lock
 from failover.service._notices import NoticePump
-from failover.service._record import Watcher, open_store
+from failover.service._record import Watcher
 from failover.service._runtime import utc_now
 from failover.service._status_page import StatusPageListenError, StatusPagePublisher, start_status_page
 from failover.store import NoticeState, Store

@@ -17,8 +17,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
-import os
-import socket
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,7 +37,7 @@ from failover.domain import (
     IncidentScope,
     Visibility,
 )
-from failover.errors import AlreadyRunningError, ConfigError, FailoverError
+from failover.errors import ConfigError, FailoverError
 from failover.logs import get_logger
 from failover.notify import (
     BUILTIN_TEMPLATES,
@@ -51,13 +49,12 @@ from failover.notify import (
     public_text_problems,
     render_notice,
 )
+from failover.service._database import daemon_running, open_store
 from failover.service._notices import SHARED_PREFIX, NoticePump, notice_template, plan_notices
-from failover.service._record import open_store
 from failover.service._runtime import utc_now
 from failover.store import ActionKind, IncidentAction, Notice, NoticeDraft, NoticeState, Store
 
 __all__ = [
-    "LOCK_STALE_AFTER",
     "MESSAGE_LANGUAGES",
     "NOTE_MAX",
     "ApprovalError",
@@ -89,12 +86,10 @@ __all__ = [
     "cancel_incident",
     "cancel_manual",
     "covers",
-    "daemon_running",
     "deliver_manual",
     "fan_out_durations",
     "find_coverage",
     "find_target",
-    "lock_holder",
     "manual_incident",
     "note_incident",
     "note_manual",
@@ -106,16 +101,9 @@ __all__ = [
     "reject_manual",
     "resolve_incident",
     "resolve_manual",
-    "take_lock",
     "trigger_manual",
 ]
 
-#: A daemon's lock is considered abandoned this long after its last heartbeat (the daemon
-#: renews it every third of that).
-LOCK_STALE_AFTER = timedelta(seconds=30)
-#: ... unless the daemon is a live process of this machine, which a slow database may keep
-#: from renewing its heartbeat for a while.
-LOCAL_LOCK_STALE_AFTER = timedelta(minutes=10)
 #: Notices that will not move any more.
 FINAL_STATES = frozenset(
     {NoticeState.sent, NoticeState.failed, NoticeState.skipped, NoticeState.silenced, NoticeState.cancelled}
@@ -174,69 +162,6 @@ class ApprovalError(FailoverError):
 class OwnApprovalError(ApprovalError):
     """An operator approving the manual message they triggered themselves: four eyes
     means two people."""
-
-
-def lock_holder(role: str = "") -> str:
-    """Who holds (or probes) the daemon lock: ``host:pid``, with a role for non-daemons."""
-    holder = f"{socket.gethostname()}:{os.getpid()}"
-    return f"{holder}:{role}" if role else holder
-
-
-def _local_process(holder: str) -> int | None:
-    """The process id of a daemon ``holder`` on this machine; None for another machine's,
-    or for a holder that is not a daemon's ``host:pid``."""
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdecimal():
-        return None
-    return int(pid)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
-
-
-def take_lock(store: Store, holder: str, *, now: datetime) -> None:
-    """Become the database's one daemon. A lock left by a daemon of this machine whose
-    process is gone (killed, crashed) is taken at once, without waiting for its heartbeat
-    to go stale: a service manager restarting the daemon right after ``kill -9`` is accepted.
-    Raises ``AlreadyRunningError`` when a daemon that may still run holds it."""
-    try:
-        store.acquire_lock(holder, now=now, stale_after=LOCK_STALE_AFTER)
-    except AlreadyRunningError:
-        current = store.lock()
-        if current is None:
-            store.acquire_lock(holder, now=now, stale_after=LOCK_STALE_AFTER)
-            return
-        pid = _local_process(current[0])
-        if pid is None or pid == os.getpid() or _alive(pid):
-            raise
-        store.acquire_lock(holder, now=now, stale_after=LOCK_STALE_AFTER, take_from=current[0])
-
-
-def daemon_running(store: Store, *, now: datetime) -> bool:
-    """Whether a daemon holds the database's lock: a daemon of this machine while its process
-    lives (however long the database kept it from renewing its heartbeat), another machine's
-    while its heartbeat is younger than the stale limit.
-
-    Only reads the lock: a command that decides no daemon runs and delivers itself never
-    takes the lock from a daemon held up by a slow database, and no notice is sent twice
-    either way, since every delivery claims its notice first.
-    """
-    current = store.lock()
-    if current is None:
-        return False
-    holder, heartbeat_at = current
-    pid = _local_process(holder)
-    if pid is not None and _alive(pid):
-        # (its id taken by another process long after the daemon died: stale at last)
-        return heartbeat_at > now - LOCAL_LOCK_STALE_AFTER
-    return pid is None and heartbeat_at > now - LOCK_STALE_AFTER
 
 
 # ------------------------------------------------------------------------------ targets

@@ -19,11 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
 import re
-import secrets
-import socket
 import threading
 import time
 from collections import OrderedDict
@@ -76,6 +73,7 @@ from failover.notify import (
     render_notice,
     validate_template,
 )
+from failover.service._database import dispatcher_identity, holder_gone, open_store
 from failover.service._maintenance import MaintenanceHold, MaintenanceQuiet, maintenance_verdict
 from failover.service._runtime import utc_now
 from failover.store import (
@@ -1254,32 +1252,6 @@ def _mute_apprise() -> None:
     apprise_logger.setLevel(logging.WARNING)
 
 
-def dispatcher_identity() -> str:
-    """Who claims notices: ``host:pid:token``, unique to one pump of one process."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def holder_gone(holder: str | None) -> bool:
-    """Whether the dispatcher named ``holder`` has certainly died: it ran on this host,
-    in a process that no longer exists. Anything else (another host, a process that lives,
-    a name we cannot read) waits for its lease to run out."""
-    if holder is None:
-        return False
-    parts = holder.split(":")
-    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
-        return False
-    pid = int(parts[1])
-    if pid == os.getpid() or pid <= 0:
-        return False  # another pump of this very process: it is alive
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # PermissionError: it exists, under another user
-        return False
-    return False
-
-
 class NoticePump:
     """Delivers the outbox: claims due notices, renders them, sends each through the first
     eligible channel of its recipient with bounded concurrency, retries with backoff and
@@ -1611,7 +1583,7 @@ def add_silence(
     if duration <= timedelta(0):
         raise ConfigError("a silence needs a positive duration")
     until = now + duration
-    with _open_store(config) as store:
+    with open_store(config) as store:
         actions: dict[int, IncidentAction] = {}
         if created_by is not None:
             text = f"{name}, {until.isoformat()}" + (f": {reason}" if reason else "")
@@ -1628,27 +1600,20 @@ def add_silence(
 
 def active_silences(config: Config, *, now: datetime) -> list[Silence]:
     """The silences in force at ``now``."""
-    with _open_store(config) as store:
+    with open_store(config) as store:
         return store.active_silences(now)
 
 
 def remove_silences(config: Config, target: str, *, now: datetime) -> list[Silence]:
     """End the silences in force on ``target`` (a name), or the one numbered ``target``;
     returns those ended."""
-    with _open_store(config) as store:
+    with open_store(config) as store:
         ended = []
         for silence in store.active_silences(now):
             named = (target.isdigit() and silence.id == int(target)) or silence.name == target
             if named and store.remove_silence(silence.id):
                 ended.append(silence)
         return ended
-
-
-def _open_store(config: Config) -> Store:
-    # imported here: _record imports this module for plan_notices
-    from failover.service._record import open_store
-
-    return open_store(config)
 
 
 # -------------------------------------------------------------------------------- notify-test
@@ -1698,7 +1663,7 @@ async def send_test_notice(
             f"contact {contact.id} has channels 0 to {len(contact.channels) - 1}, not {channel}"
         )
     now = now or utc_now()
-    with _open_store(config) as store:
+    with open_store(config) as store:
         down = {name for incident in store.open_incidents() for name in incident.platforms}
     incident = Incident(
         key=f"test:{contact.id}:{now:%Y%m%dT%H%M%S}",

@@ -16,33 +16,11 @@ from failover.detect import ConnectivityEvent as DetectConnectivityEvent
 from failover.domain import Incident, IncidentEvent, IncidentKind, Observation, Platform
 from failover.logs import get_logger
 from failover.probes import Prober
+from failover.service._database import open_store
 from failover.service._notices import plan_notices
 from failover.service._runtime import utc_now
 from failover.store import ConnectivityEvent as StoredConnectivityEvent
-from failover.store import ConnectivityEventKind, JournalEntry, NoticeState, PruneReport, Store
-
-
-def open_store(config: Config) -> Store:
-    """The configured database, migrated to the newest schema."""
-    store = Store.open(config.daemon.database_url)
-    try:
-        store.upgrade()
-    except BaseException:
-        store.close()
-        raise
-    return store
-
-
-def upgrade_database(config: Config) -> str:
-    """Apply the migrations; returns where the database is (password hidden)."""
-    with open_store(config) as store:
-        return store.url
-
-
-def prune_database(config: Config, *, now: datetime) -> PruneReport:
-    """Roll up, then drop raw observations older than the configured retention."""
-    with open_store(config) as store:
-        return store.prune(now=now, keep=config.daemon.retention)
+from failover.store import ConnectivityEventKind, JournalEntry, NoticeState, Store
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

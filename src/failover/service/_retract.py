@@ -43,6 +43,7 @@ from failover.notify import (
     public_text_problems,
     render_notice,
 )
+from failover.service._database import daemon_running, open_store
 from failover.service._manual import (
     MESSAGE_LANGUAGES,
     NOTE_MAX,
@@ -50,10 +51,8 @@ from failover.service._manual import (
     ManualPlan,
     PreviewGap,
     PreviewText,
-    daemon_running,
 )
 from failover.service._notices import SHARED_PREFIX, notice_channels, notice_template
-from failover.service._record import open_store
 from failover.service._status import incident_json
 from failover.store import ActionKind, IncidentAction, Notice, NoticeDraft, NoticeState, Store
 

@@ -317,7 +317,7 @@ class SiteReport:
 def build_status_site(config: Config, *, to: Path, now: datetime) -> SiteReport:
     """``failover status-page build --to DIR``: one build from the database (the judge's
     last recorded state, the journal, the rollups), written to ``to``."""
-    from failover.service._record import open_store
+    from failover.service._database import open_store
 
     with open_store(config) as store:
         snapshot = read_snapshot(store, config, now=now, state=None)
