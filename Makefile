@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?=
 CONFIG_ARG := $(if $(CONFIG),--config $(CONFIG),)
 
-.PHONY: run test venv lint typecheck imports pytest clean
+.PHONY: run test test-fast venv lint typecheck imports pytest clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ pytest: venv
 	$(BIN)/pytest
 
 test: lint typecheck imports pytest
+
+# The edit-test loop, under a minute on two cores: the tests not marked slow (end-to-end
+# runs, daemons and commands in subprocesses, fuzzing, timeouts waited out, big imports),
+# on SQLite only (the contract suites run again on PostgreSQL in `make test`), without
+# coverage or the cache. `make test` stays the gate. It makes the venv only when there is
+# none: an edit of pyproject.toml does not reinstall in the middle of the loop.
+test-fast: $(if $(wildcard $(BIN)/pytest),,venv)
+	$(BIN)/pytest -m "not slow and not postgres" -p no:cacheprovider --no-cov -q
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage

@@ -38,18 +38,19 @@ from typing import Any
 import apprise
 
 from failover.config import Config, parse_config
-from failover.domain import Channel, Incident, IncidentEvent, IncidentKind, IncidentScope, Visibility
-from failover.logs import configure_logging
-from failover.notify import (
-    ApprisePlugins,
-    Dispatcher,
-    MemoryOutbox,
+from failover.domain import (
+    Channel,
+    Incident,
+    IncidentEvent,
+    IncidentKind,
+    IncidentScope,
     NoticeState,
-    RateLimits,
-    RenderedNotice,
+    Visibility,
 )
+from failover.domain import NoticeState as OutboxState
+from failover.logs import configure_logging
+from failover.notify import ApprisePlugins, Dispatcher, MemoryOutbox, RateLimits, RenderedNotice
 from failover.service import NoticePump, open_store, plan_notices
-from failover.store import NoticeState as OutboxState
 from failover.store import Store
 
 SENDER = "failover@example.org"

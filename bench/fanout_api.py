@@ -33,8 +33,8 @@ import apprise
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.kit, from a checkout
 
-from failover.domain import Channel, IncidentEvent, Visibility
-from failover.notify import ApprisePlugins, Dispatcher, MemoryOutbox, NoticeState, RateLimits, RenderedNotice
+from failover.domain import Channel, IncidentEvent, NoticeState, Visibility
+from failover.notify import ApprisePlugins, Dispatcher, MemoryOutbox, RateLimits, RenderedNotice
 
 SCHEMES = ("signal", "mastodon")
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
@@ -11,17 +9,13 @@ __all__ = ["ODD_TEXT", "fuzz_settings"]
 
 
 def fuzz_settings(max_examples: int, *, slow_examples: bool = False) -> settings:
-    """Bounded runs with no per-example deadline (a loaded machine is not a failure). With
-    ``CI`` set the examples are derived from the test itself and nothing is kept between
-    runs, so a failure in CI is the same failure on the next run and on a laptop.
-    ``slow_examples`` is for tests whose every example crosses a real protocol: hypothesis
-    would otherwise call them too slow to generate data for."""
-    in_ci = bool(os.environ.get("CI"))
+    """Bounded runs with no per-example deadline (a loaded machine is not a failure); in CI
+    derandomised by the suite's ``ci`` profile (``tests/conftest.py``), like every property
+    test. ``slow_examples`` is for tests whose every example crosses a real protocol:
+    hypothesis would otherwise call them too slow to generate data for."""
     return settings(
         max_examples=max_examples,
         deadline=None,
-        derandomize=in_ci,
-        database=None if in_ci else settings.default.database,
         suppress_health_check=[HealthCheck.too_slow] if slow_examples else [],
     )
 

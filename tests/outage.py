@@ -20,10 +20,9 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
+# the sink's own controller and handler: the sink's behaviour, on a port we choose
+from failover.testing._smtp import _Controller, _Handler
 from tests.kit import LOOPBACK, ReceivedMessage, SmtpSink, free_port
-
-# the kit's own controller and handler: the sink's behaviour, on a port we choose
-from tests.kit._smtp import _Controller, _Handler
 
 __all__ = ["SmtpSinkOnPort", "TcpProxy", "per_recipient"]
 

@@ -29,8 +29,10 @@ import httpx
 import pytest
 import trustme
 
+import failover.testing
 import tests.kit
 from failover.domain import Endpoint
+from failover.testing import _dns, _http, _net, _smtp
 from tests.kit import (
     Blackhole,
     DnsServer,
@@ -40,12 +42,8 @@ from tests.kit import (
     SmtpSink,
     Unbound,
     _config,
-    _dns,
     _fakes,
-    _http,
-    _net,
     _postgres,
-    _smtp,
     _unbound,
     free_port,
 )
@@ -67,11 +65,20 @@ def _ssl_chain(exc: BaseException) -> ssl.SSLCertVerificationError | None:
 class TestFrontDoor:
     def test_all_is_complete(self) -> None:
         """The package exports every public name of its private modules, and only those."""
-        modules = (_config, _dns, _fakes, _http, _net, _postgres, _smtp, _unbound)
+        modules = (_config, _fakes, _postgres, _unbound, failover.testing)
         public = {name for module in modules for name in module.__all__}
         assert set(tests.kit.__all__) == public
         for name in tests.kit.__all__:
             assert getattr(tests.kit, name) is not None
+
+    def test_the_fake_world_front_door_is_complete(self) -> None:
+        """failover.testing exports every public name of its private modules, and only those;
+        the kit hands on each of them as the very same object."""
+        modules = (_dns, _http, _net, _smtp)
+        public = {name for module in modules for name in module.__all__}
+        assert set(failover.testing.__all__) == public
+        for name in failover.testing.__all__:
+            assert getattr(tests.kit, name) is getattr(failover.testing, name)
 
 
 class TestHttpTarget:
@@ -117,6 +124,7 @@ class TestHttpTarget:
         assert response.status_code == 200
         assert time.monotonic() - started >= 0.2
 
+    @pytest.mark.slow
     def test_slow_mode_outlasts_a_short_client_timeout(self, http_target: HttpTarget) -> None:
         """A client that waits less than the delay times out reading."""
         http_target.set("slow", delay=2.0)
@@ -138,6 +146,7 @@ class TestHttpTarget:
             with pytest.raises(ConnectionResetError):
                 sock.recv(1024)
 
+    @pytest.mark.slow
     def test_silent_mode_never_answers(self, http_target: HttpTarget) -> None:
         """Mode silent accepts the request and never answers."""
         http_target.set("silent")
@@ -307,6 +316,7 @@ def resolver(dns_server: DnsServer) -> dns.asyncresolver.Resolver:
     return resolver
 
 
+@pytest.mark.slow
 class TestDnsServer:
     @pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
     def test_noerror_answers_a_records(self, dns_server: DnsServer, tcp: bool) -> None:
@@ -474,6 +484,7 @@ def _ipv4(field: str) -> str:
     return str(ipaddress.IPv4Address(bytes.fromhex(address)[::-1]))
 
 
+@pytest.mark.slow
 class TestUnbound:
     """A real recursive resolver: what the probes meet when the authority behind it goes silent."""
 
@@ -774,6 +785,7 @@ class TestFakeMastodon:
         assert "@failover" in status["status"]
 
 
+@pytest.mark.slow
 class TestPorts:
     def test_free_port_is_refused(self) -> None:
         """Nobody listens on a port free_port() returns."""

@@ -175,6 +175,7 @@ def _accepted(address: str) -> bool:
     return True
 
 
+@pytest.mark.slow
 class TestRedactionAtScale:
     """The cost of a line does not grow with the address book, and neither does the result."""
 
@@ -616,6 +617,7 @@ def deliver_from_the_command_line(
     return done
 
 
+@pytest.mark.slow
 class TestCommandLine:
     """A command's stdout holds its output only; its log lines go to stderr."""
 
@@ -750,6 +752,7 @@ class TestCommandLine:
 class TestDaemonUnderSystemd:
     """``failover run`` with stderr the journal, as systemd starts the unit."""
 
+    @pytest.mark.slow
     def test_every_line_carries_its_priority_and_no_escape(self, tmp_path: Path, smtp_sink: SmtpSink) -> None:
         """From start to SIGTERM, every line the daemon writes (its own, uvicorn's, at info
         and, for a malformed request, at warning) is ``<N>`` and a JSON event whose level N

@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from failover.api import METRICS_CONTENT_TYPE, create_app, local_hosts
 from failover.domain import IncidentKind, IncidentScope
 from failover.metrics import Metrics, exposition_app
+from tests.api.test_api import FakeBackend, serving
 from tests.kit import LOOPBACK
-from tests.test_api import FakeBackend, serving
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 

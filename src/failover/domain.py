@@ -8,6 +8,7 @@ policy objects defined here, so probes and the judge never see raw TOML.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,11 +17,14 @@ from types import MappingProxyType
 __all__ = [
     "CHANNEL_PLATFORMS",
     "CONTROL_FAMILY",
+    "NAME",
+    "NAME_PATTERN",
     "Approval",
     "Channel",
     "Check",
     "CheckKind",
     "CheckRole",
+    "ConnectivityEvent",
     "Contact",
     "DetectionPolicy",
     "DnsCheck",
@@ -29,9 +33,11 @@ __all__ = [
     "Health",
     "HttpCheck",
     "Incident",
+    "IncidentChange",
     "IncidentEvent",
     "IncidentKind",
     "IncidentScope",
+    "NoticeState",
     "Observation",
     "Outcome",
     "Platform",
@@ -49,6 +55,13 @@ __all__ = [
 
 #: The pseudo family of control targets; never a real platform family.
 CONTROL_FAMILY = "_control"
+
+#: The one rule for a name that failover is given and shows back: platforms, families,
+#: templates, routes, groups, contacts' ids, the targets of triggers and alerts. One to 64
+#: characters of letters, digits and ``_.-``, starting with a letter or digit: safe in a
+#: URL, a log field, a metric label and a file name alike.
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+NAME = re.compile(NAME_PATTERN)
 
 
 class Outcome(enum.StrEnum):
@@ -156,6 +169,26 @@ class IncidentEvent(enum.StrEnum):
 class Visibility(enum.StrEnum):
     private = "private"
     public = "public"
+
+
+class NoticeState(enum.StrEnum):
+    """Where a notice is in the outbox: ``pending → sending → sent | failed``, or set aside."""
+
+    pending = "pending"
+    sending = "sending"
+    sent = "sent"
+    failed = "failed"
+    skipped = "skipped"
+    silenced = "silenced"
+    cancelled = "cancelled"
+
+
+class ConnectivityEvent(enum.StrEnum):
+    """Our own network stopped (``lost``) or started again (``restored``) working, as the
+    control targets show it: never a platform's incident."""
+
+    lost = "lost"
+    restored = "restored"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -387,6 +420,14 @@ class Incident:
 
     def duration(self, now: datetime) -> timedelta:
         return (self.resolved_at or now) - self.opened_at
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IncidentChange:
+    """An incident event that may produce notices, with the incident as it now stands."""
+
+    event: IncidentEvent
+    incident: Incident
 
 
 #: The one channel→platform table: the apprise schemes whose messages travel through a

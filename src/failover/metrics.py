@@ -57,8 +57,6 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _package_version
 from typing import Any, Final, cast
 
 from prometheus_client import (
@@ -73,7 +71,9 @@ from prometheus_client import (
     make_asgi_app,
 )
 
+from failover import __version__
 from failover.domain import (
+    NAME,
     Check,
     CheckKind,
     Health,
@@ -127,7 +127,6 @@ OTHER_CHANNEL: Final = "other"
 
 # The configuration's rule for platform, control and check names: no ':', '/' or '@',
 # so no URL or address can pass as one.
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,31}")
 
 # Outcomes each kind of check can produce, pre-initialised so that rate() sees the first
@@ -167,13 +166,6 @@ _KIND_PHASES: Final[Mapping[CheckKind, tuple[str, ...]]] = {
 }
 
 
-def _installed_version() -> str:
-    try:
-        return _package_version("failover")
-    except PackageNotFoundError:  # a source tree that was never installed
-        return "0.0.0"
-
-
 class NoticeOutcome(enum.StrEnum):
     """How one notice ended, as counted by ``failover_notices_total``."""
 
@@ -200,7 +192,7 @@ class AlertIgnored(enum.StrEnum):
 
 def name_label(name: str) -> str:
     """``name`` when it follows the configuration's name rule, else ``_invalid``."""
-    return name if _NAME.fullmatch(name) else INVALID
+    return name if NAME.fullmatch(name) else INVALID
 
 
 def channel_label(channel_kind: str) -> str:
@@ -232,7 +224,7 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry, *, version: str | None = None) -> None:
         if version is None:
-            version = _installed_version()
+            version = __version__
         # prometheus_client decides per series, when it is declared, whether it gets a
         # `_created` twin: off before the first declaration (idempotent, process-wide)
         disable_created_metrics()  # type: ignore[no-untyped-call]  # the library leaves it unannotated

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
-from failover.detect import Decision, IncidentChange, JudgeState, PlatformStatus, health_of, judge
+from failover.detect import Decision, JudgeState, PlatformStatus, health_of, judge
 from failover.domain import (
     CheckKind,
     CheckRole,
     DetectionPolicy,
     Incident,
+    IncidentChange,
     IncidentEvent,
     Observation,
     Outcome,

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from failover.detect import Connectivity, ConnectivityEvent, JudgeState, judge
-from failover.domain import CheckKind, CheckRole, DetectionPolicy, Health, Observation, Outcome
+from failover.detect import Connectivity, JudgeState, judge
+from failover.domain import (
+    CheckKind,
+    CheckRole,
+    ConnectivityEvent,
+    DetectionPolicy,
+    Health,
+    Observation,
+    Outcome,
+)
 from tests.detect import FAMILIES, OK, OUTAGE, POLICY, T0, Watch, at, control_observations, observe
 
 

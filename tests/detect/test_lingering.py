@@ -148,6 +148,7 @@ def test_a_state_written_before_the_rule_still_loads() -> None:
     assert JudgeState.from_json(data).platforms["instagram"].lingering is None
 
 
+@pytest.mark.slow
 def test_a_flaky_door_failing_one_look_in_ten_never_degrades_in_a_day() -> None:
     """10 % of looks failing at random on one door, every other check passing: a day of
     15 s rounds (5,760 looks) opens nothing. Seeded, so it cannot flake."""

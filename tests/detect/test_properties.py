@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -120,6 +121,7 @@ def noisy_round(rng: random.Random, seconds: float, platforms: Sequence[str]) ->
     ]
 
 
+@pytest.mark.slow
 class TestNoFalseAlarms:
     """Independent check failures without a real outage never open an incident."""
 

@@ -33,7 +33,7 @@ from tests.kit import (
 )
 
 #: how long any one thing may take before a test gives up on it (generous: CI machines)
-WAIT_S = 30.0
+WAIT_S = 90.0
 API_TOKEN = "e2e-token-not-secret"
 
 

@@ -20,9 +20,9 @@ import httpx
 import pytest
 import yaml
 
+from tests.deploy.test_prometheus_files import tool_or_skip
 from tests.e2e.conftest import Daemon, Prometheus, World, wait_until
 from tests.kit import LOOPBACK
-from tests.test_prometheus_files import tool_or_skip
 
 pytestmark = pytest.mark.slow
 

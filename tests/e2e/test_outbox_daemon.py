@@ -24,12 +24,12 @@ from pathlib import Path
 import pytest
 
 from failover.config import load_config
+from failover.domain import NoticeState
 from failover.service import open_store
-from failover.store import NoticeState
 from tests.e2e.conftest import WAIT_S, Daemon, failover_command, wait_until
 from tests.kit import SmtpSink, free_port
 from tests.outage import per_recipient
-from tests.test_fanout_crash import queue_fanout
+from tests.service.test_fanout_crash import queue_fanout
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from failover.config import load_config
+from failover.domain import NoticeState
 from failover.service import open_store
-from failover.store import NoticeState
 from tests.e2e.conftest import API_TOKEN, WAIT_S, Daemon, World, wait_until
 
 pytestmark = pytest.mark.slow

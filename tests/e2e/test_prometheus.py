@@ -22,9 +22,9 @@ import httpx
 import pytest
 import yaml
 
+from tests.deploy.test_prometheus_files import RULES, all_promql_expressions, tool_or_skip
 from tests.e2e.conftest import Daemon, Prometheus, World, wait_until
 from tests.kit import HttpTarget
-from tests.test_prometheus_files import RULES, all_promql_expressions, tool_or_skip
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import WAIT_S, Daemon, World, run_cli, wait_until
+
+pytestmark = pytest.mark.slow  # a daemon in a subprocess
 
 StartDaemon = Callable[[Path], Daemon]
 

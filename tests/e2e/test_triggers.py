@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import API_TOKEN, WAIT_S, Daemon, World, wait_until
+
+pytestmark = pytest.mark.slow  # a daemon in a subprocess
 
 StartDaemon = Callable[[Path], Daemon]
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from tests.kit._dns import DnsServer
-from tests.kit._http import HttpTarget
+from failover.testing import DnsServer, HttpTarget
 
 __all__ = [
     "OCT_4_2021",

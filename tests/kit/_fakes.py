@@ -29,7 +29,7 @@ from urllib.parse import parse_qs
 
 import trustme
 
-from tests.kit._http import HttpServer, Request, Response
+from failover.testing import HttpServer, Request, Response
 
 __all__ = ["FakeMastodon", "FakeSignal"]
 

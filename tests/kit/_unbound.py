@@ -58,7 +58,7 @@ import dns.query
 import dns.rcode
 
 from failover.domain import Endpoint
-from tests.kit._net import LOOPBACK, bind_tcp_and_udp
+from failover.testing import LOOPBACK, bind_tcp_and_udp
 
 __all__ = ["Unbound"]
 

@@ -122,7 +122,7 @@ class TestEligibility:
 
     def test_dependencies_are_the_channels_own(self) -> None:
         """What a channel depends on is its depends_on, which the configuration filled in
-        (tests/test_config.py): nothing is added from the scheme here, so an explicit
+        (tests/config/test_config.py): nothing is added from the scheme here, so an explicit
         depends_on = [] stays empty."""
         assert channel_platforms(self.whatsapp_bridge) == {"whatsapp"}
         assert channel_platforms(self.signal) == {"signal"}

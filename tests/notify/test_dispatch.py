@@ -9,13 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from failover.domain import Channel, IncidentEvent, Visibility
+from failover.domain import Channel, IncidentEvent, NoticeState, Visibility
 from failover.notify import (
     ApprisePlugins,
     ChannelCursor,
     Dispatcher,
     MemoryOutbox,
-    NoticeState,
     RateLimit,
     RateLimits,
     RenderedNotice,
@@ -282,9 +281,9 @@ class TestCursor:
         enqueue(outbox, ["c.email"], key="takes-the-only-token")
         notice_id = enqueue(outbox, ["c.signal", "c.email"])
         running = asyncio.create_task(dispatcher.dispatch_due())
-        await asyncio.wait_for(refused.wait(), timeout=5)
+        await asyncio.wait_for(refused.wait(), timeout=30)
         await asyncio.sleep(0.01)  # the fall-over now waits a minute for the mail token
-        await asyncio.wait_for(dispatcher.drain(), timeout=5)
+        await asyncio.wait_for(dispatcher.drain(), timeout=30)
         await running
         record = outbox.get(notice_id)
         assert record.state is NoticeState.pending
@@ -399,10 +398,10 @@ class TestDryRunAndDrain:
         dispatcher, outbox = make(sender, Clock(), concurrency=4, rate_limits=limits)
         ids = [enqueue(outbox, ["c.email"], key=f"k{index}") for index in range(4)]
         running = asyncio.create_task(dispatcher.run(poll_interval_s=0.01))
-        await asyncio.wait_for(first_sent.wait(), timeout=5)
+        await asyncio.wait_for(first_sent.wait(), timeout=30)
         await asyncio.sleep(0.05)  # the other three are now waiting a minute for a token
-        await asyncio.wait_for(dispatcher.drain(), timeout=5)
-        await asyncio.wait_for(running, timeout=5)
+        await asyncio.wait_for(dispatcher.drain(), timeout=30)
+        await asyncio.wait_for(running, timeout=30)
         states = [outbox.get(notice_id).state for notice_id in ids]
         assert states.count(NoticeState.sent) == 1
         assert states.count(NoticeState.pending) == 3

@@ -140,6 +140,7 @@ def send_in_fresh_process(*urls: str) -> dict[str, object]:
     return report
 
 
+@pytest.mark.slow
 class TestPluginsOnDemand:
     """A fresh process imports apprise at its first send, and then only the plugin module
     of each scheme it sends through; apprise's load-every-plugin step never runs."""

@@ -196,6 +196,7 @@ class TestPublicTemplatesSeeNoContact:
         local=st.from_regex(r"[a-z]{4,12}", fullmatch=True),
         zone=st.sampled_from(["UTC", "Europe/Paris", "America/New_York", "Asia/Tokyo"]),
     )
+    @pytest.mark.slow
     def test_a_rendered_public_template_never_contains_the_contact(
         self, name: str, local: str, zone: str
     ) -> None:

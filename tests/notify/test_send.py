@@ -17,12 +17,11 @@ from urllib.parse import urlsplit
 import apprise.plugins.telegram
 import pytest
 
-from failover.domain import Channel, IncidentEvent, Visibility
+from failover.domain import Channel, IncidentEvent, NoticeState, Visibility
 from failover.notify import (
     ApprisePlugins,
     Dispatcher,
     MemoryOutbox,
-    NoticeState,
     RateLimits,
     RenderedNotice,
     SendResult,

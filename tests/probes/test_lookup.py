@@ -96,6 +96,7 @@ async def test_a_control_never_waits_for_the_platforms_concurrency_slots(
             await platforms
 
 
+@pytest.mark.slow
 async def test_a_silent_name_server_is_a_dns_timeout_within_the_lookup_timeout(
     dns_server: DnsServer, http_target: HttpTarget
 ) -> None:

@@ -140,6 +140,7 @@ class TestDnsViaResolvers:
         observation = await probe(prober, check)
         assert "127.0.0.7" in observation.detail
 
+    @pytest.mark.slow
     async def test_silence_is_a_timeout_within_the_deadline(
         self, prober: Prober, dns_server: DnsServer
     ) -> None:
@@ -200,6 +201,7 @@ class TestDnsViaSystem:
         assert (await probe(dns_prober, check)).outcome is expected
 
 
+@pytest.mark.slow
 class TestDnsViaAuthoritative:
     """Direct queries to each authoritative server; ok when any answers authoritatively."""
 
@@ -334,6 +336,7 @@ class TestTcp:
         observation = await probe(prober, TcpCheck(name="tcp", host="127.0.0.1", port=closed_port))
         assert observation.outcome is Outcome.tcp_refused
 
+    @pytest.mark.slow
     async def test_timeout(self, prober: Prober, blackhole_port: int) -> None:
         """A black hole is tcp_timeout, returned at the deadline."""
         check = TcpCheck(name="tcp", host="127.0.0.1", port=blackhole_port, timeout_s=SHORT)
@@ -373,6 +376,7 @@ class TestTcp:
         assert outcome_for_connect_error(exc) is expected
 
 
+@pytest.mark.slow
 class TestTls:
     """A TLS handshake with SNI and verification; certificate faults keep their names."""
 
@@ -519,6 +523,7 @@ class TestHttp:
         check = HttpCheck(name="big", url=probe_server.url + "/huge", body_pattern=r"^\{ +$")
         assert (await probe(prober, check)).outcome is Outcome.ok
 
+    @pytest.mark.slow
     async def test_slow(self, prober: Prober, http_target: HttpTarget) -> None:
         """A response slower than slow_after_s is http_slow."""
         http_target.set("slow", delay=0.3)
@@ -527,6 +532,7 @@ class TestHttp:
         assert observation.outcome is Outcome.http_slow
         assert observation.phases["first_byte"] >= 0.3
 
+    @pytest.mark.slow
     async def test_timeout(self, prober: Prober, http_target: HttpTarget) -> None:
         """A silent target is http_timeout, returned at the deadline."""
         http_target.set("silent")
@@ -705,6 +711,7 @@ class TestStatusSources:
         assert observation.outcome is Outcome.status_unreachable
         assert "502" in observation.detail
 
+    @pytest.mark.slow
     async def test_silent_source_is_unreachable(self, prober: Prober, http_target: HttpTarget) -> None:
         """A source that never answers is status_unreachable at the deadline."""
         http_target.set("silent")
@@ -717,6 +724,7 @@ class TestStatusSources:
         assert (await probe(prober, check)).outcome is Outcome.status_unreachable
 
 
+@pytest.mark.slow
 class TestRounds:
     """A round probes every check of every platform concurrently, under the bound."""
 

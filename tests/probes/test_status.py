@@ -318,6 +318,7 @@ def assert_reading(reading: StatusReading) -> None:
     assert reading.outcome in READINGS
 
 
+@pytest.mark.slow
 class TestParsersNeverRaise:
     """Fuzzed input of every kind comes out as a reading or a parse_error, never an exception."""
 

@@ -172,6 +172,7 @@ json_strings_with_anything = st.text(
 components = st.lists(st.sampled_from(["Messaging", "Login", "fbs", "Graph API"]) | texts, max_size=2)
 
 
+@pytest.mark.slow
 class TestFeedsInAnyEncoding:
     """RSS and Atom are read the same in every encoding a document can declare."""
 
@@ -283,6 +284,7 @@ class TestJsonInAnyEncoding:
         encoding=st.sampled_from(JSON_ENCODINGS),
         watched=components,
     )
+    @pytest.mark.slow
     def test_the_encoding_does_not_change_the_reading(
         self, document: Any, encoding: str, watched: list[str]
     ) -> None:
@@ -335,6 +337,7 @@ class TestJsonInAnyEncoding:
         assert_reading(parse_meta(body))
 
 
+@pytest.mark.slow
 class TestHugeBodies:
     """Bodies over the cap are refused unread; deep nesting is a parse_error."""
 

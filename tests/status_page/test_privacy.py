@@ -15,9 +15,17 @@ from click.testing import CliRunner
 
 from failover.cli import main
 from failover.config import parse_config
-from failover.domain import Health, Incident, IncidentEvent, IncidentKind, IncidentScope, Transition
+from failover.domain import (
+    ConnectivityEvent,
+    Health,
+    Incident,
+    IncidentEvent,
+    IncidentKind,
+    IncidentScope,
+    Transition,
+)
 from failover.service._status_page import private_values
-from failover.store import ConnectivityEvent, ConnectivityEventKind, DeliveryOutcome, NoticeDraft, Store
+from failover.store import ConnectivityRecord, DeliveryOutcome, NoticeDraft, Store
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 OPENED = NOW - timedelta(hours=2)
@@ -295,8 +303,8 @@ def write_journal(store: Store) -> None:
             (IncidentEvent.manual, clean),
         ],
         connectivity_events=[
-            ConnectivityEvent(
-                kind=ConnectivityEventKind.lost, at=OPENED - timedelta(hours=1), detail="connectivity-marker"
+            ConnectivityRecord(
+                kind=ConnectivityEvent.lost, at=OPENED - timedelta(hours=1), detail="connectivity-marker"
             )
         ],
         notices=drafts,

@@ -259,6 +259,7 @@ class TestWatchedDays:
 class TestPublisher:
     """The daemon's publisher, over a real store, a real directory and a real listener."""
 
+    @pytest.mark.slow
     async def test_serves_and_writes_a_new_build_when_asked(self, tmp_path: Path) -> None:
         """At start it builds, serves and writes; after an incident is recorded and
         publish_soon() is called, the listener and the directory both say so."""
@@ -321,6 +322,7 @@ class TestPublisher:
             "status_page_not_written"
         ]
 
+    @pytest.mark.slow
     async def test_a_build_that_fails_leaves_the_last_one_served(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -51,6 +51,7 @@ class TestLanguage:
         assert preferred_language(header, ["fr", "en"], "fr") == expected
 
 
+@pytest.mark.slow
 class TestServing:
     async def test_nothing_before_the_first_build(
         self, served: tuple[StatusSiteApp, httpx.AsyncClient]

@@ -19,9 +19,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
 
 import failover.store._contacts
-from failover.domain import Incident, IncidentEvent, IncidentKind, IncidentScope, StoredContact
+from failover.domain import Incident, IncidentEvent, IncidentKind, IncidentScope, NoticeState, StoredContact
 from failover.errors import StoreError
-from failover.store import DeliveryOutcome, NoticeDraft, NoticeState, Store
+from failover.store import DeliveryOutcome, NoticeDraft, Store
 from failover.store._migrate import HEAD_REVISION, alembic_config, current_revision
 from failover.store._schema import contacts as contacts_table
 from failover.store._schema import metadata
@@ -161,6 +161,7 @@ class TestStreaming:
         assert list(store.stored_contacts(groups=[])) == []
         assert len(list(store.stored_contacts(groups=None))) == 10
 
+    @pytest.mark.slow
     def test_the_real_page_size_is_crossed_too(self, store: Store) -> None:
         """More contacts than one real page: none lost, none repeated."""
         total = failover.store._contacts.PAGE + 7
@@ -532,6 +533,7 @@ class TestBatch:
         assert seen == [1]
 
 
+@pytest.mark.slow
 class TestBatchOnSQLite:
     """On SQLite a batch holds the write lock: another thread's write waits until it ends."""
 

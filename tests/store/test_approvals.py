@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from alembic import command
 from sqlalchemy import inspect
 
-from failover.domain import Approval, IncidentEvent, IncidentKind
-from failover.store import ActionKind, IncidentAction, NoticeDraft, NoticeState, Store
+from failover.domain import Approval, IncidentEvent, IncidentKind, NoticeState
+from failover.store import ActionKind, IncidentAction, NoticeDraft, Store
 from failover.store._migrate import HEAD_REVISION, alembic_config, current_revision
 from tests.store.test_record import MINUTE, T0, meta_incident
 
@@ -61,6 +62,7 @@ class TestAwaiting:
         kinds = [a.kind for a in store.actions([incident_id])[incident_id]]
         assert kinds == [ActionKind.triggered, ActionKind.approved]
 
+    @pytest.mark.slow
     def test_a_rewrite_of_the_incident_keeps_its_approval(self, store: Store) -> None:
         incident_id = open_awaiting(store)
         store.record_decision(at=T0 + MINUTE, incident_updates=[INCIDENT])

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from failover.domain import Incident, IncidentEvent, IncidentKind, IncidentScope
-from failover.store import NoticeDraft, NoticeState, Store
+from failover.domain import Incident, IncidentEvent, IncidentKind, IncidentScope, NoticeState
+from failover.store import NoticeDraft, Store
 
 T0 = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)
 INCIDENT = Incident(

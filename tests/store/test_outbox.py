@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from failover.domain import Incident, IncidentEvent, IncidentKind, IncidentScope
+from failover.domain import Incident, IncidentEvent, IncidentKind, IncidentScope, NoticeState
 from failover.errors import AlreadyRunningError, StoreError
-from failover.store import Claims, DeliveryOutcome, NoticeDraft, NoticeState, Store
+from failover.store import Claims, DeliveryOutcome, NoticeDraft, Store
 from failover.store._schema import notices
 
 T0 = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)
@@ -110,6 +110,7 @@ class TestClaim:
 class TestSettle:
     """Claimed notices end sent, failed or set aside, or go back for a retry."""
 
+    @pytest.mark.slow
     def test_retry_then_send(self, store: Store) -> None:
         """A failed attempt is logged, the notice waits until ``retry_at``, then is sent."""
         queue(store, 1)
@@ -296,6 +297,7 @@ class TestWritesFromManyThreads:
         notices_now = {n.id: n for n in store.notices(incident_id)}
         assert all(notices_now[i].state is NoticeState.sent and notices_now[i].attempts == 1 for i in claimed)
 
+    @pytest.mark.slow
     def test_a_write_waits_for_another_of_this_process_no_longer_than_sqlite_would(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

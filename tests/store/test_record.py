@@ -11,24 +11,20 @@ import pytest
 from failover.domain import (
     CheckKind,
     CheckRole,
+    ConnectivityEvent,
     Health,
     Incident,
     IncidentEvent,
     IncidentKind,
     IncidentScope,
+    NoticeState,
     Observation,
     Outcome,
     Platform,
     Transition,
 )
 from failover.errors import StoreError
-from failover.store import (
-    ConnectivityEvent,
-    ConnectivityEventKind,
-    NoticeDraft,
-    NoticeState,
-    Store,
-)
+from failover.store import ConnectivityRecord, NoticeDraft, Store
 
 T0 = datetime(2021, 10, 4, 15, 40, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -71,7 +67,7 @@ def opening_decision(store: Store) -> tuple[Incident, ...]:
         transitions=[went_down("facebook"), went_down("whatsapp")],
         incident_events=[(IncidentEvent.opened, meta_incident())],
         state={"platforms": {"facebook": "down"}, "round": 7},
-        connectivity_events=[ConnectivityEvent(kind=ConnectivityEventKind.restored, at=T0 - MINUTE)],
+        connectivity_events=[ConnectivityRecord(kind=ConnectivityEvent.restored, at=T0 - MINUTE)],
         notices=[notice("contacts[0]"), notice("contacts[1]")],
     )
 
@@ -101,6 +97,7 @@ class TestObservations:
         only = store.observations(since=T0, until=T0 + timedelta(seconds=10), target="platform-1")
         assert [o.at.second for o in only] == [1, 6]
 
+    @pytest.mark.slow
     def test_detail_is_bounded(self, store: Store) -> None:
         """An overlong detail is cut to its bound rather than refused."""
         long = Observation(
@@ -138,7 +135,7 @@ class TestDecision:
         assert [t.platform for t in store.transitions(since=T0)] == ["facebook", "whatsapp"]
         assert [n.contact_ref for n in store.notices(incident.id)] == ["contacts[0]", "contacts[1]"]
         assert store.connectivity_events(since=T0 - MINUTE) == [
-            ConnectivityEvent(kind=ConnectivityEventKind.restored, at=T0 - MINUTE)
+            ConnectivityRecord(kind=ConnectivityEvent.restored, at=T0 - MINUTE)
         ]
 
     def test_replay_changes_nothing(self, store: Store) -> None:

@@ -95,6 +95,7 @@ class TestRollUp:
         assert store.roll_up(H0 + 3 * HOUR) == 0
         assert [(r.hour, r.count) for r in store.rollups(since=H0)] == [(H0, 6), (H0 + HOUR, 3)]
 
+    @pytest.mark.slow
     def test_naive_now_is_refused(self, store: Store) -> None:
         """``now`` without a zone would be read as local time; it is refused instead."""
         with pytest.raises(ValueError, match="naive"):
@@ -145,6 +146,7 @@ class TestPrune:
         assert report.observations_deleted == 0
         assert len(store.observations(since=H0)) == 3
 
+    @pytest.mark.slow
     def test_sqlite_file_gives_space_back(self, store: Store) -> None:
         """On SQLite, pruning many rows hands the freed pages back to the file system."""
         if store.backend != "sqlite":

@@ -11,16 +11,8 @@ from dataclasses import replace
 from alembic import command
 from sqlalchemy import inspect
 
-from failover.domain import IncidentEvent, IncidentKind
-from failover.store import (
-    ActionKind,
-    DeliveryOutcome,
-    IncidentAction,
-    Notice,
-    NoticeDraft,
-    NoticeState,
-    Store,
-)
+from failover.domain import IncidentEvent, IncidentKind, NoticeState
+from failover.store import ActionKind, DeliveryOutcome, IncidentAction, Notice, NoticeDraft, Store
 from failover.store._migrate import HEAD_REVISION, alembic_config, current_revision
 from tests.store.test_record import MINUTE, T0, meta_incident
 

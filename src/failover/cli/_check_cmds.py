@@ -12,21 +12,12 @@ import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-from failover.cli._main import (
-    EXIT_UNKNOWN,
-    PluginState,
-    config_option,
-    fail,
-    main,
-    plugin_state,
-    read_configuration,
-)
+from failover.cli._main import PluginState, config_option, load_configuration, main, plugin_state
 from failover.domain import Health, Observation
-from failover.errors import ConfigError
 from failover.service import CheckReport, check_once, run_async
 
 _HEALTH_STYLE = {Health.up: "green", Health.degraded: "yellow", Health.down: "red", Health.unknown: "dim"}
@@ -51,14 +42,8 @@ def check(platforms: tuple[str, ...], as_json: bool, nagios: bool, config_path: 
     if as_json and nagios:
         raise click.UsageError("--json and --nagios: choose one")
     started = time.monotonic()
-    try:
-        config = read_configuration(config_path, contacts=False)
-    except ConfigError as exc:
-        exit_unknown(f"configuration: {exc}", nagios=nagios)
-    try:
-        report = run_async(check_once(config, platforms))
-    except ConfigError as exc:  # a PLATFORM argument that names no platform
-        exit_unknown(str(exc), nagios=nagios)
+    config = load_configuration(config_path, contacts=False)
+    report = run_async(check_once(config, platforms))
     state = check_state(report)
     if as_json:
         click.echo(json.dumps(report_as_json(report), indent=2))
@@ -67,14 +52,6 @@ def check(platforms: tuple[str, ...], as_json: bool, nagios: bool, config_path: 
     else:
         print_report(report)
     raise SystemExit(int(state))
-
-
-def exit_unknown(message: str, *, nagios: bool) -> NoReturn:
-    """Exit 3 (UNKNOWN); a monitoring system reads the reason on stdout."""
-    if nagios:
-        click.echo(f"FAILOVER {PluginState.unknown.label} - {message}")
-        raise SystemExit(EXIT_UNKNOWN)
-    fail(message, EXIT_UNKNOWN)
 
 
 def check_state(report: CheckReport) -> PluginState:

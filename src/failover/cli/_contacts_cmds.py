@@ -13,8 +13,7 @@ from typing import Literal
 
 import click
 
-from failover.cli._main import config_option, fail, load_configuration, main
-from failover.errors import ContactImportError
+from failover.cli._main import config_option, load_configuration, main
 from failover.service import ImportReport, contact_rows, export_contacts, import_contacts
 
 #: below this many rows or cards an import is over before a bar could say anything
@@ -130,15 +129,12 @@ def import_(  # noqa: PLR0917 - click passes every option as an argument
     the configured database (by id, else by name), in one transaction: all or nothing.
     """
     config = load_configuration(config_path)
-    try:
-        with _progress_bar() as progress:
-            report = import_contacts(
-                config, source, fmt=fmt, dry_run=dry_run, prefer=prefer, replace=replace,
-                strict=strict, region=region, language=language, timezone=timezone, groups=groups,
-                encoding=encoding, progress=progress,
-            )  # fmt: skip
-    except ContactImportError as exc:
-        fail(f"{source.name}: {exc}")
+    with _progress_bar() as progress:
+        report = import_contacts(
+            config, source, fmt=fmt, dry_run=dry_run, prefer=prefer, replace=replace,
+            strict=strict, region=region, language=language, timezone=timezone, groups=groups,
+            encoding=encoding, progress=progress,
+        )  # fmt: skip
     _print_mapping(source, report)
     _print_warnings(report, every=all_warnings)
     if dry_run:

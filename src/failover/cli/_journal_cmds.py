@@ -1,4 +1,4 @@
-"""``failover status``, ``failover incidents`` (the journal), ``failover note`` and ``failover db``."""
+"""``failover incidents`` (the journal) and ``failover note`` (an entry of its journal of actions)."""
 
 from __future__ import annotations
 
@@ -12,159 +12,16 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from failover.cli._check_cmds import exit_unknown, summary_line
 from failover.cli._journal_words import REPORT_LANGUAGES, ReportLanguage, report_words
-from failover.cli._main import (
-    PluginState,
-    config_option,
-    fail,
-    load_configuration,
-    main,
-    operator_name,
-    plugin_state,
-    read_configuration,
-)
+from failover.cli._main import config_option, load_configuration, main, operator_name
 from failover.config import Config, parse_duration
-from failover.domain import Approval, Health
-from failover.errors import ConfigError, FailoverError, StoreError
-from failover.service import (
-    IncidentNotFoundError,
-    JournalEntry,
-    StatusReport,
-    journal,
-    journal_json,
-    note_manual,
-    prune_database,
-    status_json,
-    status_report,
-    upgrade_database,
-    utc_now,
-)
-
-_HEALTH_STYLE = {Health.up: "green", Health.degraded: "yellow", Health.down: "red", Health.unknown: "dim"}
+from failover.domain import Approval
+from failover.durations import journal_text
+from failover.service import JournalEntry, journal, journal_json, note_manual, utc_now
 
 
-def format_duration(delta: timedelta, *, day_unit: str = "d") -> str:
-    """``6 h 02 min``, ``12 min 05 s``, ``40 s``: what a person reads in a journal
-    (``day_unit``: ``j`` in French)."""
-    seconds = max(0, int(delta.total_seconds()))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} {day_unit} {hours} h {minutes:02d} min"
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
-
-
-def _local(moment: datetime | None, zone: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+def local_time(moment: datetime | None, zone: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     return "—" if moment is None else moment.astimezone(zone).strftime(fmt)
-
-
-# -- status ---------------------------------------------------------------------------------
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-@click.option(
-    "--nagios",
-    is_flag=True,
-    help="Print one line for Nagios, Icinga or Sensu: FAILOVER <STATE> - summary | perfdata.",
-)
-@config_option
-def status(as_json: bool, nagios: bool, config_path: Path | None) -> None:
-    """Each platform's health as last judged by the daemon, since when, the open
-    incidents and our own connectivity. Probes nothing.
-
-    Exits as `failover check` does for the same state: 0 OK, 1 WARNING (a platform
-    degraded), 2 CRITICAL (one down), 3 UNKNOWN (our own connectivity lost, no round
-    judged yet, or the configuration or the database cannot be read).
-    """
-    if as_json and nagios:
-        raise click.UsageError("--json and --nagios: choose one")
-    try:
-        config = read_configuration(config_path, contacts=False)
-    except ConfigError as exc:
-        exit_unknown(f"configuration: {exc}", nagios=nagios)
-    try:
-        report = status_report(config)
-    except StoreError as exc:
-        exit_unknown(str(exc), nagios=nagios)
-    state = status_state(report)
-    zone = ZoneInfo(config.daemon.timezone)
-    if as_json:
-        click.echo(json.dumps(status_json(report, config), indent=2))
-    elif nagios:
-        click.echo(_status_nagios(report, state, zone))
-    else:
-        _print_status(report, zone)
-    raise SystemExit(int(state))
-
-
-def status_state(report: StatusReport) -> PluginState:
-    """The state ``failover check`` gives the same health: UNKNOWN also before any round
-    was judged."""
-    if not report.judged:
-        return PluginState.unknown
-    return plugin_state(
-        (p.health for p in report.platforms), connectivity_lost=report.connectivity_lost_since is not None
-    )
-
-
-def _status_nagios(report: StatusReport, state: PluginState, zone: ZoneInfo) -> str:
-    perfdata = [f"open_incidents={len(report.open_incidents)};;;0"]
-    if not report.judged:
-        return (
-            f"FAILOVER {state.label} - no round judged yet: is the daemon running on this database?"
-            f" | {' '.join(perfdata)}"
-        )
-    lost = report.connectivity_lost_since
-    connectivity = "" if lost is None else f"own connectivity lost since {_local(lost, zone)}"
-    healths = {p.platform: p.health for p in report.platforms}
-    summary = summary_line(
-        state, healths, connectivity=connectivity, connectivity_lost=lost is not None, perfdata=perfdata
-    )
-    details = [f"{p.platform}: {p.health.value} since {_local(p.since, zone)}" for p in report.platforms]
-    return "\n".join([summary, *details])
-
-
-def _print_status(report: StatusReport, zone: ZoneInfo) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    if not report.judged:
-        console.print("[dim]No round has been judged yet: is the daemon running on this database?[/]")
-    if report.connectivity_lost_since is not None:
-        console.print(
-            f"[bold red]Our own connectivity is lost[/] since "
-            f"{_local(report.connectivity_lost_since, zone)}: platform health is unknown."
-        )
-    table = Table(title=f"platforms (times in {zone.key})", title_justify="left")
-    for column in ("platform", "health", "since", "notes"):
-        table.add_column(column)
-    for p in report.platforms:
-        notes = [n for n, on in (("flapping", p.flapping), ("confirming", p.suspect)) if on]
-        if p.incident:
-            notes.append(f"incident {p.incident}")
-        style = _HEALTH_STYLE[p.health]
-        table.add_row(p.platform, f"[{style}]{p.health.value}[/]", _local(p.since, zone), ", ".join(notes))
-    console.print(table)
-    if report.open_incidents:
-        console.print("Open incidents:")
-        for incident in report.open_incidents:
-            awaiting = (
-                f" [yellow]awaiting approval[/] (`failover approve {incident.id}`)"
-                if incident.approval is Approval.awaiting
-                else ""
-            )
-            console.print(
-                f"  #{incident.id} {incident.name} ({incident.kind.value}, {incident.scope.value}) "
-                f"since {_local(incident.opened_at, zone)}: {incident.cause}{awaiting}"
-            )
 
 
 # -- the journal ------------------------------------------------------------------------------
@@ -209,10 +66,7 @@ def incidents(
     window = _since_option(since_text)
     now = utc_now()
     since = now - window if window is not None else None
-    try:
-        entries = journal(config, since=since, platform=platform)
-    except StoreError as exc:
-        fail(str(exc))
+    entries = journal(config, since=since, platform=platform)
     zone = ZoneInfo(config.daemon.timezone)
     if export == "json":
         click.echo(json.dumps(journal_json(entries, now), indent=2))
@@ -315,13 +169,13 @@ def journal_markdown(
     w = report_words(language)
 
     def moment(at: datetime | None, fmt: str = w.full_format) -> str:
-        return _local(at, zone, fmt)
+        return local_time(at, zone, fmt)
 
     def label(name: str) -> str:
         return f"- **{name}{w.colon}**"
 
     def duration(delta: timedelta) -> str:
-        return format_duration(delta, day_unit=w.day_unit)
+        return journal_text(delta, day_unit=w.day_unit)
 
     lines = [f"# {w.title}", ""]
     scope = w.platform_scope.format(platform=platform) if platform else ""
@@ -402,10 +256,10 @@ def _print_journal(entries: Sequence[JournalEntry], now: datetime, zone: ZoneInf
         table.add_column(column, overflow="fold")
     for e in entries:
         i = e.incident
-        duration = format_duration(i.duration(now)) + ("" if i.resolved_at else " (open)")
+        duration = journal_text(i.duration(now)) + ("" if i.resolved_at else " (open)")
         table.add_row(
             str(i.id),
-            _local(i.opened_at, zone, "%Y-%m-%d %H:%M"),
+            local_time(i.opened_at, zone, "%Y-%m-%d %H:%M"),
             duration,
             i.scope.value,
             i.name,
@@ -430,47 +284,8 @@ def note(incident_id: int, text: tuple[str, ...], config_path: Path | None) -> N
     (`failover note 12 called the ISP, repair by 18:00`). The journal keeps its time and
     its author (your user name); no notice and no public post ever carries either."""
     config = load_configuration(config_path, contacts=False)
-    try:
-        action = note_manual(config, incident_id, " ".join(text), actor=operator_name(), now=utc_now())
-    except (IncidentNotFoundError, ConfigError) as exc:
-        fail(str(exc))
-    except FailoverError as exc:
-        fail(str(exc))
+    action = note_manual(config, incident_id, " ".join(text), actor=operator_name(), now=utc_now())
     zone = ZoneInfo(config.daemon.timezone)
-    click.echo(f"incident {incident_id}: note by {action.actor} at {_local(action.at, zone)} ({zone.key})")
-
-
-# -- the database -----------------------------------------------------------------------------
-
-
-@main.group()
-def db() -> None:
-    """Migrate or prune the database."""
-
-
-@db.command("upgrade")
-@config_option
-def db_upgrade(config_path: Path | None) -> None:
-    """Apply the schema migrations (the daemon also does this at start)."""
-    config = load_configuration(config_path, contacts=False)
-    try:
-        where = upgrade_database(config)
-    except StoreError as exc:
-        fail(str(exc))
-    click.echo(f"database is up to date: {where}")
-
-
-@db.command("prune")
-@config_option
-def db_prune(config_path: Path | None) -> None:
-    """Roll raw observations up into hourly figures, then delete those older than the
-    retention (daemon.retention, default 7 days). Rollups and incidents are kept."""
-    config = load_configuration(config_path, contacts=False)
-    try:
-        report = prune_database(config, now=utc_now())
-    except StoreError as exc:
-        fail(str(exc))
     click.echo(
-        f"pruned {report.observations_deleted} observations older than {report.cutoff.isoformat()}; "
-        f"{report.rollups_written} hourly rollups written"
+        f"incident {incident_id}: note by {action.actor} at {local_time(action.at, zone)} ({zone.key})"
     )

@@ -1,5 +1,8 @@
 """The root command, shared options, exit codes and the one way commands report errors.
 
+A command lets our own faults through; :data:`_EVERY_COMMAND` and :data:`_BY_COMMAND` say,
+in one place, which line each prints and with which code it exits (see :func:`tell_error`).
+
 Exit codes mean one thing each, whatever the command (the README's "Exit codes"):
 
 ====  ==========================================  ==========================================
@@ -25,17 +28,19 @@ import enum
 import getpass
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Final, NoReturn, TypeVar
 
 import click
 
 from failover import __version__
 from failover.config import Config, find_config_path, load_config
 from failover.domain import Health
-from failover.errors import ConfigError
+from failover.errors import AlreadyRunningError, ConfigError, ContactImportError, FailoverError
 from failover.logs import configure_logging, logging_configured
+from failover.service import ListenError
 
 #: Exit codes that scripts and monitoring systems can rely on (see the module docstring).
 EXIT_OK = 0
@@ -83,9 +88,115 @@ F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+class ConfigurationUnusable(Exception):  # noqa: N818 - it says what the command meets
+    """The configuration a command needs is invalid or cannot be read: the
+    :class:`ConfigError` :func:`load_configuration` met (its ``__cause__``), under a name
+    that tells it from a ConfigError about the command's own arguments (``check nosuch``)."""
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Reply:
+    """How a command tells of one kind of error: ``failover: <line>`` on stderr and exit
+    ``code``; with ``nagios`` (check and status), ``FAILOVER UNKNOWN - <line>`` on stdout
+    when ``--nagios`` is given, for the monitoring system reads the reason there."""
+
+    line: Callable[[Exception, Mapping[str, Any]], str] = lambda exc, _params: str(exc)
+    code: int = EXIT_PROBLEM
+    nagios: bool = False
+
+
+_PLUGIN_UNKNOWN = Reply(code=EXIT_UNKNOWN, nagios=True)
+_PLUGIN_CONFIGURATION_UNKNOWN = Reply(
+    line=lambda exc, _params: f"configuration: {exc}", code=EXIT_UNKNOWN, nagios=True
+)
+
+#: How every command tells of our own faults: one line, exit 1.
+_EVERY_COMMAND: Final[Mapping[type[Exception], Reply]] = {
+    ConfigurationUnusable: Reply(),
+    FailoverError: Reply(),
+}
+
+#: What a command tells otherwise, by its name (``contacts import``) and the error's class.
+_BY_COMMAND: Final[Mapping[tuple[str, type[Exception]], Reply]] = {
+    ("run", AlreadyRunningError): Reply(
+        line=lambda exc, _params: f"{exc}. Refusing to start a second daemon on the same database."
+    ),
+    ("run", ListenError): Reply(),  # an OSError: the address to serve on is taken or refused
+    ("contacts import", ContactImportError): Reply(
+        line=lambda exc, params: f"{params['source'].name}: {exc}"
+    ),
+    ("status-page build", OSError): Reply(),  # the directory cannot be written
+    # check and status are monitoring plugins: when nothing can be said, UNKNOWN
+    ("check", ConfigurationUnusable): _PLUGIN_CONFIGURATION_UNKNOWN,
+    ("check", FailoverError): _PLUGIN_UNKNOWN,  # e.g. a PLATFORM that names no platform
+    ("status", ConfigurationUnusable): _PLUGIN_CONFIGURATION_UNKNOWN,
+    ("status", FailoverError): _PLUGIN_UNKNOWN,  # e.g. the database cannot be read
+}
+
+#: what :class:`ErrorTellingCommand` catches to look up (what it finds no entry for goes on)
+_TOLD: Final = tuple(dict.fromkeys([*_EVERY_COMMAND, *(kind for _command, kind in _BY_COMMAND)]))
+
+
+def command_name(ctx: click.Context) -> str:
+    """The command's words below the root: ``contacts import``, ``check``."""
+    words: list[str] = []
+    while ctx.parent is not None:
+        words.append(ctx.command.name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(words))
+
+
+def reply_to(error: Exception, command: str) -> Reply | None:
+    """How ``command`` tells of ``error``: the entry for the error's most specific class,
+    the command's own before every command's; None when it is no fault of ours to tell."""
+    for kind in type(error).__mro__:
+        reply = _BY_COMMAND.get((command, kind)) or _EVERY_COMMAND.get(kind)
+        if reply is not None:
+            return reply
+    return None
+
+
+def tell_error(error: Exception, reply: Reply, ctx: click.Context) -> NoReturn:
+    """Print ``error`` as ``reply`` says and exit with its code."""
+    line = reply.line(error, ctx.params)
+    if reply.nagios and ctx.params.get("nagios"):
+        click.echo(f"FAILOVER {PluginState(reply.code).label} - {line}")
+        raise SystemExit(reply.code)
+    fail(line, reply.code)
+
+
+class ErrorTellingCommand(click.Command):
+    """A command whose errors are told by :func:`reply_to`'s mapping, not by the command."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _TOLD as exc:
+            reply = reply_to(exc, command_name(ctx))
+            if reply is None:
+                raise
+            tell_error(exc, reply, ctx)
+
+
+class _Group(click.Group):
+    """A command group whose commands tell their errors through the one mapping."""
+
+    command_class = ErrorTellingCommand
+    group_class = type  # its subgroups are of this class too
+
+
+# ------------------------------------------------------------------------------ the root
+
+
 class _Root(click.Group):
     """The root command: a usage error (here or in any command below) exits 3, never
     click's 2, which means CRITICAL to a monitoring system."""
+
+    command_class = ErrorTellingCommand
+    group_class = _Group
 
     def make_context(
         self,
@@ -206,11 +317,9 @@ def read_configuration(config_path: Path | None, *, contacts: bool = True) -> Co
     return config
 
 
-def load_configuration(
-    config_path: Path | None, *, code: int = EXIT_PROBLEM, contacts: bool = True
-) -> Config:
-    """:func:`read_configuration`, or a one-line error and exit ``code`` if invalid."""
+def load_configuration(config_path: Path | None, *, contacts: bool = True) -> Config:
+    """:func:`read_configuration`; raises :class:`ConfigurationUnusable` if invalid."""
     try:
         return read_configuration(config_path, contacts=contacts)
     except ConfigError as exc:
-        fail(str(exc), code)
+        raise ConfigurationUnusable(str(exc)) from exc

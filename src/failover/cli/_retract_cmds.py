@@ -1,6 +1,6 @@
 """``failover retract``: take back the notices of an incident sent by mistake (a correction
 to each recipient, the public posts deleted where the channel allows it). Next to
-``trigger``, ``cancel`` and ``resolve`` (:mod:`failover.cli._daemon_cmds`), whose preview,
+``trigger``, ``cancel`` and ``resolve`` (:mod:`failover.cli._manual_cmds`), whose preview,
 confirmation and delivery it shares."""
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from typing import Any
 
 import click
 
-from failover.cli._daemon_cmds import _confirm, _deliver_with_progress, _TriggerCommand, print_plan
 from failover.cli._main import config_option, fail, load_configuration, main, operator_name
-from failover.errors import FailoverError
+from failover.cli._manual_cmds import TriggerCommand, confirm, deliver_with_progress, print_plan
 from failover.service import (
     MESSAGE_LANGUAGES,
     RetractPost,
@@ -50,7 +49,7 @@ def _post_line(post: RetractPost, *, done: bool) -> str:
     )
 
 
-@main.command(cls=_TriggerCommand)
+@main.command(cls=TriggerCommand)
 @click.argument("incident_id", metavar="ID", type=int)
 @click.option(
     "--reason", required=True, metavar="TEXT", help="Why it is retracted (kept in the journal, never sent)."
@@ -95,12 +94,7 @@ def retract(  # noqa: PLR0917 - click passes every option as an argument
 
     config = load_configuration(config_path)
     console = Console(stderr=as_json)
-    try:
-        plan = retraction_preview(
-            config, incident_id, now=utc_now(), message=message or "", messages=messages
-        )
-    except FailoverError as exc:
-        fail(str(exc))
+    plan = retraction_preview(config, incident_id, now=utc_now(), message=message or "", messages=messages)
     title = f"Retraction of incident {incident_id}"
     if plan.corrections:
         print_plan(plan.plan, console, config, title=title)
@@ -114,19 +108,16 @@ def retract(  # noqa: PLR0917 - click passes every option as an argument
         console.print(f"{plan.in_flight} notice(s) being sent now get a correction if they go out")
     for post in plan.posts:
         console.print(_post_line(post, done=False))
-    _confirm(f"Retract incident {incident_id} and send {plan.corrections} correction(s)?", yes)
-    try:
-        report = retract_manual(
-            config,
-            incident_id,
-            actor=operator_name(),
-            reason=reason,
-            now=utc_now(),
-            message=message or "",
-            messages=messages,
-        )
-    except FailoverError as exc:
-        fail(str(exc))
+    confirm(f"Retract incident {incident_id} and send {plan.corrections} correction(s)?", yes)
+    report = retract_manual(
+        config,
+        incident_id,
+        actor=operator_name(),
+        reason=reason,
+        now=utc_now(),
+        message=message or "",
+        messages=messages,
+    )
     outcome = report.outcome
     if not as_json:
         console.print(
@@ -148,7 +139,7 @@ def retract(  # noqa: PLR0917 - click passes every option as an argument
             delivery = {state.value: count for state, count in sorted(delivered.states.items())}
         else:
             console.print("no daemon is running: delivering from here")
-            _deliver_with_progress(config, incident_id, console, None, event_key=outcome.event_key)
+            deliver_with_progress(config, incident_id, console, None, event_key=outcome.event_key)
     if as_json:
         answer = {**retraction_json(outcome), "daemon_running": report.daemon_running, "delivery": delivery}
         click.echo(json.dumps(answer, ensure_ascii=False, indent=2))

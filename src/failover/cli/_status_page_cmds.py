@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from failover.cli._main import config_option, fail, load_configuration, main
-from failover.errors import FailoverError
+from failover.cli._main import config_option, load_configuration, main
 from failover.service import build_status_site, utc_now
 
 
@@ -33,10 +32,7 @@ def build(directory: Path, config_path: Path | None) -> None:
     """Build the site from the database (the state the daemon last recorded, the
     journal, the rollups) and write it to a directory, for any static host to serve."""
     config = load_configuration(config_path)
-    try:
-        report = build_status_site(config, to=directory, now=utc_now())
-    except (FailoverError, OSError) as exc:
-        fail(str(exc))
+    report = build_status_site(config, to=directory, now=utc_now())
     incidents = f", {report.open_incidents} incident(s) open" if report.open_incidents else ""
     click.echo(
         f"status page: {report.files} files in {report.directory} ({report.written} written, "

@@ -86,9 +86,7 @@ Flapping and recovery are described in ``_machine``; the state's JSON form in ``
 
 from failover.detect._decision import (
     ConnectivityChange,
-    ConnectivityEvent,
     Decision,
-    IncidentChange,
     PlatformStatus,
     Reprobe,
     Verdict,
@@ -101,9 +99,7 @@ from failover.detect._state import Connectivity, JudgeState
 __all__ = [
     "Connectivity",
     "ConnectivityChange",
-    "ConnectivityEvent",
     "Decision",
-    "IncidentChange",
     "JudgeState",
     "PlatformStatus",
     "Reprobe",

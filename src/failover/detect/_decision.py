@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 
 from failover.detect._state import Connectivity, JudgeState
-from failover.domain import Health, Incident, IncidentEvent, Observation, Transition
+from failover.domain import ConnectivityEvent, Health, Incident, IncidentChange, Observation, Transition
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -25,19 +24,6 @@ class Verdict:
     #: the failing observations behind the verdict (empty when every check passed)
     evidence: tuple[Observation, ...]
     summary: str
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class IncidentChange:
-    """An incident event that may produce notices, with the incident as it now stands."""
-
-    event: IncidentEvent
-    incident: Incident
-
-
-class ConnectivityEvent(enum.StrEnum):
-    lost = "lost"
-    restored = "restored"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

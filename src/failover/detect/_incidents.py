@@ -20,13 +20,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from failover.detect._decision import IncidentChange
 from failover.detect._evidence import Signal, cause_line, evidence_lines, severity_rank
 from failover.detect._state import Held, PlatformState
 from failover.domain import (
     DetectionPolicy,
     Health,
     Incident,
+    IncidentChange,
     IncidentEvent,
     IncidentKind,
     IncidentScope,

@@ -34,7 +34,6 @@ from datetime import datetime
 
 from failover.detect._decision import (
     ConnectivityChange,
-    ConnectivityEvent,
     Decision,
     Reprobe,
     Verdict,
@@ -52,7 +51,7 @@ from failover.detect._evidence import (
 )
 from failover.detect._incidents import Ledger, Move
 from failover.detect._state import Connectivity, JudgeState, Lingering, PlatformState, Suspect
-from failover.domain import DetectionPolicy, Health, Observation, Transition
+from failover.domain import ConnectivityEvent, DetectionPolicy, Health, Observation, Transition
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -29,7 +29,7 @@ from failover.notify._dispatch import (
     SetAsideReason,
 )
 from failover.notify._mastodon import PostDeletion, delete_post, deletion_problem
-from failover.notify._memory import DeliveryAttempt, MemoryOutbox, NoticeRecord, NoticeState
+from failover.notify._memory import DeliveryAttempt, MemoryOutbox, NoticeRecord
 from failover.notify._public import public_text_problems
 from failover.notify._ratelimit import RateLimit, RateLimits, TokenBucket
 from failover.notify._render import (
@@ -73,7 +73,6 @@ __all__ = [
     "LanguageGap",
     "MemoryOutbox",
     "NoticeRecord",
-    "NoticeState",
     "Outbox",
     "PostDeletion",
     "RateLimit",

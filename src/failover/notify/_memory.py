@@ -4,26 +4,17 @@ a key is enqueued once, a notice is claimed by one dispatcher at a time."""
 
 from __future__ import annotations
 
-import enum
 import heapq
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from failover.domain import IncidentEvent, Visibility
+from failover.domain import IncidentEvent, NoticeState, Visibility
 from failover.notify._dispatch import ChannelCursor, ClaimedNotice, SetAside
 from failover.notify._render import RenderedNotice
 
-__all__ = ["DeliveryAttempt", "MemoryOutbox", "NoticeRecord", "NoticeState"]
-
-
-class NoticeState(enum.StrEnum):
-    pending = "pending"
-    sending = "sending"
-    sent = "sent"
-    failed = "failed"
-    skipped = "skipped"
+__all__ = ["DeliveryAttempt", "MemoryOutbox", "NoticeRecord"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

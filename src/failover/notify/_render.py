@@ -26,6 +26,7 @@ from failover.domain import (
     TemplateText,
     Visibility,
 )
+from failover.durations import units
 from failover.errors import TemplateError
 
 __all__ = [
@@ -165,10 +166,7 @@ def format_duration(span: timedelta, *, language: str) -> str:
     """As people say it, coarse: ``3 jours``, ``2 days and 3 h``, ``1 h``, ``2 h 5 min``,
     ``12 min``, ``moins d'une minute`` (days drop the minutes)."""
     language = _language_known(language, _DAYS)
-    seconds = max(0, int(span.total_seconds()))
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes = rest // 60
+    days, hours, minutes, _ = units(span)
     if days:
         one, many = _DAYS[language]
         spelt = f"{days} {one if days == 1 else many}"

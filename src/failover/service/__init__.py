@@ -4,82 +4,63 @@ calls adapters and owns their lifecycles. The CLI and the HTTP surface go throug
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from failover.detect import PlatformStatus
-from failover.service._backend import coverage_json, plan_json
-from failover.service._check import CheckReport, check_once, select_platforms
-from failover.service._contacts import (
+from failover.contacts import (
     ContactRow,
     ExportReport,
     ImportedContact,
-    ImportReport,
     ParsedContacts,
     contact_rows,
     export_contacts,
-    import_contacts,
     parse_contacts_csv,
     parse_vcards,
 )
-from failover.service._daemon import Daemon, DaemonTimings, ListenError
-from failover.service._database import open_store, prune_database, upgrade_database
-from failover.service._maintenance import Occurrence, WindowSchedule, maintenance_schedule
-from failover.service._manual import (
-    MESSAGE_LANGUAGES,
-    ApprovalError,
+from failover.detect import PlatformStatus
+from failover.service._approval import (
     ApproveOutcome,
     ApproveReport,
+    RejectOutcome,
+    approval_preview,
+    approve_manual,
+    reject_manual,
+)
+from failover.service._channels import notice_channels
+from failover.service._check import CheckReport, check_once, select_platforms
+from failover.service._contacts import ImportReport, import_contacts
+from failover.service._daemon import Daemon, DaemonTimings
+from failover.service._database import open_store, prune_database, upgrade_database
+from failover.service._delivery import DeliveryReport, deliver_manual
+from failover.service._http import ListenError
+from failover.service._incident_actions import (
     CancelOutcome,
+    ResolveOutcome,
+    ResolveReport,
+    cancel_manual,
+    note_manual,
+    resolve_manual,
+)
+from failover.service._maintenance import Occurrence, WindowSchedule, maintenance_schedule
+from failover.service._manual_plan import (
+    MESSAGE_LANGUAGES,
+    FanOutDuration,
+    ManualPlan,
+    PreviewGap,
+    PreviewText,
+    plan_manual,
+)
+from failover.service._manual_target import (
+    ApprovalError,
     Coverage,
     CoverageChangedError,
-    DeliveryReport,
-    FanOutDuration,
     IncidentNotFoundError,
-    ManualPlan,
     ManualTarget,
     NothingToUpdateError,
     OwnApprovalError,
-    PreviewGap,
-    PreviewText,
-    RejectOutcome,
-    ResolveOutcome,
-    ResolveReport,
     TargetError,
-    TriggerAction,
-    TriggerOutcome,
-    approval_preview,
-    approve_manual,
-    cancel_manual,
-    deliver_manual,
     find_target,
-    note_manual,
-    plan_manual,
-    preview_manual,
-    reject_manual,
-    resolve_manual,
-    trigger_manual,
 )
-from failover.service._notices import (
-    NoticePump,
-    NotifyTestReport,
-    active_silences,
-    add_silence,
-    find_contact,
-    notice_channels,
-    notice_template,
-    plan_notices,
-    remove_silences,
-    send_test_notice,
-    silence_matching,
-    validate_notifications,
-)
-from failover.service._record import (
-    DaemonFacts,
-    StatusReport,
-    Watcher,
-    journal,
-    status_report,
-)
+from failover.service._notify_test import NotifyTestReport, find_contact, send_test_notice
+from failover.service._plan import notice_template, plan_notices, silence_matching, validate_notifications
+from failover.service._pump import NoticePump
 from failover.service._retract import (
     AlreadyRetractedError,
     RetractOutcome,
@@ -90,15 +71,24 @@ from failover.service._retract import (
     retraction_json,
     retraction_preview,
 )
+from failover.service._round import Watcher
 from failover.service._runtime import raise_open_files_limit, run_async, utc_now
-from failover.service._status import journal_json, status_json
+from failover.service._silences import active_silences, add_silence, remove_silences
+from failover.service._status import (
+    DaemonFacts,
+    StatusReport,
+    coverage_json,
+    journal,
+    journal_json,
+    plan_json,
+    status_json,
+    status_report,
+)
 from failover.service._status_page import SiteReport, build_status_site
 from failover.service._stored_contacts import close_address_books
 from failover.service._template_cache import install_template_cache
+from failover.service._trigger import TriggerAction, TriggerOutcome, preview_manual, trigger_manual
 from failover.store import JournalEntry, NoticeDraft, PruneReport, Silence
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 __all__ = [
     "MESSAGE_LANGUAGES",
@@ -188,7 +178,6 @@ __all__ = [
     "retraction_json",
     "retraction_preview",
     "run_async",
-    "run_demo",
     "select_platforms",
     "send_test_notice",
     "silence_matching",
@@ -199,11 +188,3 @@ __all__ = [
     "utc_now",
     "validate_notifications",
 ]
-
-
-async def run_demo(console: Console, *, speed: float = 1.0) -> int:
-    """``failover demo`` (see :mod:`failover.service._demo`), loaded when asked for: the
-    daemon does not carry the demo's servers and scenario in memory."""
-    from failover.service._demo import run_demo as demo
-
-    return await demo(console, speed=speed)

@@ -16,10 +16,9 @@ jitter, at most one instance, coalesced, misfire grace of one interval, judged a
 connectivity last seen; one round of the controls alone, which keeps that fresh; one-off
 re-probes the judge asks for (``Decision.reprobe``), which check the controls again and give
 each check at most ``detection.confirm_timeout``; the lock's heartbeat; retention; the
-outbox gauge; the systemd watchdog. Every round goes through :meth:`Watcher.run_round`;
-rounds probe side by side (a platform whose checks hang delays no other platform and no
-control), and only their decisions are serialised. The time between two scheduled rounds of
-a platform is exported (``failover_round_interval_seconds``), so a late round shows.
+outbox gauge; the systemd watchdog. The daemon only schedules rounds: each one is run by
+:class:`~failover.service._round.RoundRunner` (probe → judge → record → metrics → one log
+line); the HTTP surface (:mod:`failover.service._http`) sees the daemon through a narrow view.
 
 The daemon starts and keeps working when a platform, the database or every channel fails:
 a database that cannot be reached at start is retried with backoff (``/readyz`` answers
@@ -33,11 +32,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
@@ -45,23 +43,22 @@ from prometheus_client import CollectorRegistry
 from structlog.stdlib import BoundLogger
 
 from failover import sdnotify
-from failover.api import create_app, create_server, local_hosts
 from failover.config import Config
-from failover.detect import Decision, health_of
-from failover.domain import Health, IncidentEvent, Observation, Platform
+from failover.detect import Decision, JudgeState, health_of
+from failover.domain import Health, NoticeState
 from failover.errors import AlreadyRunningError, ConfigError, StoreError
 from failover.logs import Redactor, get_logger
-from failover.metrics import Metrics, exposition_app
+from failover.metrics import Metrics
 from failover.notify import Sender
 from failover.probes import Prober
-from failover.service._backend import DaemonBackend
 from failover.service._database import LOCK_STALE_AFTER, lock_holder, open_store, take_lock
-from failover.service._maintenance import MaintenanceWatch
-from failover.service._notices import NoticePump
-from failover.service._record import Watcher
+from failover.service._http import ListenError, serve_api
+from failover.service._pump import NoticePump
+from failover.service._round import RoundRunner, Watcher, add_reprobe_jobs, add_round_jobs
 from failover.service._runtime import utc_now
+from failover.service._status import DaemonFacts
 from failover.service._status_page import StatusPageListenError, StatusPagePublisher, start_status_page
-from failover.store import NoticeState, Store
+from failover.store import Store
 
 __all__ = ["Daemon", "DaemonTimings", "ListenError"]
 
@@ -74,10 +71,6 @@ _CHATTY_LOGGERS = {
     # one line per Alembic plugin set up before a migration; the migrations themselves still log
     "alembic.runtime.plugins": logging.WARNING,
 }
-
-
-class ListenError(OSError):
-    """The HTTP surface cannot bind its address (in use, not ours)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -96,26 +89,6 @@ class DaemonTimings:
     reconnect_max_s: float = 30.0
     #: /healthz says stalled when the scheduler has not ticked for this long
     stalled_after_s: float = 30.0
-
-
-def _jitter_s(interval_s: float) -> float:
-    # spreads rounds of platforms sharing an interval; small, since each second added here
-    # is half a second added to the median detection time
-    return min(interval_s * 0.05, 1.0)
-
-
-class _MeteredProber(Prober):
-    """The prober, counting every observation in the metrics on the way out."""
-
-    metrics: Metrics | None = None
-
-    async def probe_platforms(
-        self, platforms: Any, *, timeout_cap_s: float | None = None
-    ) -> list[Observation]:
-        observations = await super().probe_platforms(platforms, timeout_cap_s=timeout_cap_s)
-        if self.metrics is not None:
-            self.metrics.observe_all(observations)
-        return observations
 
 
 class Daemon:
@@ -151,7 +124,7 @@ class Daemon:
         self.store: Store | None = None
         self.watcher: Watcher | None = None
         self.pump: NoticePump | None = None
-        self._prober: _MeteredProber | None = None
+        self._prober: Prober | None = None
         self._scheduler: AsyncIOScheduler | None = None
         #: the database answered the last time it was asked
         self.database_ok = False
@@ -160,11 +133,7 @@ class Daemon:
         self._reload_requested = False
         self._wakeup: asyncio.Event | None = None
         self._exit_code = 0
-        #: the rounds probing or deciding now; at shutdown they may finish, then are cancelled
-        self._rounds: set[asyncio.Task[Decision]] = set()
         self._maintenance_lock = asyncio.Lock()
-        #: per platform (and control), when its last scheduled round started (monotonic)
-        self._scheduled_started: dict[str, float] = {}
         #: per platform (and control), the time between its last two scheduled rounds
         self.achieved_interval_s: dict[str, float] = {}
         self._last_tick = time.monotonic()
@@ -172,8 +141,7 @@ class Daemon:
         self.last_round_at: datetime | None = None
         #: the public status site ([status_page]), when it is asked for
         self.status_page: StatusPagePublisher | None = None
-        #: the platforms' health around each recurring maintenance window
-        self._maintenance_watch = MaintenanceWatch()
+        self._runner = RoundRunner(self)
 
     # ------------------------------------------------------------------ signals (flags only)
 
@@ -187,7 +155,7 @@ class Daemon:
         if self._wakeup is not None:
             self._wakeup.set()
 
-    def _stop_wanted(self) -> bool:
+    def stop_wanted(self) -> bool:
         # a method, not the attribute: a signal may set it while a coroutine awaits
         return self._stop_requested or self.stopping
 
@@ -216,6 +184,18 @@ class Daemon:
         if self._scheduler is None or not self._scheduler.running:
             reasons.append("scheduler not running")
         return reasons
+
+    def facts(self) -> DaemonFacts:
+        """What only the running daemon knows (``GET /api/v1/status``)."""
+        return DaemonFacts(
+            started_at=self.started_at,
+            rounds=self.rounds,
+            last_round_at=self.last_round_at,
+            achieved_interval_s=dict(self.achieved_interval_s),
+        )
+
+    def _judged_state(self) -> JudgeState | None:
+        return self.watcher.state if self.watcher is not None else None
 
     def down_platforms(self) -> Collection[str]:
         watcher = self.watcher
@@ -273,7 +253,7 @@ class Daemon:
             )
             self.metrics.init_platforms([*self.config.platforms, *self.config.controls])
             store = await self._connect_once()
-            await self._serve_http(stack)
+            await serve_api(self, self.registry, stack)
             if store is None:
                 store = await self._connect_with_backoff()
                 if store is None:  # asked to stop while waiting for the database
@@ -284,19 +264,26 @@ class Daemon:
             # imported contacts are read through the daemon's own connection
             self.config = self.config.with_address_book(store)
 
-            self._prober = _MeteredProber(
+            self._prober = Prober(
                 user_agent=self.config.probes.user_agent,
                 concurrency=self.config.probes.concurrency,
                 clock=self.clock,
                 system_nameservers=self.config.probes.nameservers,
                 lookup_timeout_s=self.config.probes.lookup_timeout_s,
             )
-            self._prober.metrics = self.metrics
             await stack.enter_async_context(self._prober)
-            self.watcher = Watcher(config=self.config, store=store, prober=self._prober, clock=self.clock)
+            self.watcher = Watcher(
+                config=self.config, store=store, prober=self._prober, clock=self.clock, metrics=self.metrics
+            )
             # status page: its own listener, published now, on every transition and on a timer
             try:
-                self.status_page = await start_status_page(self, stack)
+                self.status_page = await start_status_page(
+                    stack,
+                    config=lambda: self.config,
+                    store=store,
+                    state=self._judged_state,
+                    clock=self.clock,
+                )
             except StatusPageListenError as exc:
                 raise ListenError(str(exc)) from exc
             pump = NoticePump(
@@ -337,18 +324,7 @@ class Daemon:
         self.log.info("daemon_stopping")
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.pause()
-        # the rounds in flight may finish (their observations and decision are recorded);
-        # those still waiting on silent servers or hung lookups then are abandoned
-        rounds = set(self._rounds)
-        if rounds:
-            _, pending = await asyncio.wait(rounds, timeout=self.timings.round_grace_s)
-            if pending:
-                self.log.warning(
-                    "round_abandoned_at_shutdown", rounds=len(pending), grace_s=self.timings.round_grace_s
-                )
-                for task in pending:
-                    task.cancel()
-                await asyncio.wait(pending, timeout=1.0)
+        await self._runner.finish(self.timings.round_grace_s)
         try:
             async with asyncio.timeout(self.timings.round_grace_s):
                 async with self._maintenance_lock:
@@ -423,7 +399,7 @@ class Daemon:
                 async with asyncio.timeout(delay):
                     await self._wakeup.wait()
             self._wakeup.clear()
-            if self._stop_wanted():
+            if self.stop_wanted():
                 break
             self._reload_requested = False  # nothing to reload into yet; the file is read at start
             store = await self._connect_once()
@@ -437,52 +413,6 @@ class Daemon:
             await asyncio.to_thread(store.release_lock, self.holder)
         await asyncio.to_thread(store.close)
         self.store = None
-
-    # ------------------------------------------------------------------ HTTP
-
-    async def _serve_http(self, stack: contextlib.AsyncExitStack) -> None:
-        listen = self.config.daemon.listen
-        family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((listen.host, listen.port))
-            sock.listen(128)
-            sock.setblocking(False)  # noqa: FBT003 - the socket API's own spelling
-        except OSError as exc:
-            sock.close()
-            raise ListenError(f"cannot listen on {listen}: {exc.strerror or exc}") from exc
-        app = create_app(
-            DaemonBackend(self),
-            token=lambda: self.config.daemon.api_token,
-            tokens=lambda: self.config.daemon.api_tokens,
-            metrics=exposition_app(self.registry),
-            clock=self.clock,
-            hosts=local_hosts(listen.host),
-        )
-        server = create_server(app, host=listen.host, port=listen.port)
-        task = asyncio.create_task(server.serve(sockets=[sock]), name="failover-http")
-
-        async def stop_http() -> None:
-            server.should_exit = True
-            try:
-                async with asyncio.timeout(3.0):
-                    await task
-            except TimeoutError:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            finally:
-                sock.close()
-
-        stack.push_async_callback(stop_http)
-        # uvicorn has no start-up event: it reports a failed start by ending the task
-        while not server.started and not task.done():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-        if task.done():
-            error = task.exception()
-            raise ListenError(f"the HTTP surface on {listen} did not start: {error!r}")
-        self.log.info("http_listening", address=str(listen))
 
     # ------------------------------------------------------------------ the scheduler
 
@@ -530,168 +460,15 @@ class Daemon:
             self._scheduler.shutdown(wait=False)
 
     def _schedule_rounds(self, *, first: bool) -> None:
-        """One job per platform at its interval; one for the controls alone. Start-up runs
-        one full round at once, then spreads the platforms sharing an interval over it."""
-        scheduler = self._scheduler
-        assert scheduler is not None
-        for job in scheduler.get_jobs():
-            if job.id.startswith("round:"):
-                job.remove()
-        now = self.clock()
-        if first:
-            scheduler.add_job(
-                self._round, "date", run_date=now, args=(None,), id="round:all", misfire_grace_time=60
-            )
-        by_interval: dict[float, list[Platform]] = {}
-        for platform in self.config.platforms:
-            by_interval.setdefault(platform.interval_s, []).append(platform)
-        for interval, platforms in by_interval.items():
-            for index, platform in enumerate(platforms):
-                offset = interval * (index + 1) / len(platforms)
-                scheduler.add_job(
-                    self._round,
-                    "interval",
-                    seconds=interval,
-                    jitter=_jitter_s(interval),
-                    args=(frozenset({platform.name}),),
-                    # connectivity comes from the controls' own job; a suspect's re-probes
-                    # check it again before anything is confirmed
-                    kwargs={"with_controls": False, "scheduled": True},
-                    id=f"round:{platform.name}",
-                    name=f"round of {platform.name}",
-                    max_instances=1,
-                    coalesce=True,
-                    misfire_grace_time=max(1, int(interval)),
-                    next_run_time=now + timedelta(seconds=offset),
-                )
-        if self.config.controls:
-            interval = min(control.interval_s for control in self.config.controls)
-            scheduler.add_job(
-                self._round,
-                "interval",
-                seconds=interval,
-                jitter=_jitter_s(interval),
-                args=(frozenset(),),
-                kwargs={"scheduled": True},
-                id="round:_controls",
-                name="round of the controls",
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=max(1, int(interval)),
-                next_run_time=now + timedelta(seconds=interval / 2),
-            )
+        assert self._scheduler is not None
+        add_round_jobs(self._scheduler, self.config, self._runner.run, now=self.clock(), first=first)
 
-    def _schedule_reprobes(self, decision: Decision) -> None:
-        scheduler = self._scheduler
-        if scheduler is None or self.stopping:
-            return
-        now = self.clock()
-        for reprobe in decision.reprobe:
-            scheduler.add_job(
-                self._round,
-                "date",
-                run_date=now + timedelta(seconds=reprobe.delay_s),
-                args=(frozenset({reprobe.platform}),),
-                # a door that let the first look's full timeout pass is not waited for as long
-                kwargs={"timeout_cap_s": self.config.detection.confirm_timeout_s},
-                id=f"reprobe:{reprobe.platform}:{reprobe.delay_s:g}",
-                name=f"re-probe of {reprobe.platform} after {reprobe.delay_s:g} s",
-                replace_existing=True,
-                misfire_grace_time=30,
-            )
+    def schedule_reprobes(self, decision: Decision) -> None:
+        """Re-probe the suspects of ``decision`` when it asks (the judge's confirmations)."""
+        if self._scheduler is not None and not self.stopping:
+            add_reprobe_jobs(self._scheduler, self.config, decision, self._runner.run, now=self.clock())
 
     # ------------------------------------------------------------------ jobs
-
-    async def _round(
-        self,
-        only: frozenset[str] | None,
-        *,
-        with_controls: bool = True,
-        timeout_cap_s: float | None = None,
-        scheduled: bool = False,
-    ) -> Decision | None:
-        """One round through the watcher: probe → judge → record (and enqueue). The
-        scheduler's rounds, the re-probes and manual runs all come here; they run side by
-        side, so a platform whose checks hang delays nobody else."""
-        watcher = self.watcher
-        if self._stop_wanted() or watcher is None:
-            return None
-        started = time.monotonic()
-        if scheduled:
-            self._note_interval(only, started)
-        task = asyncio.create_task(
-            watcher.run_round(only, with_controls=with_controls, timeout_cap_s=timeout_cap_s),
-            name=f"failover-round:{','.join(sorted(only)) if only is not None else 'all'}",
-        )
-        self._rounds.add(task)
-        try:
-            decision = await task
-        except asyncio.CancelledError:
-            if task.cancelled() and self.stopping:
-                return None  # abandoned at shutdown
-            raise
-        except StoreError as exc:
-            self.database_ok = False
-            self.log.warning("round_not_recorded", error=str(exc), only=sorted(only or ()))
-            return None
-        except Exception:
-            self.log.exception("round_failed", only=sorted(only or ()))
-            return None
-        finally:
-            self._rounds.discard(task)
-        self.database_ok = True
-        self.rounds += 1
-        self.last_round_at = self.clock()
-        self._after_round(decision, time.monotonic() - started)
-        return decision
-
-    def _note_interval(self, only: frozenset[str] | None, started: float) -> None:
-        """A scheduled round of ``only`` (empty: the controls) starts: how long since the last?"""
-        names = list(only) if only else [control.name for control in self.config.controls]
-        for name in names:
-            last = self._scheduled_started.get(name)
-            self._scheduled_started[name] = started
-            if last is not None:
-                self.achieved_interval_s[name] = started - last
-                self.metrics.round_interval(name, started - last)
-
-    def _after_round(self, decision: Decision, duration_s: float) -> None:
-        self._schedule_reprobes(decision)
-        metrics = self.metrics
-        for platform in self.config.platforms:
-            status = health_of(decision.state, platform.name)
-            if status.since is not None:
-                metrics.platform_health(platform.name, status.health, status.flapping)
-        metrics.connectivity(decision.connectivity.ok)
-        for change in decision.incident_events:
-            if change.event is IncidentEvent.confirmed:
-                metrics.incident_opened(change.incident.scope, change.incident.kind)
-        metrics.open_incidents(decision.open_incidents)
-        metrics.round_completed(duration_s, time.time())
-        self._watch_maintenance(decision)
-        if decision.incident_events:
-            self.wake_pump()
-        # status page: a platform's state changed; publish it now
-        if decision.transitions and self.status_page is not None:
-            self.status_page.publish_soon()
-
-    def _watch_maintenance(self, decision: Decision) -> None:
-        """Export which windows are in force; at a window's end, log the platforms whose
-        health is not what it was just before it (names and states only)."""
-        config, now = self.config, self.clock()
-        if not config.maintenance:
-            return
-        self.metrics.maintenance_active(self._maintenance_watch.active(config, now))
-        health = {p.name: health_of(decision.state, p.name).health for p in config.platforms}
-        for ended in self._maintenance_watch.observe(config, now, health):
-            self.log.info(
-                "maintenance_ended",
-                window=ended.window,
-                started_at=ended.started_at.isoformat() if ended.started_at else None,
-                platforms_not_back=ended.not_back,
-                before={name: str(h) if h else None for name, h in ended.before.items()},
-                after={name: str(h) for name, h in ended.after.items()},
-            )
 
     async def _tick(self) -> None:
         self._last_tick = time.monotonic()

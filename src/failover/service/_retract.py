@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from failover.config import Config
-from failover.domain import Channel, Contact, Incident, IncidentEvent, Visibility
+from failover.domain import Channel, Contact, Incident, IncidentEvent, NoticeState, Visibility
 from failover.errors import ConfigError, FailoverError, NotifyError
 from failover.notify import (
     PostDeletion,
@@ -43,18 +43,13 @@ from failover.notify import (
     public_text_problems,
     render_notice,
 )
+from failover.service._channels import notice_channels
 from failover.service._database import daemon_running, open_store
-from failover.service._manual import (
-    MESSAGE_LANGUAGES,
-    NOTE_MAX,
-    IncidentNotFoundError,
-    ManualPlan,
-    PreviewGap,
-    PreviewText,
-)
-from failover.service._notices import SHARED_PREFIX, notice_channels, notice_template
+from failover.service._manual_plan import MESSAGE_LANGUAGES, ManualPlan, PreviewGap, PreviewText
+from failover.service._manual_target import NOTE_MAX, IncidentNotFoundError
+from failover.service._plan import SHARED_PREFIX, notice_template
 from failover.service._status import incident_json
-from failover.store import ActionKind, IncidentAction, Notice, NoticeDraft, NoticeState, Store
+from failover.store import ActionKind, IncidentAction, Notice, NoticeDraft, Store
 
 __all__ = [
     "AlreadyRetractedError",

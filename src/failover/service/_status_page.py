@@ -23,14 +23,13 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from structlog.stdlib import BoundLogger
 
 from failover.config import Config
 from failover.detect import JudgeState, health_of
-from failover.domain import Approval, Incident, IncidentEvent, IncidentKind, Visibility
+from failover.domain import Approval, Incident, IncidentEvent, IncidentKind, NoticeState, Visibility
 from failover.errors import FailoverError
 from failover.logs import get_logger
 from failover.notify import builtin_template, format_duration, format_time, manual_message, render_notice
@@ -44,10 +43,7 @@ from failover.status_page import (
     build_site,
     window_days,
 )
-from failover.store import NoticeState, Store
-
-if TYPE_CHECKING:
-    from failover.service._daemon import Daemon
+from failover.store import Store
 
 __all__ = [
     "NotifierWording",
@@ -453,19 +449,19 @@ def status_page_wanted(config: Config) -> bool:
     return config.status_page.listen is not None or config.status_page.directory is not None
 
 
-async def start_status_page(daemon: Daemon, stack: contextlib.AsyncExitStack) -> StatusPagePublisher | None:
+async def start_status_page(
+    stack: contextlib.AsyncExitStack,
+    *,
+    config: Callable[[], Config],
+    store: Store,
+    state: Callable[[], JudgeState | None],
+    clock: Callable[[], datetime],
+) -> StatusPagePublisher | None:
     """The daemon's publisher, built once and entered on ``stack``; None when ``[status_page]``
-    names neither a listener nor a directory. Raises :class:`StatusPageListenError` when the
-    listener cannot bind."""
-    store = daemon.store
-    if store is None or not status_page_wanted(daemon.config):
+    names neither a listener nor a directory. ``config`` and ``state`` are read at every
+    build (a reloaded file, the judge's latest state). Raises :class:`StatusPageListenError`
+    when the listener cannot bind."""
+    if not status_page_wanted(config()):
         return None
-
-    def state() -> JudgeState | None:
-        watcher = daemon.watcher
-        return watcher.state if watcher is not None else None
-
-    publisher = StatusPagePublisher(
-        config=lambda: daemon.config, store=store, state=state, clock=daemon.clock
-    )
+    publisher = StatusPagePublisher(config=config, store=store, state=state, clock=clock)
     return await stack.enter_async_context(publisher)

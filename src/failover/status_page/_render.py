@@ -485,6 +485,9 @@ def _badge(label: str, health: Health, w: Words) -> str:
 
 
 def _incident_json(build: _Build, incident: Incident) -> dict[str, Any]:
+    """The public shape of an incident: its name, times and the texts shown to everyone,
+    never the API's ``incident_json`` (evidence, cause, operators' messages and keys are
+    for the operators; a public site gets a number that says nothing of them)."""
     event = started_event(incident) if incident.is_open else IncidentEvent.resolved
     texts = {}
     for language in build.config.status_page.languages:

@@ -6,19 +6,18 @@ Everything returned is a domain value or a frozen value of this package, never a
 every time is timezone-aware UTC; every failure is a ``StoreError``.
 """
 
-from failover.store._store import NOTE_PREFIX, Store
+from failover.store._incidents import NOTE_PREFIX
+from failover.store._store import Store
 from failover.store._values import (
     ActionKind,
     Claims,
-    ConnectivityEvent,
-    ConnectivityEventKind,
+    ConnectivityRecord,
     DeliveryOutcome,
     HourlyRollup,
     IncidentAction,
     JournalEntry,
     Notice,
     NoticeDraft,
-    NoticeState,
     PruneReport,
     Silence,
 )
@@ -27,15 +26,13 @@ __all__ = [
     "NOTE_PREFIX",
     "ActionKind",
     "Claims",
-    "ConnectivityEvent",
-    "ConnectivityEventKind",
+    "ConnectivityRecord",
     "DeliveryOutcome",
     "HourlyRollup",
     "IncidentAction",
     "JournalEntry",
     "Notice",
     "NoticeDraft",
-    "NoticeState",
     "PruneReport",
     "Silence",
     "Store",

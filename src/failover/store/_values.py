@@ -7,35 +7,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from failover.domain import Incident, IncidentEvent, Outcome
+from failover.domain import ConnectivityEvent, Incident, IncidentEvent, NoticeState, Outcome
 
 __all__ = [
     "ActionKind",
     "Claims",
-    "ConnectivityEvent",
-    "ConnectivityEventKind",
+    "ConnectivityRecord",
     "DeliveryOutcome",
     "HourlyRollup",
     "IncidentAction",
     "JournalEntry",
     "Notice",
     "NoticeDraft",
-    "NoticeState",
     "PruneReport",
     "Silence",
 ]
-
-
-class NoticeState(enum.StrEnum):
-    """Where a notice is in the outbox: ``pending → sending → sent | failed``, or set aside."""
-
-    pending = "pending"
-    sending = "sending"
-    sent = "sent"
-    failed = "failed"
-    skipped = "skipped"
-    silenced = "silenced"
-    cancelled = "cancelled"
 
 
 class ActionKind(enum.StrEnum):
@@ -76,16 +62,11 @@ class DeliveryOutcome(enum.StrEnum):
     skipped = "skipped"
 
 
-class ConnectivityEventKind(enum.StrEnum):
-    lost = "lost"
-    restored = "restored"
-
-
 @dataclass(frozen=True, kw_only=True, slots=True)
-class ConnectivityEvent:
-    """Our own network stopped (or started again) working, as the control probes saw it."""
+class ConnectivityRecord:
+    """Our own network stopped (or started again) working, as the journal keeps it."""
 
-    kind: ConnectivityEventKind
+    kind: ConnectivityEvent
     at: datetime
     detail: str = ""
 
