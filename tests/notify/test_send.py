@@ -209,6 +209,24 @@ class TestEmail:
         assert message.message["Subject"] == "WhatsApp indisponible : comment nous joindre"
         assert message.message.get_content().replace("\r\n", "\n") == notice.body
 
+    @pytest.mark.parametrize(
+        "subject",
+        [
+            "Facebook, Instagram, Messenger et WhatsApp fonctionnent à nouveau",
+            "Mise à jour : nos lignes Facebook, Instagram, Messenger et WhatsApp sont indisponibles",
+            "Ünïcödé " * 12,
+            "An ASCII subject long enough to be folded by the generator, as family incidents are",
+        ],
+    )
+    async def test_a_long_subject_arrives_as_written(self, smtp_sink: SmtpSink, subject: str) -> None:
+        """A subject longer than a header line is folded on the wire and read back whole by
+        the receiving client: no leading space, nothing lost at the fold."""
+        notice = RenderedNotice(subject=subject, body="Joignez-nous par e-mail.\n", language="fr")
+        async with ApprisePlugins(max_workers=1) as sender:
+            assert (await sender.send(mail_channel(smtp_sink, 1), notice, visibility=Visibility.private)).ok
+        (message,) = await smtp_sink.wait_for_async(1)
+        assert str(message.message["Subject"]) == subject
+
     async def test_a_refusing_server_is_a_short_secret_free_error(self, smtp_sink: SmtpSink) -> None:
         smtp_sink.fail_with(550)
         channel = Channel(

@@ -202,9 +202,13 @@ def mail_message(route: MailRoute, notice: RenderedNotice) -> bytes:
     message.set_payload(notice.body, _UTF8_QP)
     message["From"] = _address(route.from_name, route.from_addr)
     message["To"] = _address(route.to_name, route.to_addr)
-    message["Subject"] = (
-        notice.subject if notice.subject.isascii() else Header(notice.subject, "utf-8").encode()
-    )
+    # a Header, not its encoded text: the generator folds it knowing the name before it (an
+    # encoded string with its own fold went out as "Subject: \r\n =?utf-8?...", read back
+    # by clients with a leading space)
+    if notice.subject.isascii():
+        message["Subject"] = notice.subject
+    else:  # compat32 takes a Header where typeshed says str
+        message["Subject"] = Header(notice.subject, "utf-8", header_name="Subject")  # type: ignore[assignment]
     message["Date"] = formatdate(usegmt=True)
     # the domain is given so make_msgid does not resolve our own host name each time
     message["Message-ID"] = make_msgid(domain=route.from_addr.rpartition("@")[2] or "localhost")
