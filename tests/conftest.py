@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import trustme
@@ -16,7 +17,9 @@ from tests.kit import (
     FakeSignal,
     HttpTarget,
     SmtpSink,
+    World,
     closed_port_socket,
+    healthy,
     write_ca_file,
 )
 
@@ -104,3 +107,15 @@ def blackhole_port() -> Iterator[int]:
     """A loopback TCP port where connect() times out (see ``Blackhole``)."""
     with Blackhole() as blackhole:
         yield blackhole.port
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, dns_server: DnsServer, http_target: HttpTarget, smtp_sink: SmtpSink
+) -> Iterator[World]:
+    """A daemon's world on 127.0.0.1, healthy: whatsapp, three controls, DNS and SMTP."""
+    healthy(dns_server)
+    with HttpTarget() as control:
+        yield World(
+            dns=dns_server, front_door=http_target, control=control, smtp=smtp_sink, tmp_path=tmp_path
+        )

@@ -45,6 +45,7 @@ from tests.kit import (
     _fakes,
     _postgres,
     _unbound,
+    _world,
     free_port,
 )
 
@@ -65,7 +66,7 @@ def _ssl_chain(exc: BaseException) -> ssl.SSLCertVerificationError | None:
 class TestFrontDoor:
     def test_all_is_complete(self) -> None:
         """The package exports every public name of its private modules, and only those."""
-        modules = (_config, _fakes, _postgres, _unbound, failover.testing)
+        modules = (_config, _fakes, _postgres, _unbound, _world, failover.testing)
         public = {name for module in modules for name in module.__all__}
         assert set(tests.kit.__all__) == public
         for name in tests.kit.__all__:

@@ -26,8 +26,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import API_TOKEN, Daemon
+from tests.e2e.conftest import Daemon
 from tests.kit import (
+    API_TOKEN,
     LOOPBACK,
     DnsServer,
     Fault,

@@ -14,27 +14,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.kit import (
-    DnsServer,
-    HttpTarget,
-    SmtpSink,
-    come_back,
-    free_port,
-    go_dark,
-    healthy,
-    tcp_controls,
-    whatsapp_platform,
-)
+from tests.kit import free_port
 
 #: how long any one thing may take before a test gives up on it (generous: CI machines)
 WAIT_S = 90.0
-API_TOKEN = "e2e-token-not-secret"
 
 
 def failover_command() -> list[str]:
@@ -57,90 +45,6 @@ def wait_until(
     if log is not None and log.exists():
         tail = "\n--- daemon log (tail) ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
     pytest.fail(f"gave up after {timeout:g} s waiting for {what}{tail}")
-
-
-@dataclass
-class World:
-    """One watched platform (whatsapp) and three controls, DNS and SMTP, all on 127.0.0.1."""
-
-    dns: DnsServer
-    front_door: HttpTarget
-    control: HttpTarget
-    smtp: SmtpSink
-    tmp_path: Path
-    api_port: int = field(default_factory=free_port)
-
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
-
-    def go_dark(self) -> None:
-        go_dark(self.dns, self.front_door)
-
-    def come_back(self) -> None:
-        come_back(self.dns, self.front_door)
-
-    def config_text(self, *, contacts: int = 2, notify: str = "", daemon: str = "") -> str:
-        controls = tcp_controls(self.control.port, interval="1s")
-        people = "".join(
-            f"""
-[[contacts]]
-name = "Person {n}"
-id = "p{n}"
-language = "{"fr" if n % 2 else "en"}"
-groups = ["team"]
-[[contacts.channels]]
-url = "mailto://127.0.0.1:{self.smtp.port}?from=failover@example.org&to=p{n}@example.org"
-"""
-            for n in range(contacts)
-        )
-        return f"""
-[catalog]
-builtin = false
-
-[daemon]
-database_url = "sqlite:///{self.tmp_path}/failover.db"
-listen = "127.0.0.1:{self.api_port}"
-api_token = "{API_TOKEN}"
-{daemon}
-
-[probes]
-resolvers = ["{self.dns.endpoint}"]
-
-[detection]
-confirm_after = ["500ms", "1s"]
-recover_after = 2
-
-[notify]
-backoff_base = "200ms"
-{notify}
-
-{whatsapp_platform(dns=self.dns.endpoint, front_door=self.front_door.url, interval="1s")}{controls}
-[groups.team]
-description = "everyone"
-{people}
-[[routes]]
-name = "team"
-template = "outage"
-events = ["confirmed", "resolved", "manual"]
-groups = ["team"]
-"""
-
-    def write_config(self, **options: object) -> Path:
-        path = self.tmp_path / "failover.toml"
-        path.write_text(self.config_text(**options))  # type: ignore[arg-type]
-        return path
-
-
-@pytest.fixture
-def world(
-    tmp_path: Path, dns_server: DnsServer, http_target: HttpTarget, smtp_sink: SmtpSink
-) -> Iterator[World]:
-    healthy(dns_server)
-    with HttpTarget() as control:
-        yield World(
-            dns=dns_server, front_door=http_target, control=control, smtp=smtp_sink, tmp_path=tmp_path
-        )
 
 
 class Daemon:

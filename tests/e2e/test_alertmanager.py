@@ -25,8 +25,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.deploy.test_prometheus_files import tool_or_skip
-from tests.e2e.conftest import API_TOKEN, WAIT_S, Daemon, World, wait_until
-from tests.kit import free_port
+from tests.e2e.conftest import WAIT_S, Daemon, wait_until
+from tests.kit import API_TOKEN, World, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import API_TOKEN, WAIT_S, Daemon, World, run_cli, wait_until
+from tests.e2e.conftest import WAIT_S, Daemon, run_cli, wait_until
+from tests.kit import API_TOKEN, World
 
 pytestmark = pytest.mark.slow
 

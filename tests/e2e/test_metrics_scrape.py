@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from tests.deploy.test_prometheus_files import tool_or_skip
-from tests.e2e.conftest import Daemon, Prometheus, World, wait_until
-from tests.kit import LOOPBACK
+from tests.e2e.conftest import Daemon, Prometheus, wait_until
+from tests.kit import LOOPBACK, World
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,8 @@ import pytest
 from failover.config import load_config
 from failover.domain import NoticeState
 from failover.service import open_store
-from tests.e2e.conftest import API_TOKEN, WAIT_S, Daemon, World, wait_until
+from tests.e2e.conftest import WAIT_S, Daemon, wait_until
+from tests.kit import API_TOKEN, World
 
 pytestmark = pytest.mark.slow
 

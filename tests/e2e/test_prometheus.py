@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 from tests.deploy.test_prometheus_files import RULES, all_promql_expressions, tool_or_skip
-from tests.e2e.conftest import Daemon, Prometheus, World, wait_until
-from tests.kit import HttpTarget
+from tests.e2e.conftest import Daemon, Prometheus, wait_until
+from tests.kit import HttpTarget, World
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import WAIT_S, Daemon, World, run_cli, wait_until
+from tests.e2e.conftest import WAIT_S, Daemon, run_cli, wait_until
+from tests.kit import World
 
 pytestmark = pytest.mark.slow  # a daemon in a subprocess
 

@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from failover.api import HTTP_IDLE_TIMEOUT_S
-from tests.e2e.conftest import WAIT_S, Daemon, World, wait_until
+from tests.e2e.conftest import WAIT_S, Daemon, wait_until
+from tests.kit import World
 
 pytestmark = pytest.mark.slow
 

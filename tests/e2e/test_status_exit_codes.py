@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Daemon, World, run_cli, wait_until
+from tests.e2e.conftest import Daemon, run_cli, wait_until
+from tests.kit import World
 
 pytestmark = pytest.mark.slow
 

@@ -28,8 +28,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 
 from failover.service._status_page import write_site
-from tests.e2e.conftest import WAIT_S, Daemon, World, run_cli, wait_until
-from tests.kit import free_port
+from tests.e2e.conftest import WAIT_S, Daemon, run_cli, wait_until
+from tests.kit import World, free_port
 from tests.status_page.conftest import META, build, scene, site_config
 
 pytestmark = pytest.mark.slow

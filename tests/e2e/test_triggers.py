@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import API_TOKEN, WAIT_S, Daemon, World, wait_until
+from tests.e2e.conftest import WAIT_S, Daemon, wait_until
+from tests.kit import API_TOKEN, World
 
 pytestmark = pytest.mark.slow  # a daemon in a subprocess
 

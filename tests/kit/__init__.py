@@ -43,8 +43,10 @@ from tests.kit._config import (
 from tests.kit._fakes import FakeMastodon, FakeSignal
 from tests.kit._postgres import PG_DATABASE, PG_HOST, PG_PORT, fresh_schema, postgres_user, schema_url
 from tests.kit._unbound import Unbound
+from tests.kit._world import API_TOKEN, World
 
 __all__ = [
+    "API_TOKEN",
     "LOOPBACK",
     "OCT_4_2021",
     "PG_DATABASE",
@@ -69,6 +71,7 @@ __all__ = [
     "SmtpSink",
     "StreamServer",
     "Unbound",
+    "World",
     "bind_tcp_and_udp",
     "closed_port_socket",
     "come_back",

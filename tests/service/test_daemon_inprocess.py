@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,11 @@ import structlog
 
 from failover.config import load_config
 from failover.service import Daemon, DaemonTimings
-from failover.testing import DnsServer, HttpTarget, SmtpSink, free_port
-from tests.kit import come_back, go_dark, healthy, tcp_controls, whatsapp_platform
+from tests.kit import API_TOKEN, World
 
 #: how long any one thing may take before a test gives up on it (generous: busy machines)
 WAIT_S = 120.0
-TOKEN = "in-process-token-not-secret"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 
 TELEGRAM = """
 [platforms.telegram]
@@ -42,83 +40,6 @@ host = "127.0.0.1"
 port = {port}
 timeout = "1s"
 """
-
-
-@dataclass
-class World:
-    """One watched platform (whatsapp), three controls, DNS and SMTP, all on 127.0.0.1."""
-
-    dns: DnsServer
-    front_door: HttpTarget
-    control: HttpTarget
-    smtp: SmtpSink
-    tmp_path: Path
-    api_port: int = field(default_factory=free_port)
-
-    @property
-    def database(self) -> Path:
-        return self.tmp_path / "failover.db"
-
-    def config_text(self, *, database_url: str | None = None, extra: str = "") -> str:
-        people = "".join(
-            f"""
-[[contacts]]
-name = "Person {n}"
-id = "p{n}"
-language = "en"
-groups = ["team"]
-[[contacts.channels]]
-url = "mailto://127.0.0.1:{self.smtp.port}?from=failover@example.org&to=p{n}@example.org"
-"""
-            for n in range(2)
-        )
-        return f"""
-[catalog]
-builtin = false
-
-[daemon]
-database_url = "{database_url or f"sqlite:///{self.database}"}"
-listen = "127.0.0.1:{self.api_port}"
-api_token = "{TOKEN}"
-
-[probes]
-resolvers = ["{self.dns.endpoint}"]
-
-[detection]
-confirm_after = ["500ms", "1s"]
-recover_after = 2
-
-[notify]
-backoff_base = "200ms"
-
-{whatsapp_platform(dns=self.dns.endpoint, front_door=self.front_door.url, interval="1s")}
-{tcp_controls(self.control.port, interval="1s")}
-{extra}
-[groups.team]
-description = "everyone"
-{people}
-[[routes]]
-name = "team"
-template = "outage"
-events = ["confirmed", "resolved", "manual"]
-groups = ["team"]
-"""
-
-    def write(self, text: str) -> Path:
-        path = self.tmp_path / "failover.toml"
-        path.write_text(text)
-        return path
-
-
-@pytest.fixture
-def world(
-    tmp_path: Path, dns_server: DnsServer, http_target: HttpTarget, smtp_sink: SmtpSink
-) -> Iterator[World]:
-    healthy(dns_server)
-    with HttpTarget() as control:
-        yield World(
-            dns=dns_server, front_door=http_target, control=control, smtp=smtp_sink, tmp_path=tmp_path
-        )
 
 
 @dataclass
@@ -258,7 +179,7 @@ class TestRounds:
                 return [p["health"] for p in (await running.status())["platforms"]] == ["up"]
 
             await eventually("whatsapp up", up, running=running)
-            go_dark(world.dns, world.front_door)
+            world.go_dark()
 
             async def opened() -> bool:
                 return len((await running.status())["open_incidents"]) == 1
@@ -280,7 +201,7 @@ class TestRounds:
             assert entry["id"] == incident["id"]
             assert entry["notices"]["sent"] + entry["notices"]["pending"] == 2
 
-            come_back(world.dns, world.front_door)
+            world.come_back()
 
             async def resolved() -> bool:
                 return not (await running.status())["open_incidents"]
