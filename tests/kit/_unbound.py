@@ -49,8 +49,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import dns.exception
 import dns.message
@@ -58,7 +56,7 @@ import dns.query
 import dns.rcode
 
 from failover.domain import Endpoint
-from failover.testing import LOOPBACK, bind_tcp_and_udp
+from failover.testing import LOOPBACK, Served, bind_tcp_and_udp
 
 __all__ = ["Unbound"]
 
@@ -113,7 +111,7 @@ def _is_loopback(host: str) -> bool:
     return address.version == 4 and address.is_loopback
 
 
-class Unbound:
+class Unbound(Served):
     """``unbound -d`` as a child process, listening on 127.0.0.1 (UDP and TCP, one port),
     forwarding every query to ``upstream`` (a kit ``DnsServer`` on loopback).
 
@@ -267,12 +265,3 @@ class Unbound:
         if self._tempdir is not None:
             self._tempdir.cleanup()
             self._tempdir = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

@@ -14,8 +14,7 @@ import struct
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Literal, Self, cast, get_args
+from typing import Literal, cast, get_args
 
 import dns.exception
 import dns.flags
@@ -27,7 +26,7 @@ import dns.rdatatype
 import dns.rrset
 
 from failover.domain import Endpoint
-from failover.testing._net import LOOPBACK, LoopThread, StreamServer, bind_tcp_and_udp
+from failover.testing._net import LOOPBACK, LoopThread, Served, StreamServer, bind_tcp_and_udp
 
 __all__ = ["DnsMode", "DnsServer"]
 
@@ -67,7 +66,7 @@ def _records(name: dns.name.Name, rdtype: dns.rdatatype.RdataType, zone: _Zone) 
     return None
 
 
-class DnsServer:
+class DnsServer(Served):
     """Answers queries on 127.0.0.1, UDP and TCP on the same ephemeral port.
 
     ``set(name, mode)`` decides the answer for one name; names never set get NXDOMAIN.
@@ -139,15 +138,6 @@ class DnsServer:
         self._udp.close()
         self._udp = None
         await self._tcp.close()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # --- answering ---------------------------------------------------------------------------
 

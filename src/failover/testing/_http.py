@@ -18,10 +18,9 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Literal, Self, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-from failover.testing._net import LOOPBACK, LoopThread, StreamServer
+from failover.testing._net import LOOPBACK, LoopThread, Served, StreamServer
 
 if TYPE_CHECKING:
     # trustme (a development dependency) is imported only where TLS is asked for
@@ -178,7 +177,7 @@ def _server_context(cert: trustme.LeafCert) -> ssl.SSLContext:
     return context
 
 
-class HttpServer:
+class HttpServer(Served):
     """An HTTP/1.1 server on 127.0.0.1 (ephemeral port) in a thread with its own event loop.
 
     Subclasses override ``respond``. With ``tls`` set, every connection is wrapped with the
@@ -280,15 +279,6 @@ class HttpServer:
         if self._tempdir is not None:
             self._tempdir.cleanup()
             self._tempdir = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # --- one connection ----------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ __all__ = [
     "LOOPBACK",
     "Blackhole",
     "LoopThread",
+    "Served",
     "StreamServer",
     "bind_tcp_and_udp",
     "closed_port_socket",
@@ -85,6 +86,25 @@ def bind_tcp_and_udp(host: str = LOOPBACK, *, attempts: int = 50) -> tuple[socke
 
 
 StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class Served:
+    """A server a ``with`` block runs: :meth:`start` on entry, :meth:`stop` on exit."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
 
 
 class _TrackedStreamProtocol(asyncio.StreamReaderProtocol):
@@ -259,7 +279,7 @@ def _accept_queue(listener: socket.socket) -> tuple[int, int]:
     return length, limit
 
 
-class Blackhole:
+class Blackhole(Served):
     """A loopback TCP port where ``connect()`` times out instead of being refused.
 
     Linux drops a SYN when the listener's accept queue is full (``tcp_abort_on_overflow`` is 0
@@ -313,12 +333,3 @@ class Blackhole:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

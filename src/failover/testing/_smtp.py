@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from failover.testing._net import LOOPBACK, free_port
+from failover.testing._net import LOOPBACK, Served, free_port
 
 if TYPE_CHECKING:
     # trustme (a development dependency) is only ever handed in by a caller that has it
@@ -128,7 +127,7 @@ class _Controller(Controller):
         await asyncio.sleep(0)
 
 
-class SmtpSink:
+class SmtpSink(Served):
     """An SMTP server on 127.0.0.1 (ephemeral port) that stores every accepted message.
 
     ``tls`` offers STARTTLS with a certificate for ``localhost``/127.0.0.1 from that CA (the
@@ -252,15 +251,6 @@ class SmtpSink:
         if self._tempdir is not None:
             self._tempdir.cleanup()
             self._tempdir = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def _discard(controller: Controller) -> None:
