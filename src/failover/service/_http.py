@@ -172,6 +172,14 @@ class DaemonBackend:
         #: one trigger or webhook call at a time decides whether a target is covered
         self._lock = asyncio.Lock()
 
+    @property
+    def _store(self) -> Store:
+        """The daemon's store; a request that needs it while none is connected is a 503."""
+        store = self._daemon.store
+        if store is None:
+            raise RuntimeError("database not connected")
+        return store
+
     async def alive(self) -> bool:
         return self._daemon.alive
 
@@ -204,9 +212,7 @@ class DaemonBackend:
         return status_json(report, daemon.config)
 
     async def incidents(self, since: datetime | None, platform: str | None) -> list[dict[str, Any]]:
-        store = self._daemon.store
-        if store is None:
-            raise RuntimeError("database not connected")
+        store = self._store
         entries: list[JournalEntry] = await self._daemon.in_thread(
             store.incidents, since=since, platform=platform
         )
@@ -312,9 +318,7 @@ class DaemonBackend:
 
     async def resolve(self, incident_id: int) -> dict[str, Any] | None:
         daemon = self._daemon
-        store = daemon.store
-        if store is None:
-            raise RuntimeError("database not connected")
+        store = self._store
         existing = await daemon.in_thread(store.incident, incident_id)
         if existing is None:
             return None
@@ -348,9 +352,7 @@ class DaemonBackend:
 
     async def note(self, incident_id: int, text: str) -> dict[str, Any] | None:
         daemon = self._daemon
-        store = daemon.store
-        if store is None:
-            raise RuntimeError("database not connected")
+        store = self._store
         try:
             action = await daemon.in_thread(
                 note_incident, store, incident_id, text, actor=API_ACTOR, now=daemon.clock()
@@ -364,9 +366,7 @@ class DaemonBackend:
 
     async def approve(self, incident_id: int, actor: str) -> dict[str, Any] | None:
         daemon = self._daemon
-        store = daemon.store
-        if store is None:
-            raise RuntimeError("database not connected")
+        store = self._store
         try:
             outcome = await daemon.in_thread(
                 approve_incident, store, incident_id, actor=actor, now=daemon.clock()
@@ -395,9 +395,7 @@ class DaemonBackend:
 
     async def reject(self, incident_id: int, reason: str, actor: str) -> dict[str, Any] | None:
         daemon = self._daemon
-        store = daemon.store
-        if store is None:
-            raise RuntimeError("database not connected")
+        store = self._store
         try:
             outcome = await daemon.in_thread(
                 reject_incident, store, incident_id, actor=actor, reason=reason, now=daemon.clock()
@@ -420,9 +418,7 @@ class DaemonBackend:
 
     async def retract(self, incident_id: int, request: RetractRequest, actor: str) -> dict[str, Any] | None:
         daemon = self._daemon
-        store = daemon.store
-        if store is None:
-            raise RuntimeError("database not connected")
+        store = self._store
         try:
             outcome = await daemon.in_thread(
                 retract_incident,
@@ -458,9 +454,7 @@ class DaemonBackend:
 
     async def alertmanager(self, payload: AlertmanagerPayload) -> dict[str, Any]:
         daemon = self._daemon
-        store = daemon.store
-        if store is None:
-            raise RuntimeError("database not connected")
+        store = self._store
         opened: list[int | None] = []
         resolved: list[int | None] = []
         attached: list[int | None] = []
