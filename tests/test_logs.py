@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import io
 import json
 import logging
@@ -24,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 
+from failover import logs
 from failover.api import create_server
 from failover.cli import main
 from failover.config import check_email
@@ -123,6 +125,44 @@ class TestRedactor:
         redactor = Redactor(["abc"])
         redactor.add_secrets(["abcdef", ""])
         assert redactor.redact("abcdef abc") == "*** ***"
+
+    def test_a_text_found_clean_is_redacted_under_secrets_added_later(self) -> None:
+        """A redactor remembers the texts it found clean, but only under the secrets it had."""
+        redactor = Redactor()
+        assert redactor.redact("token-4711-abc") == "token-4711-abc"
+        assert redactor.redact("token-4711-abc") == "token-4711-abc"
+        redactor.add_secrets(["token-4711-abc"])
+        assert redactor.redact("token-4711-abc") == "***"
+
+    @settings(max_examples=400, deadline=None)
+    @given(
+        text=st.text(alphabet="aé0123456789 +-.,:;/@()[]=?&x_Z\x1b", max_size=40)
+        | st.sampled_from(
+            [
+                "06 12 34 56 78",
+                "0612345678",
+                "+33 6 12 34 56 78",
+                "tel 01.23.45.67.89 ok",
+                "mailto://ops:pw@smtp.example.org",
+                "https://u:p@h.example/x?token=1",
+                f"pw {SECRET} end",
+                "alice@example.org",
+            ]
+        ),
+        secrets=st.lists(st.sampled_from([SECRET, "0612", "s3cret-token", "abc", "a@b.co"]), max_size=3),
+    )
+    def test_shortcuts_change_no_result(self, text: str, secrets: list[str]) -> None:
+        """Every pattern applied unconditionally gives what redact gives with its shortcuts
+        (patterns skipped on a text that cannot match, texts found clean remembered)."""
+        redactor = Redactor(secrets)
+        known = redactor._known
+        expected = known.pattern.sub("***", text) if known.pattern is not None else text
+        expected = logs._URL.sub(lambda match: logs._redact_url(match, known.urls), expected)
+        expected = logs._EMAIL.sub(logs._redact_email, expected)
+        expected = logs._INTERNATIONAL_PHONE.sub(logs._redact_international_phone, expected)
+        expected = logs._FRENCH_PHONE.sub("<phone>", expected)
+        assert redactor.redact(text) == expected
+        assert redactor.redact(text) == expected  # again, remembered if it was clean
 
     def test_values_of_any_shape(self) -> None:
         """Nested containers and non-string objects are redacted as text."""
@@ -505,6 +545,130 @@ class TestJournal:
         configure_logging(stream=stream)
         get_logger("failover.test").warning("plain")
         assert stream.getvalue().startswith("{")
+
+
+class Keep(logging.Handler):
+    """A handler that keeps the records it is handed, and each one's message as it came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+class TestThePipeline:
+    """What the formatter and the loggers keep while they take shortcuts."""
+
+    def test_own_events_reach_the_standard_librarys_consumers_unchanged(self) -> None:
+        """A handler after ours sees failover's event as structlog handed it over, from
+        the line that logged it, and a library's record with its arguments and traceback."""
+        stream = io.StringIO()
+        configure_logging(stream=stream)
+        keep = Keep()
+        logging.getLogger().addHandler(keep)
+        get_logger("failover.test").info("probe_finished", platform="facebook")
+        try:
+            raise_with("boom")
+        except RuntimeError:
+            logging.getLogger("uvicorn.error").exception("failed for %s", "bob")
+        own, foreign = keep.records
+        assert own.msg == {"event": "probe_finished", "platform": "facebook"}
+        assert own.pathname == __file__
+        assert own.funcName == "test_own_events_reach_the_standard_librarys_consumers_unchanged"
+        assert foreign.getMessage() == "failed for bob"
+        assert foreign.args == ("bob",)
+        assert foreign.exc_info is not None
+        assert "raise_with" in json.loads(stream.getvalue().splitlines()[1])["exception"]
+
+    def test_level_logger_and_time_are_the_records_own(self) -> None:
+        """Whatever a caller passes or a record carries under those names, the line holds
+        the record's level, logger name and time (they are not redacted, so they must be)."""
+        stream = io.StringIO()
+        configure_logging(stream=stream)
+        get_logger("failover.test").warning(
+            "spoofed", level="alice@example.org", logger=SECRET, timestamp="+33612345678"
+        )
+        logging.getLogger("uvicorn.error").warning(
+            "spoofed too", extra={"level": "alice@example.org", "logger": SECRET, "timestamp": "0612345678"}
+        )
+        output = stream.getvalue()
+        for needle in ("alice@example.org", SECRET, "+33612345678", "0612345678"):
+            assert needle not in output
+        own, foreign = (json.loads(line) for line in output.splitlines())
+        assert (own["level"], own["logger"]) == ("warning", "failover.test")
+        assert (foreign["level"], foreign["logger"]) == ("warning", "uvicorn.error")
+        assert own["timestamp"].endswith("Z")
+        assert foreign["timestamp"].endswith("Z")
+
+    @pytest.mark.parametrize(
+        "created", [1_700_000_000.0, 1_700_000_000.25, 1_700_000_000.000001, 1_699_999_999.9999996]
+    )
+    def test_the_time_is_written_as_structlog_writes_it(self, created: float) -> None:
+        """ISO 8601 in UTC with ``Z``, microseconds unless there are none."""
+        stream = io.StringIO()
+        configure_logging(stream=stream)
+        record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, "hello", (), None)
+        record.created = created
+        logging.getLogger().handle(record)
+        stamp = json.loads(stream.getvalue())["timestamp"]
+        moment = datetime.datetime.fromtimestamp(created, datetime.UTC)
+        assert stamp == moment.isoformat().replace("+00:00", "Z")
+
+    def test_every_logging_method(self) -> None:
+        """The logger's methods, each at its level."""
+        stream = io.StringIO()
+        configure_logging(level="debug", stream=stream)
+        log = get_logger("failover.test", round=3)
+        log.debug("d")
+        log.info("i")
+        log.warning("w")
+        log.warn("w2")
+        log.error("e")
+        log.critical("c")
+        log.fatal("f")
+        log.log(logging.WARNING, "l")
+        log.bind(extra_field=1).info("bound")
+        try:
+            raise_with("boom")
+        except RuntimeError:
+            log.exception("x")
+        events = [json.loads(line) for line in stream.getvalue().splitlines()]
+        assert [(event["event"], event["level"]) for event in events] == [
+            ("d", "debug"),
+            ("i", "info"),
+            ("w", "warning"),
+            ("w2", "warning"),
+            ("e", "error"),
+            ("c", "critical"),
+            ("f", "critical"),
+            ("l", "warning"),
+            ("bound", "info"),
+            ("x", "error"),
+        ]
+        assert all(event["round"] == 3 for event in events)
+        assert events[-2]["extra_field"] == 1
+        assert "raise_with" in events[-1]["exception"]
+
+    def test_a_logger_follows_every_configuration(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A logger that has logged keeps following structlog: a capture, a new stream,
+        structlog's defaults (which print on the stdout of the moment)."""
+        first, second = io.StringIO(), io.StringIO()
+        log = get_logger("failover.test")
+        configure_logging(stream=first)
+        log.info("one")
+        with structlog.testing.capture_logs() as captured:
+            log.info("captured")
+        log.info("two")
+        configure_logging(stream=second)
+        log.info("three")
+        structlog.reset_defaults()
+        log.info("printed")
+        assert [json.loads(line)["event"] for line in first.getvalue().splitlines()] == ["one", "two"]
+        assert [entry["event"] for entry in captured] == ["captured"]
+        assert [json.loads(line)["event"] for line in second.getvalue().splitlines()] == ["three"]
+        assert "printed" in capsys.readouterr().out
 
 
 def failover_command() -> list[str]:

@@ -27,14 +27,16 @@ This module stands alone: it imports nothing of failover's.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -61,6 +63,8 @@ _LETTER = re.compile(r"[^\W\d_]")
 _INTERNATIONAL_PHONE = re.compile(r"(?<![\w+])\+[1-9]\d{0,3}(?:[ .-]?\(?\d{1,4}\)?){1,6}(?![\d])")
 #: 0612345678, 06 12 34 56 78, 06.12.34.56.78 (one separator throughout, so dates survive)
 _FRENCH_PHONE = re.compile(r"(?<![\w.,:+-])0[1-9](?P<sep>[ .-]?)\d{2}(?:(?P=sep)\d{2}){3}(?![\w]|[.,:-]\d)")
+#: what every match of _FRENCH_PHONE holds, found faster (no look-behind at each position)
+_FRENCH_PHONE_START = re.compile(r"0[1-9](?:[ .-]\d\d|\d{8})")
 
 
 def _split_trailing(rest: str) -> tuple[str, str]:
@@ -157,7 +161,18 @@ class _Known:
 
     #: secrets that no pattern catches, as one alternation (longest first)
     pattern: re.Pattern[str] | None = None
+    #: the length of the shortest of them: a shorter text cannot hold one
+    shortest: int = 0
     urls: _SecretUrls = field(default_factory=_SecretUrls)
+    #: short texts found to hold nothing to redact against these secrets, returned as they
+    #: are when met again (the same event names, outcomes and schemes come on every line);
+    #: a new set of secrets starts an empty one, and only clean text is ever kept here
+    clean: set[str] = field(default_factory=set)
+
+
+#: how many clean texts a redactor remembers, and how long one may be
+_CLEAN_TEXTS = 4096
+_CLEAN_TEXT_LENGTH = 100
 
 
 def _alternation(values: Iterable[str]) -> re.Pattern[str]:
@@ -208,12 +223,27 @@ class Redactor:
             searched.update(value for value in self._caught if inside.search(value))
         return _Known(
             pattern=_alternation(searched) if searched else None,
+            shortest=min(map(len, searched), default=0),
             urls=_SecretUrls(urls=frozenset(self._urls), lengths=tuple(sorted({len(u) for u in self._urls}))),
         )
 
     def redact(self, text: str) -> str:
         known = self._known
-        if known.pattern is not None:
+        if text in known.clean:
+            return text
+        redacted = self._redact(text, known)
+        if redacted == text and len(text) <= _CLEAN_TEXT_LENGTH:
+            if len(known.clean) >= _CLEAN_TEXTS:
+                known.clean.clear()  # bounded: the ones that come back come back soon
+            known.clean.add(text)
+        return redacted
+
+    @staticmethod
+    def _redact(text: str, known: _Known) -> str:
+        # each pattern runs only on a text that holds what any match of it holds (a secret
+        # is at least as long as the shortest one, a French number starts with "0" and two
+        # digits more): most fields (names, outcomes, counters' text) meet no pattern at all
+        if known.pattern is not None and len(text) >= known.shortest:
             text = known.pattern.sub(_REDACTED, text)
         if "://" in text:
             text = _URL.sub(lambda match: _redact_url(match, known.urls), text)
@@ -221,7 +251,9 @@ class Redactor:
             text = _EMAIL.sub(_redact_email, text)
         if "+" in text:
             text = _INTERNATIONAL_PHONE.sub(_redact_international_phone, text)
-        return _FRENCH_PHONE.sub("<phone>", text)
+        if "0" in text and _FRENCH_PHONE_START.search(text):
+            text = _FRENCH_PHONE.sub("<phone>", text)
+        return text
 
     def redact_value(self, value: Any) -> Any:
         """Redact a log field: strings, containers of them, and anything else as its text."""
@@ -261,8 +293,32 @@ def _without_escapes(value: Any) -> Any:
     return value
 
 
-def _strip_escapes(_logger: WrappedLogger, _method_name: str, event_dict: EventDict) -> EventDict:
-    return {key: _without_escapes(value) for key, value in event_dict.items()}
+#: the fields the formatter sets from the record itself (_Formatter) just before they are
+#: cleaned (the level's name, the logger's name, the time): nothing a caller passes or a
+#: record carries can end up in them
+_OWN_FIELDS = frozenset({"level", "logger", "timestamp"})
+
+
+def _cleaner(redactor: Redactor) -> Processor:
+    """The processor that redacts every field but the formatter's own, then removes
+    terminal escapes from it, in one pass over the event."""
+    redact = redactor.redact
+
+    def clean(_logger: WrappedLogger, _method_name: str, event_dict: EventDict) -> EventDict:
+        cleaned: EventDict = {}
+        for key, value in event_dict.items():
+            if key in _OWN_FIELDS:
+                cleaned[key] = value
+            elif type(value) is str:  # most fields: the shortcut of redact_value's first case
+                text = redact(value)
+                cleaned[key] = _ESCAPE.sub("", text) if "\x1b" in text else text
+            elif value is None or type(value) is int:  # and of its second
+                cleaned[key] = value
+            else:
+                cleaned[key] = _without_escapes(redactor.redact_value(value))
+        return cleaned
+
+    return clean
 
 
 #: syslog priorities (RFC 5424) of the logging levels, highest level first
@@ -303,9 +359,18 @@ class _Handler(logging.StreamHandler[TextIO]):
         self.journal = journal
 
     def emit(self, record: logging.LogRecord) -> None:
+        # StreamHandler.emit, but flushing without taking the lock again: emit is called
+        # holding it
         if self.follows_stderr:
-            self.stream = sys.stderr  # under the handler's lock: emit is called holding it
-        super().emit(record)
+            self.stream = sys.stderr
+        try:
+            line = self.format(record) + self.terminator
+            self.stream.write(line)
+            self.stream.flush()
+        except RecursionError:
+            raise
+        except Exception:  # noqa: BLE001 (as logging's handlers: a line lost is reported, not raised)
+            self.handleError(record)
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
@@ -315,6 +380,84 @@ class _Handler(logging.StreamHandler[TextIO]):
         # journald reads a prefix per line: a multi-line record (a console traceback) keeps
         # its priority on each of them
         return "\n".join(prefix + line for line in text.split("\n"))
+
+
+def _json_fallback(value: Any) -> Any:
+    # as structlog's JSONRenderer: what an object says it is in a log, else its repr
+    try:
+        return value.__structlog__()
+    except AttributeError:
+        return repr(value)
+
+
+#: one encoder for every line (``json.dumps`` with an argument makes one per call)
+_ENCODE = json.JSONEncoder(default=_json_fallback).encode
+
+
+def _render_json(_logger: WrappedLogger, _method_name: str, event_dict: EventDict) -> str:
+    return _ENCODE(event_dict)
+
+
+_STACK_INFO = structlog.processors.StackInfoRenderer()
+
+
+def _tracebacks(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """structlog's StackInfoRenderer and format_exc_info, called only when there is
+    something for them (they change an event only when it holds their field)."""
+    if "stack_info" in event_dict or "exc_info" in event_dict:
+        event_dict = _STACK_INFO(logger, method_name, event_dict)
+        event_dict = structlog.processors.format_exc_info(logger, method_name, event_dict)
+    return event_dict
+
+
+class _Formatter(structlog.stdlib.ProcessorFormatter):
+    """structlog's ProcessorFormatter without its copy of every record (a new LogRecord per
+    line, made so that other handlers see the record unchanged): this one changes nothing
+    on the record (the event dictionary is copied, the processors only read the record)
+    and returns the rendered line, which is all the base class's ``%(message)s`` format
+    makes of it once it has taken the traceback and stack out of the copy. (Of the base
+    class's options it follows only the processors and the foreign records' pre-chain:
+    configure_logging sets no other.)
+
+    It sets the fields it owns (``level``, ``logger``, ``timestamp``) from the record
+    itself, after whatever a caller passed or a record carried, so that the processors
+    after it may trust those three. The time is the record's, in UTC, written as
+    structlog's ``TimeStamper(fmt="iso", utc=True)`` writes it
+    (``2024-05-01T12:00:00.250000Z``, no fraction on the second itself); the date and
+    time of day are made once a second."""
+
+    _second: tuple[int, str] = (-1, "")
+
+    def format(self, record: logging.LogRecord) -> str:
+        method_name = getattr(record, "_name", None)
+        logger = getattr(record, "_logger", None)
+        event_dict: EventDict
+        if method_name is not None and logger is not None:  # set by wrap_for_formatter
+            event_dict = dict(cast("EventDict", record.msg))
+        else:
+            logger = None
+            method_name = record.levelname.lower()
+            event_dict = {"event": record.getMessage(), "_record": record, "_from_structlog": False}
+            if record.exc_info:
+                event_dict["exc_info"] = record.exc_info
+            if record.stack_info:
+                event_dict["stack_info"] = record.stack_info
+            for processor in self.foreign_pre_chain or ():
+                event_dict = cast("EventDict", processor(logger, method_name, event_dict))
+            del event_dict["_record"], event_dict["_from_structlog"]
+        event_dict = structlog.stdlib.add_log_level(logger, method_name, event_dict)
+        event_dict["logger"] = record.name
+        second, fraction = divmod(round(record.created * 1_000_000), 1_000_000)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+        event_dict["timestamp"] = f"{cached[1]}.{fraction:06d}Z" if fraction else f"{cached[1]}Z"
+        line: Any = event_dict
+        for processor in self.processors:
+            line = processor(logger, method_name, line)
+        if not isinstance(line, str):
+            raise TypeError(f"the last processor returned {type(line).__name__}, not the line")
+        return line
 
 
 def logging_configured() -> bool:
@@ -367,27 +510,22 @@ def configure_logging(
     numeric_level = _numeric_level(level)
     libraries_level = _numeric_level(libraries) if libraries is not None else numeric_level
 
-    shared: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
     renderer: Processor = (
-        structlog.processors.JSONRenderer()
+        _render_json
         if as_json
         else structlog.dev.ConsoleRenderer(colors=hasattr(out, "isatty") and out.isatty())
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
+    formatter = _Formatter(
         # the extras come in first, so that uvicorn's coloured copy of its message goes
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_color_message],
+        foreign_pre_chain=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.ExtraAdder(),
+            _drop_color_message,
+        ],
         processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.StackInfoRenderer(),
             # tracebacks become text here, so that the redactor sees them
-            structlog.processors.format_exc_info,
-            redactor,
-            _strip_escapes,
+            _tracebacks,
+            _cleaner(redactor),
             renderer,
         ],
     )
@@ -404,7 +542,7 @@ def configure_logging(
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
-            *shared,
+            structlog.contextvars.merge_contextvars,
             structlog.stdlib.PositionalArgumentsFormatter(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
