@@ -4,6 +4,8 @@ signal-cli-rest-api and Mastodon APIs, Mosquitto, and a fake Telegram Bot API.""
 from __future__ import annotations
 
 import asyncio
+import email
+import itertools
 import os
 import queue
 import random
@@ -11,7 +13,14 @@ import re
 import socket
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
+from email.charset import QP, Charset
+from email.header import Header
+from email.mime.nonmultipart import MIMENonMultipart
+from email.policy import compat32
+from email.utils import formataddr, parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import apprise.plugins.telegram
@@ -25,9 +34,11 @@ from failover.notify import (
     RateLimits,
     RenderedNotice,
     SendResult,
+    _mail,
     builtin_template,
     inert_mentions,
 )
+from failover.notify._mail import MailRoute, SmtpServer, mail_message
 from failover.notify._render import render_notice
 from tests.kit import FakeMastodon, FakeSignal, HttpTarget, SmtpSink
 
@@ -253,6 +264,153 @@ class TestEmail:
         async with ApprisePlugins(max_workers=1) as sender:
             result = await sender.send(channel, NOTICE, visibility=Visibility.private)
         assert result == SendResult(ok=False, error="mail: connection refused")
+
+
+def whole_message(route: MailRoute, notice: RenderedNotice, *, date: str, message_id: str) -> bytes:
+    """The message as the email package builds and generates it whole for each recipient,
+    which :func:`mail_message` did before it kept the parts shared by all."""
+    charset = Charset("utf-8")
+    charset.body_encoding = QP
+    message = MIMENonMultipart("text", "plain")
+    message.set_payload(notice.body, charset)
+
+    def address(name: str | None, addr: str) -> str:
+        return formataddr((name, addr), charset="utf-8") if name else addr
+
+    message["From"] = address(route.from_name, route.from_addr)
+    message["To"] = address(route.to_name, route.to_addr)
+    if notice.subject.isascii():
+        message["Subject"] = notice.subject
+    else:
+        message["Subject"] = Header(notice.subject, "utf-8", header_name="Subject")  # type: ignore[assignment]
+    message["Date"] = date
+    message["Message-ID"] = message_id
+    message["Content-Language"] = notice.language
+    message["X-Application"] = "failover"
+    for name, value in route.headers:
+        message[name] = value
+    return message.as_bytes(policy=compat32.clone(linesep="\r\n"))
+
+
+MAIL_SERVER = SmtpServer(
+    host="127.0.0.1", port=25, mode="insecure", user=None, password=None, verify=True, timeout_s=10.0
+)
+SUBJECTS = [
+    "Line unavailable",
+    "An ASCII subject long enough to be folded by the generator, as family incidents are, twice over",
+    "Ligne indisponible : écrivez-nous",
+    "Mise à jour : nos lignes Facebook, Instagram, Messenger et WhatsApp sont indisponibles",
+    "Ünïcödé " * 12,
+    "WhatsApp 暂时无法使用, 请通过电子邮件联系我们 📮 — 我们会尽快回复您的每一条消息, 谢谢您的耐心",
+]
+BODIES = [
+    "Reach us by e-mail.\n",
+    "",
+    (
+        "Bonjour Zoé,\n\nNotre ligne WhatsApp est indisponible depuis 14 h 05 ; joignez-nous par e-mail à "
+        "support@example.org ou par Signal au +33 6 00 00 00 00, nous répondons sous une heure.\n"
+        "From here on, a line that starts like an mbox separator.\n.\nTrailing spaces   \n= sign = ok\n"
+    ),
+    "Olá — a linha está indisponível.\r\nEscreva-nos: " + "ação " * 40 + "\nsem fim de linha",
+]
+SENDERS = [
+    # from_name, to_name, headers
+    (None, None, ()),
+    ("Failover", "Ann Example", (("X-Campaign", "outage"),)),
+    (
+        "Équipe Failover — Support",
+        "Zoé Ürün-Lefèvre, avec un nom assez long pour que la ligne To soit pliée",
+        (
+            ("Reply-To", "help@example.org"),
+            ("X-Note", "a custom header value long enough that the generator folds it, " * 2),
+            ("Subject", "a route's own header, kept after ours as before"),
+        ),
+    ),
+]
+LANGUAGES = ["en", "fr", "pt-BR", "zh-Hans"]
+
+
+def mail_route(from_name: str | None, to_name: str | None, headers: tuple[tuple[str, str], ...]) -> MailRoute:
+    return MailRoute(
+        server=MAIL_SERVER,
+        from_name=from_name,
+        from_addr="failover@alerts.example.org",
+        to_name=to_name,
+        to_addr="contact0@example.org",
+        headers=headers,
+    )
+
+
+class TestMailMessage:
+    """A message's shared parts are encoded once per text, and every recipient's message
+    is byte for byte the one the email package builds whole, Date and Message-ID apart."""
+
+    def test_the_same_bytes_as_the_email_package(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        ids = itertools.count()
+        monkeypatch.setattr(_mail, "formatdate", lambda usegmt: "Mon, 02 Jun 2025 14:05:00 GMT")
+        monkeypatch.setattr(_mail, "make_msgid", lambda domain: f"<{next(ids)}.failover@{domain}>")
+        _mail._shared_parts.cache_clear()
+        cases = itertools.product(SUBJECTS, BODIES, SENDERS)
+        for index, (subject, body, (from_name, to_name, headers)) in enumerate(cases):
+            notice = RenderedNotice(subject=subject, body=body, language=LANGUAGES[index % len(LANGUAGES)])
+            route = mail_route(from_name, to_name, headers)
+            # the first recipient builds the shared parts, the others reuse them
+            for to_addr in ("contact0@example.org", "zoe.2@xn--exmple-cua.fr", "c@example.org"):
+                route = replace(route, to_addr=to_addr)
+                sent = mail_message(route, notice)
+                message_id = f"<{next(ids) - 1}.failover@alerts.example.org>"
+                expected = whole_message(
+                    route, notice, date="Mon, 02 Jun 2025 14:05:00 GMT", message_id=message_id
+                )
+                assert sent == expected, (subject, body, from_name, to_name, to_addr, headers)
+        assert _mail._shared_parts.cache_info().hits >= 2 * len(SUBJECTS) * len(BODIES) * len(SENDERS)
+
+    def test_each_recipient_has_a_date_and_a_message_id_of_their_own(self) -> None:
+        notice = RenderedNotice(subject=SUBJECTS[3], body=BODIES[2], language="fr")
+        route = mail_route(*SENDERS[2])
+        ids = set()
+        for index in range(3):
+            recipient = replace(route, to_addr=f"contact{index}@example.org")
+            sent = mail_message(recipient, notice)
+            parsed = email.message_from_bytes(sent)
+            date, message_id = str(parsed["Date"]), str(parsed["Message-ID"])
+            assert abs((parsedate_to_datetime(date) - datetime.now(UTC)).total_seconds()) < 60
+            assert message_id.endswith("@alerts.example.org>")
+            ids.add(message_id)
+            assert sent == whole_message(recipient, notice, date=date, message_id=message_id)
+        assert len(ids) == 3
+
+    def test_the_texts_kept_are_bounded(self) -> None:
+        """A text written for each contact is encoded for each: only the most recently used
+        texts are kept, and a fan-out of one text encodes it once."""
+        _mail._shared_parts.cache_clear()
+        route = mail_route(*SENDERS[1])
+        for index in range(3 * _mail.TEXTS_KEPT):
+            notice = RenderedNotice(subject=f"Line {index} unavailable", body=BODIES[2], language="fr")
+            mail_message(route, notice)
+        assert _mail._shared_parts.cache_info().currsize == _mail.TEXTS_KEPT
+        _mail._shared_parts.cache_clear()
+        notice = RenderedNotice(subject=SUBJECTS[4], body=BODIES[3], language="pt-BR")
+        for index in range(200):
+            mail_message(replace(route, to_addr=f"contact{index}@example.org"), notice)
+        info = _mail._shared_parts.cache_info()
+        assert (info.misses, info.hits, info.currsize) == (1, 199, 1)
+
+    def test_worker_threads_share_the_parts(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Many worker threads building one fan-out at once each get their recipient's
+        message, whole."""
+        monkeypatch.setattr(_mail, "formatdate", lambda usegmt: "Mon, 02 Jun 2025 14:05:00 GMT")
+        monkeypatch.setattr(_mail, "make_msgid", lambda domain: f"<id@{domain}>")
+        _mail._shared_parts.cache_clear()
+        notice = RenderedNotice(subject=SUBJECTS[5], body=BODIES[2], language="zh-Hans")
+        routes = [replace(mail_route(*SENDERS[2]), to_addr=f"contact{i}@example.org") for i in range(400)]
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            sent = list(pool.map(lambda route: mail_message(route, notice), routes))
+        for route, message in zip(routes, sent, strict=True):
+            expected = whole_message(
+                route, notice, date="Mon, 02 Jun 2025 14:05:00 GMT", message_id="<id@alerts.example.org>"
+            )
+            assert message == expected
 
 
 def signal_channel(fake: FakeSignal, ref: str = "contacts[0].channels[0]") -> Channel:
