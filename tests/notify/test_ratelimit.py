@@ -67,6 +67,21 @@ class TestRateLimits:
         assert clock.slept == pytest.approx([1.0])
         assert limits.bucket("mailto") is None
 
+    async def test_a_token_is_taken_at_once_only_when_nobody_waits_before(self) -> None:
+        """The dispatcher's fast path: a free token goes at once; none left, or someone
+        already waiting in line, and the caller must wait its turn (order kept)."""
+        clock = FakeClock()
+        limits = RateLimits({"signal": RateLimit(per_minute=60, burst=1)}, clock=clock, sleep=clock.sleep)
+        assert limits.take_now("mailto")  # unlimited
+        assert limits.take_now("signal")
+        assert not limits.take_now("signal")  # the burst is spent
+        clock.now += 1.0
+        bucket = limits.bucket("signal")
+        assert bucket is not None
+        async with bucket._turn:  # another sender is waiting for a token
+            assert not limits.take_now("signal")
+        assert limits.take_now("signal")
+
     def test_a_default_applies_to_unlisted_schemes(self) -> None:
         limits = RateLimits(default=RateLimit(per_minute=10, burst=5))
         bucket = limits.bucket("tgram")

@@ -154,7 +154,7 @@ class FlakyStore:
 class TestRefusedWrites:
     """A step the database refuses is written again; nothing is sent twice or stranded."""
 
-    @pytest.mark.parametrize("step", ["record_deliveries", "mark_notice"])
+    @pytest.mark.parametrize("step", ["record_deliveries", "mark_notices_sent"])
     async def test_a_refused_step_is_written_later_and_nothing_is_sent_twice(
         self, tmp_path: Path, smtp_sink: SmtpSink, step: str
     ) -> None:

@@ -188,6 +188,35 @@ class TestClaims:
         [sent] = store.notices(notice.incident_id)
         assert (sent.state, sent.lease_until) == (NoticeState.sent, None)
 
+    def test_notices_sent_together_are_marked_only_while_held(self, store: Store) -> None:
+        """A fan-out settles many deliveries in one statement: each notice its holder still
+        holds is marked sent at its own time (a post's id kept), the others are untouched."""
+        queue(store, 4)
+        first, second, third = store.claim_notices(now=T0, limit=3, holder="host:1:a", lease=60 * SECOND)
+        # the second's lease ran out and another dispatcher took it
+        store.mark_notice(second.id, NoticeState.pending, now=T0, retry_at=T0, holder="host:1:a")
+        [taken] = store.claim_notices(now=T0, limit=1, holder="host:2:b")
+        assert taken.id == second.id
+        marked = store.mark_notices_sent(
+            [
+                (first.id, T0 + SECOND, None),
+                (second.id, T0 + 2 * SECOND, None),
+                (third.id, T0 + 3 * SECOND, "109"),
+            ],
+            holder="host:1:a",
+        )
+        assert marked == [True, False, True]
+        by_id = {notice.id: notice for notice in store.notices(first.incident_id)}
+        assert (by_id[first.id].state, by_id[first.id].sent_at, by_id[first.id].lease_until) == (
+            NoticeState.sent,
+            T0 + SECOND,
+            None,
+        )
+        assert (by_id[second.id].state, by_id[second.id].claimed_by) == (NoticeState.sending, "host:2:b")
+        assert (by_id[third.id].state, by_id[third.id].public_ref) == (NoticeState.sent, "109")
+        assert store.outbox_counts()[NoticeState.pending] == 1
+        assert store.mark_notices_sent([], holder="host:1:a") == []
+
     def test_an_expired_lease_is_taken_back_and_a_live_one_is_not(self, store: Store) -> None:
         queue(store, 3)
         store.claim_notices(now=T0, limit=1, holder="host:1:a", lease=60 * SECOND)

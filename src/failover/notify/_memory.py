@@ -132,6 +132,7 @@ class MemoryOutbox:
         self, notice_id: int, channel_ref: str, now: datetime, *, public_ref: str | None = None
     ) -> None:
         record = self._finish(notice_id, NoticeState.sent, None, now)
+        await self.record_attempt(notice_id, channel_ref, ok=True, error="", now=now)
         record.channel_ref = channel_ref
         record.public_ref = public_ref
 

@@ -61,6 +61,10 @@ class TokenBucket:
             return 0.0
         return (1.0 - self._tokens) * 60.0 / self.limit.per_minute
 
+    def take_now(self) -> bool:
+        """Take a token if one is there and nobody waits for one before us."""
+        return not self._turn.locked() and self.try_acquire() == 0.0
+
     async def acquire(self) -> None:
         """Wait for a token; waiters are served in arrival order."""
         async with self._turn:
@@ -96,6 +100,12 @@ class RateLimits:
                 return None
             bucket = self._buckets[scheme] = TokenBucket(limit, clock=self._clock, sleep=self._sleep)
         return bucket
+
+    def take_now(self, scheme: str) -> bool:
+        """Whether a message of this scheme may go at once (its token taken), without
+        waiting: unlimited, or a token there and nobody waiting before us."""
+        bucket = self.bucket(scheme)
+        return bucket is None or bucket.take_now()
 
     async def acquire(self, scheme: str) -> None:
         bucket = self.bucket(scheme)

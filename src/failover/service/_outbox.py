@@ -89,6 +89,27 @@ class _Attempt:
         self.store.record_deliveries([self.attempt])
 
 
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """A delivery that went out: its attempt recorded and its notice marked sent, which a
+    write :class:`_GroupCommit` settles with the others of its group, one statement of each
+    kind for all of them. Returns whether the notice was still ``holder``'s."""
+
+    store: Store
+    holder: str
+    attempt: tuple[int, datetime, str, DeliveryOutcome, str | None]
+    public_ref: str | None
+
+    @property
+    def sent(self) -> tuple[int, datetime, str | None]:
+        return (self.attempt[0], self.attempt[1], self.public_ref)
+
+    def __call__(self) -> bool:
+        with self.store.batch():
+            self.store.record_deliveries([self.attempt])
+            return self.store.mark_notices_sent([self.sent], holder=self.holder)[0]
+
+
 class _GroupCommit:
     """Writes of the outbox settled many to a transaction: the first waits for nobody; those
     that come while a commit is under way go together in the next one. A fan-out of 32
@@ -135,11 +156,7 @@ class _GroupCommit:
         if len(writes) > 1:
             try:
                 with self._store.batch():
-                    # the attempts first, in one statement (a notice's attempt is always
-                    # recorded before the notice is marked: they are never in one group)
-                    attempts = [write.attempt for write in writes if isinstance(write, _Attempt)]
-                    self._store.record_deliveries(attempts)
-                    return [None if isinstance(write, _Attempt) else write() for write in writes]
+                    return self._settle(writes)
             except Exception:  # noqa: BLE001,S110 -- each runs again alone, and says what went wrong
                 pass
         outcomes: list[object] = []
@@ -149,6 +166,31 @@ class _GroupCommit:
             except Exception as exc:  # noqa: BLE001 -- the writer's to handle
                 outcomes.append(exc)
         return outcomes
+
+    def _settle(self, writes: Sequence[Callable[[], object]]) -> list[object]:
+        """A group's writes, inside its transaction: the attempts first, in one statement
+        (a notice's failed attempt is always recorded before the notice is put back: they
+        are never in one group), then the notices sent, one statement per holder, then the
+        rest one by one."""
+        self._store.record_deliveries(
+            [write.attempt for write in writes if isinstance(write, _Attempt | _Sent)]
+        )
+        marked: dict[int, bool] = {}
+        by_holder: dict[str, list[_Sent]] = {}
+        for write in writes:
+            if isinstance(write, _Sent):
+                by_holder.setdefault(write.holder, []).append(write)
+        for holder, sent in by_holder.items():
+            held = self._store.mark_notices_sent([write.sent for write in sent], holder=holder)
+            marked.update(zip((write.attempt[0] for write in sent), held, strict=True))
+        return [
+            None
+            if isinstance(write, _Attempt)
+            else marked[write.attempt[0]]
+            if isinstance(write, _Sent)
+            else write()
+            for write in writes
+        ]
 
 
 class StoreOutbox:
@@ -443,9 +485,12 @@ class StoreOutbox:
     async def mark_sent(
         self, notice_id: int, channel_ref: str, now: datetime, *, public_ref: str | None = None
     ) -> None:
-        mark = self._mark(notice_id, NoticeState.sent, now, public_ref=public_ref)
-        await self._write("mark_sent", notice_id, mark)
+        attempt = (notice_id, now, channel_ref, DeliveryOutcome.sent, None)
+        await self._write("mark_sent", notice_id, _Sent(self._store, self._holder, attempt, public_ref))
+        channel = self._attempted(notice_id, channel_ref, ok=True, error="")
         self._claimed.pop(notice_id, None)  # the attempt's line said it all
+        if channel is not None and self._failing:  # one of its servers may be back: see _note_server
+            await self._note_server(notice_id, channel, ok=True, attempted_at=now)
         self._end(notice_id, NoticeOutcome.sent, scheme=self._scheme_of(channel_ref), now=now)
 
     async def mark_failed(self, notice_id: int, why: SetAside, now: datetime) -> None:
@@ -502,27 +547,34 @@ class StoreOutbox:
         outcome = DeliveryOutcome.sent if ok else DeliveryOutcome.failed
         record = _Attempt(self._store, (notice_id, now, channel_ref, outcome, error or None))
         await self._write("record_attempt", notice_id, record)
+        channel = self._attempted(notice_id, channel_ref, ok=ok, error=error)
         claimed = self._claimed.get(notice_id)
         if claimed is not None:  # a fall-over makes several attempts in one claim
             self._claimed[notice_id] = replace(claimed, attempts=claimed.attempts + 1)
+        if channel is not None and (not ok or self._failing):
+            await self._note_server(notice_id, channel, ok, now)
+
+    def _attempted(self, notice_id: int, channel_ref: str, *, ok: bool, error: str) -> Channel | None:
+        """A recorded attempt, as the metrics and the log see it: one line per attempt,
+        never the URL, the address or the text. Returns its channel."""
+        claimed = self._claimed.get(notice_id)
         channel = self._channels().get(channel_ref)
+        scheme = channel_scheme(channel.url) if channel is not None else ""
         tracked = self._tracked.get(notice_id)
         if tracked is not None and channel is not None:
-            tracked.scheme = channel_scheme(channel.url)  # a failure counts against the last one tried
-        if channel is not None:
-            await self._note_server(notice_id, channel, ok, now)
-        # one line per delivery attempt; never the URL, the address or the text
+            tracked.scheme = scheme  # a failure counts against the last one tried
         self._log.info(
             "notice_delivery",
             notice_id=notice_id,
             contact=claimed.contact_ref if claimed else None,
             incident_event=str(claimed.event) if claimed else None,
             channel=channel_ref,
-            scheme=channel_scheme(channel.url) if channel else "",
+            scheme=scheme,
             outcome="sent" if ok else "failed",
             attempt=(claimed.attempts + 1) if claimed else None,
             error=error or None,
         )
+        return channel
 
     def _server_of(self, channel: Channel) -> _Server:
         server = self._servers.get(channel.url)

@@ -120,6 +120,35 @@ class OutboxRows(Rows):
             result = conn.execute(statement, parameters)
             return bool(result.rowcount == 1)
 
+    def mark_notices_sent(
+        self, sent: Sequence[tuple[int, datetime, str | None]], *, holder: str
+    ) -> list[bool]:
+        """:meth:`mark_notice` to ``sent`` for several notices (id, time sent, ``public_ref``)
+        that ``holder`` delivered, in one transaction and one statement: whether each was
+        still held, and so marked (one whose claim was taken back changes nothing)."""
+        if not sent:
+            return []
+        ids = [notice_id for notice_id, _, _ in sent]
+        with self._translate("cannot update a notice"), self._write() as conn:
+            # the held ones, locked until the commit (PostgreSQL; SQLite's write transaction
+            # already keeps every other writer out), so that the update below finds them held
+            held = {
+                row.id
+                for chunk in in_chunks(ids)
+                for row in conn.execute(_held_ids_statement(), {"c_ids": chunk, "c_holder": holder})
+            }
+            rows: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+            for notice_id, at, public_ref in sent:
+                if notice_id in held:
+                    row = {"m_id": notice_id, "m_holder": holder, "m_sent_at": at}
+                    if public_ref:
+                        row["m_public_ref"] = public_ref[:100]
+                    rows[bool(public_ref)].append(row)
+            for with_public_ref, shaped in rows.items():
+                if shaped:
+                    conn.execute(_sent_statement(with_public_ref=with_public_ref), shaped)
+        return [notice_id in held for notice_id in ids]
+
     def record_delivery(
         self,
         notice_id: int,
@@ -365,6 +394,44 @@ def _mark_statement(state: NoticeState, keys: tuple[str, ...], *, holder: bool) 
     if holder:
         where.append(or_(n.state != NoticeState.sending.value, n.claimed_by == bindparam("m_holder")))
     return update(t.notices).where(*where).values({key: bindparam(f"m_{key}") for key in keys})
+
+
+@functools.cache
+def _sent_statement(*, with_public_ref: bool) -> Update:
+    """``mark_notices_sent``'s UPDATE: ``mark_notice``'s to ``sent`` for a held notice (the
+    state and the lease are constants; the time sent and the post's id are bound)."""
+    n = t.notices.c
+    values: dict[str, Any] = {
+        "state": NoticeState.sent.value,
+        "lease_until": None,
+        "sent_at": bindparam("m_sent_at"),
+    }
+    if with_public_ref:
+        values["public_ref"] = bindparam("m_public_ref")
+    return (
+        update(t.notices)
+        .where(
+            n.id == bindparam("m_id"),
+            n.state == NoticeState.sending.value,
+            n.claimed_by == bindparam("m_holder"),
+        )
+        .values(values)
+    )
+
+
+@functools.cache
+def _held_ids_statement() -> Select[Any]:
+    """The ids of the notices of ``c_ids`` that ``c_holder`` holds, locked for update."""
+    n = t.notices.c
+    return (
+        select(n.id)
+        .where(
+            n.id.in_(bindparam("c_ids", expanding=True)),
+            n.state == NoticeState.sending.value,
+            n.claimed_by == bindparam("c_holder"),
+        )
+        .with_for_update()
+    )
 
 
 @functools.cache
