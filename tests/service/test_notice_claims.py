@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from failover.config import Config
 from failover.domain import (
@@ -124,6 +125,34 @@ class TestHolders:
                 await pump.deliver_due()
             assert states(store) == {NoticeState.sent: CONTACTS}
         assert max(per_recipient(smtp_sink.messages).values()) == 1
+
+
+class TestSettledTogether:
+    """Deliveries that end together are settled together, and each only by its holder."""
+
+    async def test_a_notice_taken_back_mid_delivery_is_left_to_its_new_holder(
+        self, tmp_path: Path, smtp_sink: SmtpSink
+    ) -> None:
+        config = fanout(tmp_path, smtp_sink.port)
+        slow = BlockingSender()
+        with open_store(config) as store, structlog.testing.capture_logs() as logged:
+            async with NoticePump(config=config, store=store, sender=slow) as pump:
+                running = asyncio.create_task(pump.deliver_due())
+                await until(lambda: len(slow.started) == CONTACTS, "every notice to be on its way")
+                # two claims ran out while their sends hung, and another dispatcher took them
+                taken = [notice.id for notice in store.notices(1)][:2]
+                assert store.release_claims(pump.holder, taken) == 2
+                retaken = store.claim_notices(now=datetime.now(UTC), limit=2, holder="another-host:1:cafe")
+                assert sorted(notice.id for notice in retaken) == sorted(taken)
+                slow.release.set()  # every send ends at once: settled in groups
+                summary = await running
+            assert summary.attempts == CONTACTS
+            assert states(store) == {NoticeState.sent: CONTACTS - 2, NoticeState.sending: 2}
+            by_id = {notice.id: notice for notice in store.notices(1)}
+            assert {by_id[i].claimed_by for i in taken} == {"another-host:1:cafe"}
+            assert all(len(store.deliveries(i)) == 1 for i in by_id)  # every attempt recorded
+        left_alone = [entry["notice_id"] for entry in logged if entry["event"] == "notice_no_longer_held"]
+        assert sorted(left_alone) == sorted(taken)
 
 
 class FlakyStore:
