@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from failover.config import parse_config
+from failover.errors import ConfigError
+
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "systemd" / "failover.service"
 ENV_EXAMPLE = ROOT / "deploy" / "systemd" / "failover.env.example"
@@ -138,7 +141,9 @@ class TestHardening:
             ("RestrictSUIDSGID", "yes"),
             ("UMask", "0077"),
             ("MemoryMax", "256M"),
-            ("TasksMax", "64"),
+            ("TasksMax", "1100"),
+            ("LogRateLimitIntervalSec", "30s"),
+            ("LogRateLimitBurst", "100000"),
             ("Restart", "on-failure"),
             ("RestartSec", "5s"),
             ("TimeoutStopSec", "15s"),
@@ -146,6 +151,15 @@ class TestHardening:
     )
     def test_the_directive_is_set_once_to_its_value(self, key: str, value: str) -> None:
         assert service_section().get(key) == [value]
+
+    def test_every_concurrency_the_configuration_allows_has_its_threads(self) -> None:
+        """A thread per delivery in flight: the largest ``[notify] concurrency`` the
+        configuration accepts, and the daemon's own threads, fit under the unit's limit."""
+        text = "[notify]\nconcurrency = {}\n"
+        parse_config(text.format(1024), source="failover.toml", env={}, cwd=Path.cwd())
+        with pytest.raises(ConfigError, match="concurrency"):
+            parse_config(text.format(1025), source="failover.toml", env={}, cwd=Path.cwd())
+        assert int(service_section()["TasksMax"][0]) >= 1024 + 64
 
     def test_system_calls_are_limited_to_a_system_service(self) -> None:
         filters = service_section()["SystemCallFilter"]
