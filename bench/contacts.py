@@ -67,7 +67,7 @@ control_quorum = 0
 
 [notify]
 smtp_url = "mailto://127.0.0.1:{smtp}?from=failover@example.org"
-concurrency = 32
+concurrency = {concurrency}
 rate_per_minute = {{ mailto = 10000000, mailtos = 10000000 }}
 
 [platforms.whatsapp]
@@ -206,7 +206,7 @@ def ready(api: int) -> bool:
 
 
 def measure(
-    size: int, *, work: Path, watch: float, timeout: float, fanout_seconds: float
+    size: int, *, work: Path, watch: float, timeout: float, fanout_seconds: float, concurrency: int = 32
 ) -> dict[str, object]:
     result: dict[str, object] = {"contacts": size}
     api, smtp = free_port(), free_port()
@@ -214,7 +214,11 @@ def measure(
     try:
         with listening() as target:
             config = work / "failover.toml"
-            config.write_text(CONFIG.format(work=work, api=api, smtp=smtp, dns=free_port(), target=target))
+            config.write_text(
+                CONFIG.format(
+                    work=work, api=api, smtp=smtp, dns=free_port(), target=target, concurrency=concurrency
+                )
+            )
             write_book(work / "book.csv", size)
             with_config = ["-c", str(config)]
             imported = run_command(
@@ -342,6 +346,9 @@ def main() -> None:
         default=180.0,
         help="how long the fan-out is followed (its rate is what was delivered by then)",
     )
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="the daemon's [notify] concurrency (sends in flight)"
+    )
     parser.add_argument("--json", action="store_true", help="print the raw results as JSON too")
     args = parser.parse_args()
     print(f"machine: {_machine()}, {platform.system()} {platform.release()}")
@@ -357,6 +364,7 @@ def main() -> None:
                     watch=args.watch,
                     timeout=args.timeout,
                     fanout_seconds=args.fanout_seconds,
+                    concurrency=args.concurrency,
                 )
             )
         print(table(results[-1:]).splitlines()[-1], flush=True)
