@@ -183,14 +183,15 @@ class _GroupCommit:
         for holder, sent in by_holder.items():
             held = self._store.mark_notices_sent([write.sent for write in sent], holder=holder)
             marked.update(zip((write.attempt[0] for write in sent), held, strict=True))
-        return [
-            None
-            if isinstance(write, _Attempt)
-            else marked[write.attempt[0]]
-            if isinstance(write, _Sent)
-            else write()
-            for write in writes
-        ]
+        outcomes: list[object] = []
+        for write in writes:
+            if isinstance(write, _Attempt):
+                outcomes.append(None)
+            elif isinstance(write, _Sent):
+                outcomes.append(marked[write.attempt[0]])
+            else:
+                outcomes.append(write())
+        return outcomes
 
 
 class StoreOutbox:
