@@ -33,7 +33,7 @@ from failover.errors import StoreError
 from failover.notify import RenderedNotice, SendResult
 from failover.service import NoticePump, open_store, plan_notices
 from failover.store import Store
-from tests.kit import SmtpSink
+from tests.kit import SmtpSink, fresh_schema, postgres_user, schema_url
 from tests.outage import per_recipient
 from tests.service.test_fanout_crash import queue_fanout, recipients, write_config
 
@@ -153,6 +153,33 @@ class TestSettledTogether:
             assert all(len(store.deliveries(i)) == 1 for i in by_id)  # every attempt recorded
         left_alone = [entry["notice_id"] for entry in logged if entry["event"] == "notice_no_longer_held"]
         assert sorted(left_alone) == sorted(taken)
+
+    @pytest.mark.postgres
+    async def test_two_dispatchers_on_postgresql_tell_everyone_once(
+        self, tmp_path: Path, smtp_sink: SmtpSink
+    ) -> None:
+        """A daemon and a ``failover trigger`` delivering one outbox at the same time, on
+        PostgreSQL: their claims, attempts and grouped marks interleave on the same table,
+        and every contact gets one message."""
+        contacts = 300
+        user = postgres_user()
+        with fresh_schema(user) as schema:
+            path = write_config(
+                tmp_path, smtp_sink.port, contacts=contacts, database_url=schema_url(user, schema)
+            )
+            config = queue_fanout(path)
+            with open_store(config) as first_store, open_store(config) as second_store:
+                async with (
+                    NoticePump(config=config, store=first_store) as first,
+                    NoticePump(config=config, store=second_store) as second,
+                ):
+                    assert first.holder != second.holder
+                    done = await asyncio.gather(first.deliver_due(), second.deliver_due())
+                assert states(first_store) == {NoticeState.sent: contacts}
+                assert sum(summary.sent for summary in done) == contacts
+                assert all(summary.sent > 0 for summary in done)  # both took their share
+                assert all(len(first_store.deliveries(n.id)) == 1 for n in first_store.notices(1))
+        assert per_recipient(smtp_sink.messages) == dict.fromkeys(recipients(contacts), 1)
 
 
 class FlakyStore:

@@ -437,7 +437,10 @@ def _held_ids_statement() -> Select[Any]:
 @functools.cache
 def _due_statement() -> Select[Any]:
     """The due notices' ids, oldest due first (``c_now``, at most ``c_limit``); those of an
-    incident awaiting a second operator's approval are never due."""
+    incident awaiting a second operator's approval are never due. On PostgreSQL the rows
+    are locked, and those another dispatcher is claiming skipped: two dispatchers claiming
+    at once take different notices, where the second would find the first's taken and
+    believe nothing more was due (SQLite lets one writer in at a time)."""
     n = t.notices.c
     awaiting = exists().where(
         t.incidents.c.id == n.incident_id, t.incidents.c.approval == Approval.awaiting.value
@@ -452,6 +455,7 @@ def _due_statement() -> Select[Any]:
         )
         .order_by(n.next_attempt_at, n.id)
         .limit(bindparam("c_limit"))
+        .with_for_update(of=t.notices, skip_locked=True)
     )
 
 
