@@ -12,14 +12,12 @@ process of its own, alternated; the median of ``--runs`` each.
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _side_by_side import header, side_by_side
+from _side_by_side import main
 
 #: run in a child process, with ``failover`` from the tree on its path
 CHILD = """
@@ -41,20 +39,5 @@ with tempfile.TemporaryFile("w") as out:
 """
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--before", help="a git commit to measure side by side with the working tree")
-    parser.add_argument("--lines", type=int, default=20_000)
-    parser.add_argument("--runs", type=int, default=3)
-    arguments = parser.parse_args()
-    print(header())
-    results = side_by_side(CHILD, [str(arguments.lines)], before=arguments.before, runs=arguments.runs)
-    for name, runs in results.items():
-        shown = ", ".join(f"{run:.1f}" for run in runs)
-        print(f"{name:>6}: {statistics.median(runs):.1f} µs CPU per line (runs: {shown})")
-
-
 if __name__ == "__main__":
-    main()
+    main(CHILD, doc=__doc__, unit="line")

@@ -17,12 +17,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from types import TracebackType
-from typing import Self
 
 # the sink's own controller and handler: the sink's behaviour, on a port we choose
 from failover.testing._smtp import _Controller, _Handler
-from tests.kit import LOOPBACK, ReceivedMessage, SmtpSink, free_port
+from tests.kit import LOOPBACK, ReceivedMessage, Served, SmtpSink, free_port
 
 __all__ = ["SmtpSinkOnPort", "TcpProxy", "per_recipient"]
 
@@ -64,7 +62,7 @@ class SmtpSinkOnPort(SmtpSink):
             return
 
 
-class TcpProxy:
+class TcpProxy(Served):
     """A TCP relay from a port of its own on 127.0.0.1 to ``upstream_port``: a thread
     accepts, and two threads per connection copy bytes each way."""
 
@@ -111,15 +109,6 @@ class TcpProxy:
 
     def stop(self) -> None:
         self.down()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def _spawn(self, target: Callable[..., None], *args: object) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True)

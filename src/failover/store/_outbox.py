@@ -140,13 +140,14 @@ class OutboxRows(Rows):
             rows: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
             for notice_id, at, public_ref in sent:
                 if notice_id in held:
-                    row = {"m_id": notice_id, "m_holder": holder, "m_sent_at": at}
+                    row = {"m_id": notice_id, "m_holder": holder, "m_sent_at": at, **_SENT_VALUES}
                     if public_ref:
                         row["m_public_ref"] = public_ref[:100]
                     rows[bool(public_ref)].append(row)
             for with_public_ref, shaped in rows.items():
                 if shaped:
-                    conn.execute(_sent_statement(with_public_ref=with_public_ref), shaped)
+                    keys = (*_SENT_KEYS, "public_ref") if with_public_ref else _SENT_KEYS
+                    conn.execute(_mark_statement(NoticeState.sent, tuple(sorted(keys)), holder=True), shaped)
         return [notice_id in held for notice_id in ids]
 
     def record_delivery(
@@ -396,27 +397,9 @@ def _mark_statement(state: NoticeState, keys: tuple[str, ...], *, holder: bool) 
     return update(t.notices).where(*where).values({key: bindparam(f"m_{key}") for key in keys})
 
 
-@functools.cache
-def _sent_statement(*, with_public_ref: bool) -> Update:
-    """``mark_notices_sent``'s UPDATE: ``mark_notice``'s to ``sent`` for a held notice (the
-    state and the lease are constants; the time sent and the post's id are bound)."""
-    n = t.notices.c
-    values: dict[str, Any] = {
-        "state": NoticeState.sent.value,
-        "lease_until": None,
-        "sent_at": bindparam("m_sent_at"),
-    }
-    if with_public_ref:
-        values["public_ref"] = bindparam("m_public_ref")
-    return (
-        update(t.notices)
-        .where(
-            n.id == bindparam("m_id"),
-            n.state == NoticeState.sending.value,
-            n.claimed_by == bindparam("m_holder"),
-        )
-        .values(values)
-    )
+#: what mark_notice sets on a notice it marks sent, bound as mark_notice binds it
+_SENT_VALUES = {"m_state": NoticeState.sent.value, "m_lease_until": None}
+_SENT_KEYS = ("lease_until", "sent_at", "state")
 
 
 @functools.cache
